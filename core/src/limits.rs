@@ -1,0 +1,81 @@
+//! Every bound VexFS enforces, in one place.
+//!
+//! Each limit is a `const` with its unit last in the name. The `const` assertions at the bottom
+//! tie limits together (a vector of the largest dimension must fit in an attribute value, the
+//! largest `k` must fit in the largest `ef`, ...), so changing one limit cannot silently break
+//! another. Nothing else in the workspace may hard-code these numbers.
+
+/// Longest file name, in bytes (POSIX `NAME_MAX`). Past it: `ENAMETOOLONG`.
+pub const NAME_LEN_MAX: usize = 255;
+/// Longest symbolic link target and longest path accepted by the API, in bytes (`PATH_MAX`).
+pub const PATH_LEN_MAX: usize = 4096;
+/// Most symbolic links followed while resolving one path. Past it: `ELOOP`.
+pub const SYMLINK_HOPS_MAX: u32 = 40;
+/// Most hard links to one inode (ext4's figure). Past it: `EMLINK`.
+pub const LINK_COUNT_MAX: u32 = 65_000;
+/// Largest file size, in bytes (16 TiB, ext4's figure for 4 KiB blocks). Past it: `EFBIG`.
+pub const FILE_SIZE_MAX: u64 = 1 << 44;
+/// File data is stored and cached in blocks of this many bytes.
+pub const BLOCK_SIZE: usize = 4096;
+/// Most inodes an image can hold; inode numbers are dense `u32` indexes plus one.
+pub const INODE_COUNT_MAX: u64 = (u32::MAX as u64) - 1;
+
+/// Longest extended attribute name including its namespace prefix, in bytes. Past it: `ERANGE`.
+pub const XATTR_NAME_LEN_MAX: usize = 255;
+/// Largest extended attribute value, in bytes. Past it: `E2BIG`.
+pub const XATTR_VALUE_LEN_MAX: usize = 64 * 1024;
+/// Largest `listxattr` result (names plus their NUL terminators) per inode, in bytes: the
+/// kernel's `XATTR_LIST_MAX`. Adding a name past it: `ENOSPC`, as ext4 does.
+pub const XATTR_LIST_LEN_MAX: usize = 64 * 1024;
+
+/// Largest vector dimension for `f32`, `f16`, `i8` and `i16` collections. Past it: `EINVAL`.
+pub const DIM_MAX: u32 = 4096;
+/// Largest dimension, in bits, for `bin` collections (must also be a multiple of 8).
+pub const BIN_DIM_MAX: u32 = 65_536;
+/// Smallest and largest HNSW `m` (links per node on upper levels; level 0 has `2 * m`).
+pub const HNSW_M_MIN: u32 = 2;
+/// See [`HNSW_M_MIN`].
+pub const HNSW_M_MAX: u32 = 64;
+/// Largest `ef_construction` and `ef_search` a collection may be configured with, and the
+/// largest `ef` a query may ask for.
+pub const EF_MAX: u32 = 4096;
+/// Highest HNSW level a node can be drawn at (levels are `0..=HNSW_LEVEL_MAX`).
+pub const HNSW_LEVEL_MAX: u8 = 16;
+/// A collection is compacted (rebuilt without tombstones) once deleted nodes exceed this
+/// share of its nodes, in percent, and number at least [`TOMBSTONE_COMPACT_MIN`].
+pub const TOMBSTONE_COMPACT_PERCENT: u64 = 25;
+/// See [`TOMBSTONE_COMPACT_PERCENT`].
+pub const TOMBSTONE_COMPACT_MIN: u64 = 64;
+
+/// Most results one search returns. Past it: `EINVAL`.
+pub const K_MAX: u32 = 1000;
+/// Results returned when a query does not say `k`.
+pub const K_DEFAULT: u32 = 10;
+/// Longest query accepted through `/.vexfs/search` or the API's JSON entry, in bytes.
+pub const QUERY_LEN_MAX: usize = 1024 * 1024;
+/// Deepest parenthesis (and `not`) nesting in a filter expression. Past it: `EINVAL`.
+pub const FILTER_DEPTH_MAX: usize = 16;
+/// Most terms (comparisons, `has`, `in` lists and operators) in one filter expression.
+pub const FILTER_TERMS_MAX: usize = 256;
+/// Most values in one `in (...)` list.
+pub const FILTER_IN_VALUES_MAX: usize = 256;
+
+/// Peak stack, in bytes, that any core entry point may use in a release build. Measured and
+/// enforced by `stack-audit`.
+pub const STACK_BUDGET_BYTES: usize = 6144;
+
+// The largest vector of every element type fits in one attribute value.
+const _: () = assert!(DIM_MAX as usize * 4 <= XATTR_VALUE_LEN_MAX);
+const _: () = assert!((BIN_DIM_MAX / 8) as usize <= XATTR_VALUE_LEN_MAX);
+const _: () = assert!(BIN_DIM_MAX % 8 == 0);
+// A search can always be widened to return `k` results.
+const _: () = assert!(K_MAX <= EF_MAX);
+const _: () = assert!(K_DEFAULT <= K_MAX);
+// The largest query vector (4096 f32 values written as JSON numbers) fits in one query.
+const _: () = assert!(DIM_MAX as usize * 32 <= QUERY_LEN_MAX);
+const _: () = assert!(HNSW_M_MIN >= 2 && HNSW_M_MAX <= 256);
+const _: () = assert!(NAME_LEN_MAX < PATH_LEN_MAX);
+const _: () = assert!(XATTR_NAME_LEN_MAX <= XATTR_LIST_LEN_MAX);
+const _: () = assert!(FILTER_DEPTH_MAX <= 64);
+const _: () = assert!(BLOCK_SIZE.is_power_of_two());
+const _: () = assert!(FILE_SIZE_MAX % BLOCK_SIZE as u64 == 0);
