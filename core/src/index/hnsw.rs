@@ -1,152 +1,712 @@
-//! HNSW graph (interim: exact scan behind the final interface; the graph replaces it).
+//! The HNSW graph of one collection (Malkov & Yashunin), laid out like hnswlib.
+//!
+//! # What this module owns
+//! The graph, its vectors and its label map; insertion, removal (tombstones with neighbourhood
+//! repair and slot reuse), compaction, approximate and exact search ([`search`]), the structural
+//! check ([`check`]) and the checkpoint codec ([`codec`]).
+//!
+//! # Layout
+//! Nodes have dense `u32` ids (slots). Per node, in flat arrays indexed by id:
+//! - `links0`: the level-0 adjacency of every node in ONE block with a fixed stride of
+//!   `1 + 2m` `u32`s (`count`, then `2m` slots; unused slots are always zero);
+//! - `vectors`: the raw vector bytes, `vector_bytes` per node, in one buffer;
+//! - `labels` (node → label, `u64`), `info` (level in the low bits, [`TOMB`] flag),
+//!   `parent` (spanning-tree parent, see below) and `upper_off` (where the node's upper levels
+//!   start in `upper`).
+//!
+//! Upper levels are sparse: only nodes with level `L > 0` own `L` blocks of `1 + m` `u32`s in
+//! `upper`, appended in id order (so `upper_off` is a prefix sum and is not serialized). A
+//! `BTreeMap` maps live labels to nodes (sorted, no hasher, deterministic).
+//!
+//! # Construction
+//! Levels are `floor(-ln(U) / ln(m))` capped at [`HNSW_LEVEL_MAX`], drawn from a counter-based
+//! SplitMix64 stream (`seed = params.seed`, state = the number of draws, serialized), compared
+//! against integer thresholds `2^64 / m^l` so no floating-point `ln` is involved. A new node is
+//! linked to at most `m` neighbours per level chosen by the heuristic of algorithm 4 (hnswlib's
+//! `getNeighborsByHeuristic2`) from an `ef_construction` beam; each chosen neighbour links back,
+//! shrinking its list with the same heuristic when it exceeds its bound (`2m` on level 0, `m`
+//! above).
+//!
+//! # Reachability guarantee
+//! Heuristic pruning alone can orphan nodes. To make "every live node is reachable from the
+//! entry point" an invariant rather than a likelihood, level 0 embeds a spanning tree: every
+//! node but one root has a `parent`, and the level-0 lists of both ends always hold the edge
+//! (`x → parent[x]` and `parent[x] → x`). Such *protected* links are never pruned (the heuristic
+//! keeps them and fills the remaining slots), so level 0 stays strongly connected whatever the
+//! entry point is. A new node's parent is its closest selected neighbour with a free
+//! (unprotected) slot; one always exists because a tree over `n` nodes has `2(n - 1)` protected
+//! link ends and every node has `2m ≥ 4` slots.
+//!
+//! # Deletion, reuse, compaction
+//! [`Hnsw::remove`] tombstones the node: it leaves the label map, is never returned by a
+//! search, but keeps its vector and links for navigation (and its tree edges). Each live
+//! neighbour that links back to it re-selects its list from its own neighbours ∪ the removed
+//! node's neighbours (dropping the removed node unless the link is protected). The slot goes on
+//! a LIFO free list; the next insert reuses it in place (same level, new vector and label,
+//! relinked by a fresh beam search), so [`Hnsw::replace`] is remove + insert into the same slot.
+//! When tombstones exceed [`TOMBSTONE_COMPACT_PERCENT`] % of the slots and number at least
+//! [`TOMBSTONE_COMPACT_MIN`], the graph is rebuilt from its live nodes in id order, keeping their
+//! levels (deterministic). Removing the last live label resets the graph.
+//!
+//! Everything is deterministic: ties are broken by node id, no hash map is iterated, no
+//! randomness but the seeded level stream.
+
+mod check;
+mod codec;
+mod heap;
+mod search;
+#[cfg(test)]
+mod tests;
+
+pub use search::SearchScratch;
 
 use super::{IndexParams, Neighbor};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::limits::{
+    HNSW_LEVEL_MAX, HNSW_M_MAX, HNSW_M_MIN, TOMBSTONE_COMPACT_MIN, TOMBSTONE_COMPACT_PERCENT,
+};
 use crate::vector::{self, DistanceFn};
+use heap::{key, key_dist, key_id};
 use std::collections::BTreeMap;
 
-/// Reusable per-caller search state, so that a warmed-up search allocates nothing.
-#[derive(Debug, Default)]
-pub struct SearchScratch {
-    dists: Vec<Neighbor>,
-}
-
-impl SearchScratch {
-    /// Empty scratch; buffers grow on first use and are then reused.
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+/// No node (an empty entry point, the root's parent).
+pub(crate) const NONE: u32 = u32::MAX;
+/// `info` flag: the node is a tombstone (deleted, free for reuse).
+pub(crate) const TOMB: u8 = 0x80;
+/// `info` mask of the node's level.
+pub(crate) const LEVEL_MASK: u8 = 0x1f;
+const _: () = assert!(HNSW_LEVEL_MAX <= LEVEL_MASK);
+/// SplitMix64's increment.
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// An index over the vectors of one collection.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Hnsw {
     params: IndexParams,
     kernel: DistanceFn,
-    vectors: BTreeMap<u64, Box<[u8]>>,
+    /// Bytes per vector.
+    vbytes: usize,
+    /// Link bound on the upper levels.
+    m: usize,
+    /// Link bound on level 0 (`2m`).
+    m0: usize,
+    /// `1 + m0`.
+    stride0: usize,
+    /// `1 + m`.
+    stride_up: usize,
+    /// `level_thresholds[l]`: a draw below it reaches level `l` (index 0 unused).
+    level_thresholds: [u64; HNSW_LEVEL_MAX as usize + 1],
+
+    links0: Vec<u32>,
+    vectors: Vec<u8>,
+    labels: Vec<u64>,
+    info: Vec<u8>,
+    parent: Vec<u32>,
+    upper_off: Vec<u32>,
+    upper: Vec<u32>,
+
+    by_label: BTreeMap<u64, u32>,
+    /// Tombstoned slots, reused last-in first-out.
+    free: Vec<u32>,
+    entry: u32,
+    max_level: u8,
+    /// Level draws made so far (the whole state of the level generator).
+    draws: u64,
+    /// Buffers for insert/remove, kept to avoid reallocating.
+    scratch: SearchScratch,
+}
+
+impl std::fmt::Debug for Hnsw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hnsw")
+            .field("params", &self.params)
+            .field("nodes", &self.labels.len())
+            .field("live", &self.by_label.len())
+            .field("deleted", &self.free.len())
+            .field("entry", &self.entry)
+            .field("max_level", &self.max_level)
+            .field("draws", &self.draws)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SplitMix64's output function.
+#[inline]
+fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Whether `params` describe an index this module can build.
+pub(crate) fn params_ok(p: &IndexParams) -> bool {
+    vector::supported(p.elem, p.metric)
+        && p.dim >= 1
+        && p.dim <= p.elem.dim_max()
+        && p.vector_bytes() > 0
+        && (p.elem != vector::ElemType::Bin || p.dim.is_multiple_of(8))
+        && (HNSW_M_MIN..=HNSW_M_MAX).contains(&p.m)
+        && p.ef_construction >= 1
 }
 
 impl Hnsw {
     /// An empty index.
     pub fn new(params: IndexParams) -> Self {
-        Hnsw { params, kernel: vector::kernel(params.elem, params.metric), vectors: BTreeMap::new() }
+        assert!(params_ok(&params), "invalid index parameters {params:?}");
+        let m = params.m as usize;
+        let mut level_thresholds = [0u64; HNSW_LEVEL_MAX as usize + 1];
+        let mut pow: u128 = 1;
+        for (l, t) in level_thresholds.iter_mut().enumerate() {
+            if l == 0 {
+                *t = u64::MAX;
+                continue;
+            }
+            pow *= u128::from(params.m);
+            *t = u64::try_from((1u128 << 64) / pow).unwrap_or(u64::MAX);
+        }
+        Hnsw {
+            params,
+            kernel: vector::kernel(params.elem, params.metric),
+            vbytes: params.vector_bytes(),
+            m,
+            m0: 2 * m,
+            stride0: 1 + 2 * m,
+            stride_up: 1 + m,
+            level_thresholds,
+            links0: Vec::new(),
+            vectors: Vec::new(),
+            labels: Vec::new(),
+            info: Vec::new(),
+            parent: Vec::new(),
+            upper_off: Vec::new(),
+            upper: Vec::new(),
+            by_label: BTreeMap::new(),
+            free: Vec::new(),
+            entry: NONE,
+            max_level: 0,
+            draws: 0,
+            scratch: SearchScratch::new(),
+        }
     }
+
     /// The parameters the index was built with.
     pub fn params(&self) -> &IndexParams {
         &self.params
     }
     /// Number of live (indexed) labels.
     pub fn len(&self) -> usize {
-        self.vectors.len()
+        self.by_label.len()
     }
     /// Whether no label is indexed.
     pub fn is_empty(&self) -> bool {
-        self.vectors.is_empty()
+        self.by_label.is_empty()
     }
-    /// Tombstones not yet reclaimed.
+    /// Tombstones not yet reclaimed (by slot reuse or compaction).
     pub fn deleted(&self) -> usize {
-        0
+        self.free.len()
+    }
+    /// Graph nodes (live and tombstoned).
+    pub fn node_count(&self) -> usize {
+        self.labels.len()
     }
     /// Whether `label` is indexed.
     pub fn contains(&self, label: u64) -> bool {
-        self.vectors.contains_key(&label)
+        self.by_label.contains_key(&label)
     }
     /// The stored vector of `label`.
     pub fn vector(&self, label: u64) -> Option<&[u8]> {
-        self.vectors.get(&label).map(|v| &**v)
+        self.by_label.get(&label).map(|&id| self.vec_of(id))
     }
     /// Live labels in ascending order.
     pub fn labels(&self) -> impl Iterator<Item = u64> + '_ {
-        self.vectors.keys().copied()
+        self.by_label.keys().copied()
     }
+
+    /// Makes room for `additional` more nodes without reallocating.
+    pub fn reserve(&mut self, additional: usize) {
+        let n = additional;
+        self.links0.reserve_exact(n * self.stride0);
+        self.vectors.reserve_exact(n * self.vbytes);
+        self.labels.reserve_exact(n);
+        self.info.reserve_exact(n);
+        self.parent.reserve_exact(n);
+        self.upper_off.reserve_exact(n);
+    }
+
+    /// Grows the per-node arrays by 1/8 when full (geometric, so appends are amortized O(1),
+    /// with at most 12.5 % of slack).
+    fn grow_for_one(&mut self) {
+        let n = self.labels.len();
+        if n == self.labels.capacity() {
+            self.reserve((n / 8).max(16));
+        }
+    }
+
+    /// Bytes of heap memory the index holds (capacities of its arrays, the label map estimated
+    /// at 20 bytes per entry, and its construction buffers).
+    pub fn memory_bytes(&self) -> usize {
+        const MAP_ENTRY_BYTES: usize = 20;
+        self.links0.capacity() * 4
+            + self.vectors.capacity()
+            + self.labels.capacity() * 8
+            + self.info.capacity()
+            + self.parent.capacity() * 4
+            + self.upper_off.capacity() * 4
+            + self.upper.capacity() * 4
+            + self.free.capacity() * 4
+            + self.by_label.len() * MAP_ENTRY_BYTES
+            + self.scratch.heap_bytes()
+    }
+
+    // ----- node accessors -------------------------------------------------------------------
+
+    #[inline(always)]
+    fn level_of(&self, id: u32) -> usize {
+        usize::from(self.info[id as usize] & LEVEL_MASK)
+    }
+
+    #[inline(always)]
+    fn is_tomb(&self, id: u32) -> bool {
+        self.info[id as usize] & TOMB != 0
+    }
+
+    #[inline(always)]
+    fn vec_of(&self, id: u32) -> &[u8] {
+        let s = id as usize * self.vbytes;
+        &self.vectors[s..s + self.vbytes]
+    }
+
+    /// Start (in `u32`s) of node `id`'s list at `level` in `links0` or `upper`.
+    #[inline(always)]
+    fn list_start(&self, id: u32, level: usize) -> usize {
+        if level == 0 {
+            id as usize * self.stride0
+        } else {
+            self.upper_off[id as usize] as usize + (level - 1) * self.stride_up
+        }
+    }
+
+    /// Node `id`'s links at `level` (which must be at most its level).
+    #[inline(always)]
+    fn links(&self, id: u32, level: usize) -> &[u32] {
+        let s = self.list_start(id, level);
+        let block = if level == 0 {
+            &self.links0
+        } else {
+            &self.upper
+        };
+        let n = block[s] as usize;
+        &block[s + 1..s + 1 + n]
+    }
+
+    /// Overwrites node `id`'s list at `level`, zeroing unused slots.
+    fn set_links(&mut self, id: u32, level: usize, list: &[u32]) {
+        let cap = self.cap(level);
+        assert!(list.len() <= cap);
+        let s = self.list_start(id, level);
+        let block = if level == 0 {
+            &mut self.links0
+        } else {
+            &mut self.upper
+        };
+        block[s] = list.len() as u32;
+        block[s + 1..s + 1 + list.len()].copy_from_slice(list);
+        block[s + 1 + list.len()..s + 1 + cap].fill(0);
+    }
+
+    /// Link bound at `level`.
+    #[inline(always)]
+    fn cap(&self, level: usize) -> usize {
+        if level == 0 { self.m0 } else { self.m }
+    }
+
+    /// Whether `a`–`b` is a spanning-tree edge (a protected level-0 link).
+    #[inline]
+    fn is_tree_edge(&self, a: u32, b: u32) -> bool {
+        self.parent[a as usize] == b || self.parent[b as usize] == a
+    }
+
+    /// Protected links in `id`'s level-0 list.
+    fn protected_count(&self, id: u32) -> usize {
+        self.links(id, 0)
+            .iter()
+            .filter(|&&t| self.is_tree_edge(id, t))
+            .count()
+    }
+
+    // ----- levels ---------------------------------------------------------------------------
+
+    /// Draws the next level from the seeded stream.
+    fn draw_level(&mut self) -> u8 {
+        self.draws = self.draws.wrapping_add(1);
+        let r = splitmix64(
+            self.params
+                .seed
+                .wrapping_add(self.draws.wrapping_mul(GAMMA)),
+        );
+        let mut level = 0u8;
+        while level < HNSW_LEVEL_MAX && r < self.level_thresholds[usize::from(level) + 1] {
+            level += 1;
+        }
+        level
+    }
+
+    // ----- mutations ------------------------------------------------------------------------
+
     /// Indexes `label` (not present) with `vector` (validated, `vector_bytes` long).
     pub fn insert(&mut self, label: u64, vector: &[u8]) {
-        assert_eq!(vector.len(), self.params.vector_bytes());
-        let old = self.vectors.insert(label, vector.into());
-        assert!(old.is_none(), "label inserted twice");
+        assert_eq!(
+            vector.len(),
+            self.vbytes,
+            "vector length does not match the index"
+        );
+        assert!(!self.by_label.contains_key(&label), "label inserted twice");
+        let mut bs = std::mem::take(&mut self.scratch);
+        if let Some(id) = self.free.pop() {
+            self.reuse(id, label, vector, &mut bs);
+        } else {
+            let level = self.draw_level();
+            self.append(label, vector, level, &mut bs);
+        }
+        self.scratch = bs;
     }
-    /// Replaces the vector of an indexed `label`.
+
+    /// Replaces the vector of an indexed `label`: the old node is removed (its neighbours
+    /// repaired) and the label re-inserted into the same slot, so no search can see the old
+    /// position.
     pub fn replace(&mut self, label: u64, vector: &[u8]) {
-        assert!(self.remove(label));
+        assert_eq!(
+            vector.len(),
+            self.vbytes,
+            "vector length does not match the index"
+        );
+        assert!(
+            self.remove_inner(label, false),
+            "replace of a label that is not indexed"
+        );
         self.insert(label, vector);
     }
+
     /// Removes `label`; false when it was not indexed.
     pub fn remove(&mut self, label: u64) -> bool {
-        self.vectors.remove(&label).is_some()
+        self.remove_inner(label, true)
     }
-    /// Approximate search (interim: exact).
+
+    fn remove_inner(&mut self, label: u64, may_compact: bool) -> bool {
+        let Some(id) = self.by_label.remove(&label) else {
+            return false;
+        };
+        if self.by_label.is_empty() {
+            self.reset();
+            return true;
+        }
+        self.info[id as usize] |= TOMB;
+        self.free.push(id);
+        let mut bs = std::mem::take(&mut self.scratch);
+        self.repair_around(id, &mut bs);
+        self.scratch = bs;
+        if may_compact {
+            let deleted = self.free.len() as u64;
+            let nodes = self.labels.len() as u64;
+            if deleted >= TOMBSTONE_COMPACT_MIN && deleted * 100 > nodes * TOMBSTONE_COMPACT_PERCENT
+            {
+                self.compact();
+            }
+        }
+        true
+    }
+
+    /// Empties the graph (keeping capacities and the level stream).
+    fn reset(&mut self) {
+        self.links0.clear();
+        self.vectors.clear();
+        self.labels.clear();
+        self.info.clear();
+        self.parent.clear();
+        self.upper_off.clear();
+        self.upper.clear();
+        self.by_label.clear();
+        self.free.clear();
+        self.entry = NONE;
+        self.max_level = 0;
+    }
+
+    /// Rebuilds the graph from its live nodes, in id order, keeping their levels.
+    pub fn compact(&mut self) {
+        let live = self.by_label.len();
+        let mut fresh = Hnsw::new(self.params);
+        fresh.draws = self.draws;
+        fresh.scratch = std::mem::take(&mut self.scratch);
+        fresh.reserve(live);
+        for id in 0..self.labels.len() as u32 {
+            if !self.is_tomb(id) {
+                let level = self.info[id as usize] & LEVEL_MASK;
+                let mut bs = std::mem::take(&mut fresh.scratch);
+                fresh.append(self.labels[id as usize], self.vec_of(id), level, &mut bs);
+                fresh.scratch = bs;
+            }
+        }
+        *self = fresh;
+    }
+
+    /// Adds a new node at the end with `level` and links it.
+    fn append(&mut self, label: u64, vector: &[u8], level: u8, bs: &mut SearchScratch) {
+        let n = self.labels.len();
+        assert!(n < NONE as usize, "index is full");
+        self.grow_for_one();
+        let id = n as u32;
+        let upper_off = self.upper.len();
+        assert!(upper_off + usize::from(level) * self.stride_up <= u32::MAX as usize);
+        self.links0.resize(self.links0.len() + self.stride0, 0);
+        self.vectors.extend_from_slice(vector);
+        self.labels.push(label);
+        self.info.push(level);
+        self.parent.push(NONE);
+        self.upper_off.push(upper_off as u32);
+        self.upper
+            .resize(upper_off + usize::from(level) * self.stride_up, 0);
+        self.by_label.insert(label, id);
+        if n == 0 {
+            self.entry = id;
+            self.max_level = level;
+            return;
+        }
+        self.link_node(id, true, bs);
+        if level > self.max_level {
+            self.entry = id;
+            self.max_level = level;
+        }
+    }
+
+    /// Reuses tombstoned slot `id` for `label`/`vector`: keeps its level and tree edges,
+    /// relinks everything else.
+    fn reuse(&mut self, id: u32, label: u64, vector: &[u8], bs: &mut SearchScratch) {
+        let s = id as usize * self.vbytes;
+        self.vectors[s..s + self.vbytes].copy_from_slice(vector);
+        self.labels[id as usize] = label;
+        self.by_label.insert(label, id);
+        // Still a tombstone while its new neighbours are searched, so it cannot select itself.
+        self.link_node(id, false, bs);
+        self.info[id as usize] &= !TOMB;
+    }
+
+    /// Searches neighbours for node `id` (whose vector is in place) level by level and links
+    /// it both ways. `fresh`: a new node that still needs a tree parent; otherwise a reused
+    /// slot whose protected links are kept.
+    fn link_node(&mut self, id: u32, fresh: bool, bs: &mut SearchScratch) {
+        let level = self.level_of(id);
+        let ef = self.params.ef_construction as usize;
+        bs.prepare(self, ef);
+        let (mut ep, mut epd) = {
+            let q = self.vec_of(id);
+            let e = self.entry;
+            let d = (self.kernel)(q, self.vec_of(e));
+            self.greedy_descent(q, e, d, level + 1)
+        };
+        let top = level.min(usize::from(self.max_level));
+        for l in (0..=top).rev() {
+            bs.begin();
+            let q = self.vec_of(id);
+            self.beam_build(q, ep, epd, l, ef, id, &mut bs.beam);
+            bs.build.cands.clear();
+            bs.build.cands.extend_from_slice(bs.beam.res.as_slice());
+            bs.build.cands.sort_unstable();
+            if let Some(&k) = bs.build.cands.first() {
+                ep = key_id(k);
+                epd = key_dist(k);
+            }
+            // This node's new list: protected links (a reused slot's tree edges) first.
+            bs.build.list.clear();
+            if l == 0 && !fresh {
+                for &t in self.links(id, 0) {
+                    if self.is_tree_edge(id, t) {
+                        bs.build.list.push(t);
+                    }
+                }
+                let prot = &bs.build.list;
+                bs.build.cands.retain(|&k| !prot.contains(&key_id(k)));
+            }
+            let room = self.m.min(self.cap(l) - bs.build.list.len());
+            self.select(&bs.build.cands, room, id, l, false, &mut bs.build.sel);
+            bs.build.list.extend_from_slice(&bs.build.sel);
+            if l == 0 && fresh {
+                let p = self.find_parent(&bs.build.list, &bs.build.cands, id);
+                self.parent[id as usize] = p;
+                if !bs.build.list.contains(&p) {
+                    bs.build.list.push(p);
+                }
+            }
+            self.set_links(id, l, &bs.build.list);
+            for i in 0..bs.build.list.len() {
+                let y = bs.build.list[i];
+                self.add_link(y, id, l, &mut bs.build.shrink, &mut bs.build.shrink_sel);
+            }
+        }
+    }
+
+    /// A parent for new node `id`: the first of its selected neighbours, then of its beam
+    /// candidates, then of all nodes (by id), with a free unprotected level-0 slot.
+    fn find_parent(&self, selected: &[u32], cands: &[u64], id: u32) -> u32 {
+        let has_room = |y: u32| y != id && self.protected_count(y) < self.m0;
+        if let Some(&y) = selected.iter().find(|&&y| has_room(y)) {
+            return y;
+        }
+        if let Some(y) = cands.iter().map(|&k| key_id(k)).find(|&y| has_room(y)) {
+            return y;
+        }
+        // Always found: a tree over the other nodes has fewer protected ends than slots.
+        let p = (0..self.labels.len() as u32).find(|&y| has_room(y));
+        assert!(p.is_some(), "no spanning-tree parent with room");
+        p.unwrap_or(NONE)
+    }
+
+    /// Adds link `y → x` at `level`, re-selecting `y`'s list with the heuristic when full.
+    fn add_link(&mut self, y: u32, x: u32, level: usize, keys: &mut Vec<u64>, out: &mut Vec<u32>) {
+        let cap = self.cap(level);
+        let cur = self.links(y, level);
+        if cur.contains(&x) {
+            return;
+        }
+        if cur.len() < cap {
+            let s = self.list_start(y, level);
+            let block = if level == 0 {
+                &mut self.links0
+            } else {
+                &mut self.upper
+            };
+            let n = block[s] as usize;
+            block[s + 1 + n] = x;
+            block[s] = (n + 1) as u32;
+            return;
+        }
+        keys.clear();
+        let vy = self.vec_of(y);
+        for &t in cur.iter().chain(std::iter::once(&x)) {
+            keys.push(key((self.kernel)(vy, self.vec_of(t)), t));
+        }
+        keys.sort_unstable();
+        self.select(keys, cap, y, level, true, out);
+        self.set_links(y, level, out);
+    }
+
+    /// Heuristic neighbour selection (algorithm 4): walks `cands` (keys by distance to
+    /// `base`, ascending) and keeps a candidate unless an already kept one is closer to it
+    /// than `base` is, up to `cap`. With `protect`, level-0 tree edges of `base` are always
+    /// kept and reserve their slots. Fewer than `cap` candidates are all kept.
+    fn select(
+        &self,
+        cands: &[u64],
+        cap: usize,
+        base: u32,
+        level: usize,
+        protect: bool,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        let is_prot = |t: u32| protect && level == 0 && self.is_tree_edge(base, t);
+        if cands.len() <= cap {
+            out.extend(cands.iter().map(|&k| key_id(k)));
+            return;
+        }
+        let nprot = if protect && level == 0 {
+            cands.iter().filter(|&&k| is_prot(key_id(k))).count()
+        } else {
+            0
+        };
+        debug_assert!(nprot <= cap);
+        let mut room = cap.saturating_sub(nprot);
+        for &k in cands {
+            let c = key_id(k);
+            if is_prot(c) {
+                out.push(c);
+                continue;
+            }
+            if room == 0 {
+                if out.len() >= cap {
+                    break;
+                }
+                continue;
+            }
+            let dc = key_dist(k);
+            let vc = self.vec_of(c);
+            let good = out.iter().all(|&s| (self.kernel)(vc, self.vec_of(s)) >= dc);
+            if good {
+                out.push(c);
+                room -= 1;
+            }
+        }
+    }
+
+    /// After tombstoning `d`: every live neighbour of `d` that links back to it re-selects its
+    /// list from its neighbours ∪ `d`'s neighbours, without `d` (unless protected) and
+    /// without other tombstones (unless protected).
+    fn repair_around(&mut self, d: u32, bs: &mut SearchScratch) {
+        for l in 0..=self.level_of(d) {
+            bs.build.list.clear();
+            bs.build.list.extend_from_slice(self.links(d, l));
+            for i in 0..bs.build.list.len() {
+                let n = bs.build.list[i];
+                if self.is_tomb(n) || !self.links(n, l).contains(&d) {
+                    continue;
+                }
+                let keys = &mut bs.build.shrink;
+                keys.clear();
+                let vn = self.vec_of(n);
+                let prot = |t: u32| l == 0 && self.is_tree_edge(n, t);
+                for &t in self.links(n, l).iter().chain(bs.build.list.iter()) {
+                    if t == n || (self.is_tomb(t) && !prot(t)) {
+                        continue;
+                    }
+                    keys.push(key((self.kernel)(vn, self.vec_of(t)), t));
+                }
+                keys.sort_unstable();
+                keys.dedup();
+                self.select(keys, self.cap(l), n, l, true, &mut bs.build.shrink_sel);
+                let sel = std::mem::take(&mut bs.build.shrink_sel);
+                self.set_links(n, l, &sel);
+                bs.build.shrink_sel = sel;
+            }
+        }
+    }
+
+    /// Checks every structural invariant (see [`check`]); `Err` describes the first violation.
+    pub fn check(&self) -> Result<(), String> {
+        self.check_structure().map_err(|v| v.to_string())
+    }
+
+    /// Appends the index's serialized form to `out` (see [`codec`]).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        codec::encode(self, out);
+    }
+
+    /// Rebuilds an index from [`Hnsw::encode`] output, validating everything first.
+    pub fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
+        codec::decode(params, bytes)
+    }
+
+    /// Approximate k-nearest-neighbour search (see [`search`]).
     pub fn search(
         &self,
         query: &[u8],
         k: usize,
-        _ef: usize,
+        ef: usize,
         filter: Option<&mut dyn FnMut(u64) -> bool>,
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) {
-        self.search_exact(query, k, filter, scratch, out);
-        out.truncate(k);
+        self.search_impl(query, k, ef, filter, scratch, out);
     }
+
     /// Exact search: every label closer than the k-th distance, and every label tied with it,
     /// sorted by (distance, label). `out` may hold more than `k` entries when there are ties.
     pub fn search_exact(
         &self,
         query: &[u8],
         k: usize,
-        mut filter: Option<&mut dyn FnMut(u64) -> bool>,
+        filter: Option<&mut dyn FnMut(u64) -> bool>,
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) {
-        out.clear();
-        scratch.dists.clear();
-        for (&label, v) in &self.vectors {
-            if let Some(f) = filter.as_mut() {
-                if !f(label) {
-                    continue;
-                }
-            }
-            scratch.dists.push(Neighbor { distance: (self.kernel)(query, v), label });
-        }
-        scratch.dists.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.label.cmp(&b.label)));
-        if k == 0 {
-            return;
-        }
-        let Some(kth) = scratch.dists.get(k - 1).map(|n| n.distance) else {
-            out.extend_from_slice(&scratch.dists);
-            return;
-        };
-        out.extend(scratch.dists.iter().take_while(|n| n.distance <= kth).copied());
-    }
-    /// Bytes of memory the index holds.
-    pub fn memory_bytes(&self) -> usize {
-        self.vectors.len() * (self.params.vector_bytes() + 48)
-    }
-    /// Verifies the index's invariants.
-    pub fn check(&self) -> Result<(), String> {
-        Ok(())
-    }
-    /// Appends the index's serialized form to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&(self.vectors.len() as u64).to_le_bytes());
-        for (l, v) in &self.vectors {
-            out.extend_from_slice(&l.to_le_bytes());
-            out.extend_from_slice(v);
-        }
-    }
-    /// Rebuilds an index from [`Hnsw::encode`] output.
-    pub fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
-        let bad = Error::Corrupted { what: "index", offset: 0 };
-        let n = u64::from_le_bytes(bytes.get(..8).ok_or(bad.clone())?.try_into().map_err(|_| bad.clone())?);
-        let mut h = Hnsw::new(params);
-        let rec = 8 + params.vector_bytes();
-        let body = &bytes[8..];
-        if (body.len() as u64) != n.saturating_mul(rec as u64) {
-            return Err(bad);
-        }
-        for c in body.chunks_exact(rec) {
-            let l = u64::from_le_bytes(c[..8].try_into().map_err(|_| bad.clone())?);
-            h.vectors.insert(l, c[8..].into());
-        }
-        Ok(h)
+        self.search_exact_impl(query, k, filter, scratch, out);
     }
 }

@@ -1,0 +1,235 @@
+//! Whole-graph invariant check, shared by [`Hnsw::check`] (tests, fsck) and by decoding (so a
+//! decoded graph is accepted only when it satisfies everything the mutations rely on).
+//!
+//! Verified, in order: array lengths and the upper-level prefix sums; node levels, the entry
+//! point and the top level; tombstones (count, free list, no duplicates) and the label map
+//! (each live label has exactly one live node and the reverse); every list (count within its
+//! bound, zeroed unused slots, targets in range, no self link, no duplicate, upper-level targets
+//! present at that level); the spanning tree (one root, both directions of every tree edge
+//! present at level 0, no cycle); and reachability of every live node from the entry point over
+//! level-0 links (iterative BFS). Nothing here recurses.
+
+use super::{Hnsw, LEVEL_MASK, NONE, TOMB};
+use crate::limits::HNSW_LEVEL_MAX;
+
+/// Which serialized section a violation concerns (decode turns it into a byte offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Header,
+    Info,
+    Labels,
+    Parent,
+    Links0,
+    Upper,
+    Free,
+}
+
+/// The first invariant found broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Violation {
+    pub(crate) what: &'static str,
+    pub(crate) section: Section,
+    /// The node (or free-list position) concerned, when there is one.
+    pub(crate) at: Option<u32>,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.at {
+            Some(n) => write!(f, "{} (node {n})", self.what),
+            None => f.write_str(self.what),
+        }
+    }
+}
+
+fn bad(what: &'static str, section: Section, at: Option<u32>) -> Violation {
+    Violation { what, section, at }
+}
+
+impl Hnsw {
+    pub(crate) fn check_structure(&self) -> Result<(), Violation> {
+        use Section::*;
+        let n = self.labels.len();
+        if n >= NONE as usize {
+            return Err(bad("hnsw header: too many nodes", Header, None));
+        }
+        if self.info.len() != n
+            || self.parent.len() != n
+            || self.upper_off.len() != n
+            || self.links0.len() != n * self.stride0
+            || self.vectors.len() != n * self.vbytes
+        {
+            return Err(bad("hnsw arrays: lengths disagree", Header, None));
+        }
+        // Levels, upper offsets, entry point.
+        let mut off = 0usize;
+        let mut top = 0u8;
+        let mut tombs = 0usize;
+        for id in 0..n {
+            let inf = self.info[id];
+            if inf & !(TOMB | LEVEL_MASK) != 0 || inf & LEVEL_MASK > HNSW_LEVEL_MAX {
+                return Err(bad("hnsw node: bad level or flags", Info, Some(id as u32)));
+            }
+            if self.upper_off[id] as usize != off {
+                return Err(bad("hnsw upper: offsets disagree", Upper, Some(id as u32)));
+            }
+            let level = inf & LEVEL_MASK;
+            off += usize::from(level) * self.stride_up;
+            top = top.max(level);
+            tombs += usize::from(inf & TOMB != 0);
+        }
+        if off != self.upper.len() {
+            return Err(bad("hnsw upper: length disagrees with levels", Upper, None));
+        }
+        if n == 0 {
+            if self.entry != NONE || self.max_level != 0 || !self.free.is_empty() {
+                return Err(bad(
+                    "hnsw header: empty graph with an entry point",
+                    Header,
+                    None,
+                ));
+            }
+            if !self.by_label.is_empty() {
+                return Err(bad("hnsw labels: labels without nodes", Labels, None));
+            }
+            return Ok(());
+        }
+        if self.entry as usize >= n
+            || top != self.max_level
+            || self.level_of(self.entry) != usize::from(top)
+        {
+            return Err(bad(
+                "hnsw header: entry point is not on the top level",
+                Header,
+                None,
+            ));
+        }
+        // Tombstones and the free list.
+        if tombs != self.free.len() {
+            return Err(bad(
+                "hnsw free list: count differs from tombstones",
+                Free,
+                None,
+            ));
+        }
+        if tombs == n {
+            return Err(bad("hnsw free list: no live node", Free, None));
+        }
+        let mut mark = vec![0u64; n];
+        for (i, &f) in self.free.iter().enumerate() {
+            if f as usize >= n || !self.is_tomb(f) || mark[f as usize] != 0 {
+                return Err(bad("hnsw free list: bad entry", Free, Some(i as u32)));
+            }
+            mark[f as usize] = 1;
+        }
+        // Label map <-> live nodes.
+        if self.by_label.len() != n - tombs {
+            return Err(bad(
+                "hnsw labels: live count differs from the label map",
+                Labels,
+                None,
+            ));
+        }
+        for (&label, &id) in &self.by_label {
+            if id as usize >= n || self.is_tomb(id) || self.labels[id as usize] != label {
+                return Err(bad("hnsw labels: map and nodes disagree", Labels, Some(id)));
+            }
+        }
+        // Lists.
+        mark.fill(0);
+        for id in 0..n as u32 {
+            for l in 0..=self.level_of(id) {
+                let s = self.list_start(id, l);
+                let (block, sec) = if l == 0 {
+                    (&self.links0, Links0)
+                } else {
+                    (&self.upper, Upper)
+                };
+                let cap = self.cap(l);
+                let cnt = block[s] as usize;
+                if cnt > cap {
+                    return Err(bad("hnsw links: degree over its bound", sec, Some(id)));
+                }
+                if block[s + 1 + cnt..s + 1 + cap].iter().any(|&x| x != 0) {
+                    return Err(bad("hnsw links: unused slot not zero", sec, Some(id)));
+                }
+                // A stamp unique to (node, level), never 0.
+                let stamp = u64::from(id) * (u64::from(HNSW_LEVEL_MAX) + 1) + l as u64 + 1;
+                for &t in &block[s + 1..s + 1 + cnt] {
+                    if t as usize >= n {
+                        return Err(bad("hnsw links: target out of range", sec, Some(id)));
+                    }
+                    if t == id {
+                        return Err(bad("hnsw links: self link", sec, Some(id)));
+                    }
+                    if self.level_of(t) < l {
+                        return Err(bad("hnsw links: target not on this level", sec, Some(id)));
+                    }
+                    if mark[t as usize] == stamp {
+                        return Err(bad("hnsw links: duplicate link", sec, Some(id)));
+                    }
+                    mark[t as usize] = stamp;
+                }
+            }
+        }
+        // Spanning tree: one root, both directions present, no cycle.
+        let mut roots = 0usize;
+        for id in 0..n as u32 {
+            let p = self.parent[id as usize];
+            if p == NONE {
+                roots += 1;
+                continue;
+            }
+            if p as usize >= n
+                || p == id
+                || !self.links(id, 0).contains(&p)
+                || !self.links(p, 0).contains(&id)
+            {
+                return Err(bad("hnsw tree: parent edge missing", Parent, Some(id)));
+            }
+        }
+        if roots != 1 {
+            return Err(bad("hnsw tree: not exactly one root", Parent, None));
+        }
+        // state: 0 unseen, 1 on the current path, 2 reaches the root.
+        let mut state = vec![0u8; n];
+        let mut path: Vec<u32> = Vec::new();
+        for start in 0..n as u32 {
+            let mut x = start;
+            path.clear();
+            while x != NONE && state[x as usize] == 0 {
+                state[x as usize] = 1;
+                path.push(x);
+                x = self.parent[x as usize];
+            }
+            if x != NONE && state[x as usize] == 1 {
+                return Err(bad("hnsw tree: parent cycle", Parent, Some(x)));
+            }
+            for &p in &path {
+                state[p as usize] = 2;
+            }
+        }
+        // Reachability over level 0.
+        let mut seen = vec![false; n];
+        let mut queue: Vec<u32> = Vec::with_capacity(n);
+        seen[self.entry as usize] = true;
+        queue.push(self.entry);
+        let mut head = 0;
+        while head < queue.len() {
+            let x = queue[head];
+            head += 1;
+            for &t in self.links(x, 0) {
+                if !seen[t as usize] {
+                    seen[t as usize] = true;
+                    queue.push(t);
+                }
+            }
+        }
+        for id in 0..n as u32 {
+            if !seen[id as usize] && !self.is_tomb(id) {
+                return Err(bad("hnsw links: live node unreachable", Links0, Some(id)));
+            }
+        }
+        Ok(())
+    }
+}

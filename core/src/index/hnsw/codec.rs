@@ -1,0 +1,242 @@
+//! The checkpoint form of an [`Hnsw`]: compact little-endian, bulk arrays copied as they lie in
+//! memory (a `bytemuck` byte view on little-endian hosts), so decoding is close to `memcpy`.
+//!
+//! Layout (all integers little-endian, no padding; `n` nodes, `s0 = 1 + 2m`):
+//!
+//! | offset | bytes | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `VXHNSW\0\x01` |
+//! | 8 | 1+1+1+1 | element type code, metric code, top level, reserved (0) |
+//! | 12 | 4+4+4 | dim, m, ef_construction |
+//! | 24 | 8 | seed |
+//! | 32 | 8 | level draws made (the generator's state) |
+//! | 40 | 4+4+4+4 | `n`, tombstones `t`, entry point (`u32::MAX` when empty), upper words `u` |
+//! | 56 | n | node info (level, tombstone flag) |
+//! | | 8n | labels |
+//! | | 4n | spanning-tree parents (`u32::MAX` for the root) |
+//! | | 4·n·s0 | level-0 lists (count, then `2m` slots, unused slots zero) |
+//! | | 4u | upper-level lists, nodes in id order, `level` blocks of `1 + m` each |
+//! | | 4t | free list (tombstoned slots, in reuse order) |
+//! | | n·vector_bytes | vectors |
+//!
+//! The label map and the upper-level offsets are derived, not stored. Decoding checks the header
+//! against the caller's parameters and the total length against the counts (with checked
+//! arithmetic) BEFORE allocating anything, so a forged count cannot cause a large allocation;
+//! then it runs the full structural check. Any failure is `Error::Corrupted` with the byte
+//! offset of the offending field; nothing panics.
+
+use super::check::Section;
+use super::{Hnsw, LEVEL_MASK, NONE, params_ok};
+use crate::error::{Error, Result};
+use crate::index::IndexParams;
+use std::collections::BTreeMap;
+
+const MAGIC: [u8; 8] = *b"VXHNSW\x00\x01";
+const HEADER_BYTES: usize = 56;
+
+fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(bytemuck::cast_slice(v));
+    } else {
+        for x in v {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
+fn put_u64s(out: &mut Vec<u8>, v: &[u64]) {
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(bytemuck::cast_slice(v));
+    } else {
+        for x in v {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
+/// Copies little-endian `u32`s (any alignment).
+fn get_u32s(src: &[u8]) -> Vec<u32> {
+    let len = src.len() / 4;
+    let mut v = vec![0u32; len];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut v).copy_from_slice(&src[..len * 4]);
+    if cfg!(target_endian = "big") {
+        for x in &mut v {
+            *x = u32::from_le(*x);
+        }
+    }
+    v
+}
+
+/// Copies little-endian `u64`s (any alignment).
+fn get_u64s(src: &[u8]) -> Vec<u64> {
+    let len = src.len() / 8;
+    let mut v = vec![0u64; len];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut v).copy_from_slice(&src[..len * 8]);
+    if cfg!(target_endian = "big") {
+        for x in &mut v {
+            *x = u64::from_le(*x);
+        }
+    }
+    v
+}
+
+pub(super) fn encode(h: &Hnsw, out: &mut Vec<u8>) {
+    let n = h.labels.len();
+    let total = HEADER_BYTES
+        + n * (1 + 8 + 4 + 4 * h.stride0 + h.vbytes)
+        + 4 * h.upper.len()
+        + 4 * h.free.len();
+    out.reserve(total);
+    let p = &h.params;
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&[p.elem.code(), p.metric.code(), h.max_level, 0]);
+    out.extend_from_slice(&p.dim.to_le_bytes());
+    out.extend_from_slice(&p.m.to_le_bytes());
+    out.extend_from_slice(&p.ef_construction.to_le_bytes());
+    out.extend_from_slice(&p.seed.to_le_bytes());
+    out.extend_from_slice(&h.draws.to_le_bytes());
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+    out.extend_from_slice(&(h.free.len() as u32).to_le_bytes());
+    out.extend_from_slice(&h.entry.to_le_bytes());
+    out.extend_from_slice(&(h.upper.len() as u32).to_le_bytes());
+    out.extend_from_slice(&h.info);
+    put_u64s(out, &h.labels);
+    put_u32s(out, &h.parent);
+    put_u32s(out, &h.links0);
+    put_u32s(out, &h.upper);
+    put_u32s(out, &h.free);
+    out.extend_from_slice(&h.vectors);
+}
+
+fn corrupted(what: &'static str, offset: usize) -> Error {
+    Error::Corrupted {
+        what,
+        offset: offset as u64,
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
+    if !params_ok(&params) {
+        return Err(Error::Invalid("invalid index parameters"));
+    }
+    if bytes.len() < HEADER_BYTES {
+        return Err(corrupted("hnsw header: truncated", 0));
+    }
+    if bytes[..8] != MAGIC {
+        return Err(corrupted("hnsw header: bad magic", 0));
+    }
+    if bytes[8] != params.elem.code()
+        || bytes[9] != params.metric.code()
+        || u32_at(bytes, 12) != params.dim
+        || u32_at(bytes, 16) != params.m
+        || u32_at(bytes, 20) != params.ef_construction
+        || u64_at(bytes, 24) != params.seed
+    {
+        return Err(corrupted(
+            "hnsw header: parameters differ from the collection's",
+            8,
+        ));
+    }
+    if bytes[11] != 0 {
+        return Err(corrupted("hnsw header: reserved byte set", 11));
+    }
+    let max_level = bytes[10];
+    let draws = u64_at(bytes, 32);
+    let n = u32_at(bytes, 40) as u64;
+    let tombs = u32_at(bytes, 44) as u64;
+    let entry = u32_at(bytes, 48);
+    let upper_len = u32_at(bytes, 52) as u64;
+
+    let mut h = Hnsw::new(params);
+    let stride0 = h.stride0 as u64;
+    let vb = h.vbytes as u64;
+    // Every section's size, with checked arithmetic, must add up to the input exactly.
+    let sizes = [
+        Some(n),
+        n.checked_mul(8),
+        n.checked_mul(4),
+        n.checked_mul(4).and_then(|x| x.checked_mul(stride0)),
+        upper_len.checked_mul(4),
+        tombs.checked_mul(4),
+        n.checked_mul(vb),
+    ];
+    let mut starts = [0usize; 8];
+    let mut total = HEADER_BYTES as u64;
+    for (i, s) in sizes.iter().enumerate() {
+        starts[i] = usize::try_from(total).unwrap_or(usize::MAX);
+        total = s
+            .and_then(|s| total.checked_add(s))
+            .ok_or(corrupted("hnsw header: counts overflow", 40))?;
+    }
+    starts[7] = usize::try_from(total).unwrap_or(usize::MAX);
+    if total != bytes.len() as u64 || n >= u64::from(NONE) || tombs > n {
+        return Err(corrupted(
+            "hnsw header: counts disagree with the length",
+            40,
+        ));
+    }
+    let sec = |i: usize| &bytes[starts[i]..starts[i + 1]];
+    let n = n as usize;
+
+    h.info = sec(0).to_vec();
+    // Upper offsets are the prefix sums of levels, which must match the stored upper size.
+    let mut upper_off = Vec::with_capacity(n);
+    let mut off = 0u64;
+    for (id, &inf) in h.info.iter().enumerate() {
+        upper_off.push(
+            u32::try_from(off).map_err(|_| corrupted("hnsw upper: too large", starts[0] + id))?,
+        );
+        off += u64::from(inf & LEVEL_MASK) * h.stride_up as u64;
+    }
+    if off != upper_len {
+        return Err(corrupted(
+            "hnsw upper: length disagrees with levels",
+            starts[4],
+        ));
+    }
+    h.upper_off = upper_off;
+    h.labels = get_u64s(sec(1));
+    h.parent = get_u32s(sec(2));
+    h.links0 = get_u32s(sec(3));
+    h.upper = get_u32s(sec(4));
+    h.free = get_u32s(sec(5));
+    h.vectors = sec(6).to_vec();
+    h.entry = entry;
+    h.max_level = max_level;
+    h.draws = draws;
+    let mut pairs: Vec<(u64, u32)> = Vec::with_capacity(n - tombs as usize);
+    for id in 0..n {
+        if h.info[id] & super::TOMB == 0 {
+            pairs.push((h.labels[id], id as u32));
+        }
+    }
+    pairs.sort_unstable();
+    h.by_label = BTreeMap::from_iter(pairs);
+
+    if let Err(v) = h.check_structure() {
+        let at = v.at.map_or(0, |a| a as usize);
+        let offset = match v.section {
+            Section::Header => 8,
+            Section::Info => starts[0] + at,
+            Section::Labels => starts[1] + 8 * at,
+            Section::Parent => starts[2] + 4 * at,
+            Section::Links0 => starts[3] + 4 * h.stride0 * at,
+            Section::Upper => {
+                starts[4] + 4 * h.upper_off.get(at).copied().map_or(0, |o| o as usize)
+            }
+            Section::Free => starts[5] + 4 * at,
+        };
+        return Err(corrupted(v.what, offset));
+    }
+    Ok(h)
+}

@@ -1,0 +1,625 @@
+//! Searching the graph: greedy descent, the ef-bounded beam at one level, filtered search with
+//! its exact fallback, and exact (brute-force) search; plus [`SearchScratch`], the caller-owned
+//! state that makes a warmed-up search allocation-free.
+//!
+//! # Beam search
+//! hnswlib's `searchBaseLayerST`: a min-heap of candidates to expand and a max-heap `W` of the
+//! best `ef` *eligible* nodes. Every node is used for navigation; only eligible nodes (live, not
+//! the node being linked, passing the filter) enter `W`. A neighbour is admitted when `W` is not
+//! full or it is closer than `W`'s worst. Candidates are bounded: when the heap reaches its
+//! limit (`2·ef + 2m + 16`), entries no closer than `W`'s worst (which can never be expanded)
+//! are dropped, then if needed the farthest half, so the heap never outgrows the capacity
+//! reserved for it. Keys are `(distance, node id)` packed in a `u64`, so ties are deterministic.
+//!
+//! # Filtered search and its fallback
+//! The filter is evaluated during the walk, lazily (only for nodes that would enter `W`) and
+//! memoized per search in an epoch-tagged array. The walk is abandoned for an exact filtered
+//! scan (which reuses the memo) when the observed match rate makes it unreliable or no cheaper
+//! than a scan: after at least [`FILTER_SAMPLE_MIN`] evaluations, when fewer than 1 in
+//! [`FILTER_RATE_MIN_INV`] passed, or when collecting `ef` matches at the observed rate would
+//! evaluate more than half the live nodes. It also falls back when the walk found fewer than
+//! `k` results. So a filtered search returns `k` results whenever at least `k` live labels pass.
+
+use super::heap::{Heap, key, key_dist, key_id, mono, unmono};
+use super::{Hnsw, NONE, TOMB};
+use crate::index::Neighbor;
+
+/// Evaluations of the filter before the walk's match rate is trusted.
+pub(crate) const FILTER_SAMPLE_MIN: u32 = 64;
+/// The walk is abandoned when fewer than one in this many evaluated nodes pass the filter.
+pub(crate) const FILTER_RATE_MIN_INV: u32 = 32;
+/// Largest epoch tag (the filter memo stores `tag << 1 | passed` in a `u16`).
+const TAG_MAX: u16 = 0x7fff;
+
+/// Per-search state of the beam: visited tags, candidate and result heaps.
+#[derive(Default, Clone)]
+pub(crate) struct Beam {
+    /// Current epoch; `visited[i] == tag` means visited in this search.
+    pub(crate) tag: u16,
+    pub(crate) visited: Vec<u16>,
+    /// Candidates to expand (min-heap of keys).
+    pub(crate) cand: Heap<u64, false>,
+    /// Most entries `cand` may hold.
+    pub(crate) cand_limit: usize,
+    /// The best eligible nodes so far (max-heap of keys, at most `ef`).
+    pub(crate) res: Heap<u64, true>,
+    /// Unvisited neighbours of the node being expanded.
+    pub(crate) buf: Vec<u32>,
+}
+
+/// Buffers used only while inserting and removing.
+#[derive(Default, Clone)]
+pub(crate) struct BuildBufs {
+    pub(crate) cands: Vec<u64>,
+    pub(crate) sel: Vec<u32>,
+    pub(crate) list: Vec<u32>,
+    pub(crate) shrink: Vec<u64>,
+    pub(crate) shrink_sel: Vec<u32>,
+}
+
+/// Reusable per-caller search state, so that a warmed-up search allocates nothing: an
+/// epoch-tagged visited array and filter memo (grown to the index's node capacity on first use,
+/// reset by bumping the epoch), bounded candidate and result heaps, and buffers for exact search
+/// and for ordering results.
+#[derive(Default, Clone)]
+pub struct SearchScratch {
+    pub(crate) beam: Beam,
+    /// Filter memo: `memo[i] == tag << 1 | passed` when node `i` was evaluated this search.
+    pub(crate) memo: Vec<u16>,
+    /// Exact top-k by (distance, label) (max-heap of `mono(d) << 64 | label`).
+    top: Heap<u128, true>,
+    /// Results being ordered before they are copied out.
+    pairs: Vec<Neighbor>,
+    /// Distances by node for `search_exact` (`NAN` = not a candidate).
+    exact: Vec<f32>,
+    pub(crate) build: BuildBufs,
+}
+
+impl std::fmt::Debug for SearchScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchScratch")
+            .field("tag", &self.beam.tag)
+            .field("nodes", &self.beam.visited.len())
+            .field("heap_bytes", &self.heap_bytes())
+            .finish()
+    }
+}
+
+/// `v.capacity() >= cap` afterwards.
+fn ensure_cap<T>(v: &mut Vec<T>, cap: usize) {
+    if v.capacity() < cap {
+        v.reserve_exact(cap - v.len());
+    }
+}
+
+impl SearchScratch {
+    /// Empty scratch; buffers grow on first use and are then reused.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        let b = &self.beam;
+        b.visited.capacity() * 2
+            + b.cand.heap_bytes()
+            + b.res.heap_bytes()
+            + b.buf.capacity() * 4
+            + self.memo.capacity() * 2
+            + self.top.heap_bytes()
+            + self.pairs.capacity() * std::mem::size_of::<Neighbor>()
+            + self.exact.capacity() * 4
+            + (self.build.cands.capacity() + self.build.shrink.capacity()) * 8
+            + (self.build.sel.capacity() + self.build.list.capacity()) * 4
+            + self.build.shrink_sel.capacity() * 4
+    }
+
+    /// Sizes every buffer for searches of `h` with breadth up to `ef` (allocates only when
+    /// `h` has grown or `ef` is larger than before).
+    pub(crate) fn prepare(&mut self, h: &Hnsw, ef: usize) {
+        let nodes = h.labels.capacity().max(h.labels.len());
+        if self.beam.visited.len() < nodes {
+            self.beam.visited.resize(nodes, 0);
+            self.memo.resize(nodes, 0);
+        }
+        let limit = 2 * ef + h.m0 + 16;
+        self.beam.cand_limit = limit;
+        self.beam.cand.reserve_total(limit);
+        self.beam.res.reserve_total(ef + 1);
+        ensure_cap(&mut self.beam.buf, h.m0);
+        self.top.reserve_total(ef + 1);
+        ensure_cap(&mut self.pairs, ef + 1);
+        let b = &mut self.build;
+        ensure_cap(&mut b.cands, ef + 1);
+        ensure_cap(&mut b.sel, h.m0 + 1);
+        ensure_cap(&mut b.list, h.m0 + 1);
+        ensure_cap(&mut b.shrink, 2 * h.m0 + 2);
+        ensure_cap(&mut b.shrink_sel, h.m0 + 1);
+    }
+
+    /// Starts a new search epoch.
+    pub(crate) fn begin(&mut self) {
+        let b = &mut self.beam;
+        if b.tag >= TAG_MAX {
+            b.visited.fill(0);
+            self.memo.fill(0);
+            b.tag = 0;
+        }
+        b.tag += 1;
+        b.cand.clear();
+        b.res.clear();
+    }
+}
+
+/// Decides which visited nodes may enter the result set.
+pub(crate) trait Gate {
+    /// Whether node `id` is eligible.
+    fn admit(&mut self, h: &Hnsw, id: u32) -> bool;
+    /// Whether the walk should be abandoned (for the exact fallback).
+    #[inline(always)]
+    fn abort(&self) -> bool {
+        false
+    }
+}
+
+/// Every node (no tombstones, no filter).
+struct AnyNode;
+impl Gate for AnyNode {
+    #[inline(always)]
+    fn admit(&mut self, _: &Hnsw, _: u32) -> bool {
+        true
+    }
+}
+
+/// Live nodes.
+struct LiveNode;
+impl Gate for LiveNode {
+    #[inline(always)]
+    fn admit(&mut self, h: &Hnsw, id: u32) -> bool {
+        h.info[id as usize] & TOMB == 0
+    }
+}
+
+/// Live nodes other than the one being linked.
+struct BuildGate(u32);
+impl Gate for BuildGate {
+    #[inline(always)]
+    fn admit(&mut self, h: &Hnsw, id: u32) -> bool {
+        id != self.0 && h.info[id as usize] & TOMB == 0
+    }
+}
+
+/// Live nodes passing a filter, memoized; tracks the match rate.
+struct FilterGate<'a> {
+    f: &'a mut dyn FnMut(u64) -> bool,
+    memo: &'a mut [u16],
+    tag: u16,
+    evaluated: u32,
+    passed: u32,
+    /// Evaluations past which the walk is no cheaper than a scan (half the live nodes).
+    budget: u64,
+    ef: u64,
+    /// Whether the walk may be abandoned (false only in measurements of the walk itself).
+    may_abort: bool,
+}
+
+impl FilterGate<'_> {
+    #[inline]
+    fn eval(&mut self, h: &Hnsw, id: u32) -> bool {
+        let m = self.memo[id as usize];
+        if m >> 1 == self.tag {
+            return m & 1 == 1;
+        }
+        let pass = (self.f)(h.labels[id as usize]);
+        self.memo[id as usize] = (self.tag << 1) | u16::from(pass);
+        self.evaluated += 1;
+        self.passed += u32::from(pass);
+        pass
+    }
+}
+
+impl Gate for FilterGate<'_> {
+    #[inline]
+    fn admit(&mut self, h: &Hnsw, id: u32) -> bool {
+        h.info[id as usize] & TOMB == 0 && self.eval(h, id)
+    }
+    #[inline]
+    fn abort(&self) -> bool {
+        if !self.may_abort || self.evaluated < FILTER_SAMPLE_MIN {
+            return false;
+        }
+        let (e, p) = (u64::from(self.evaluated), u64::from(self.passed));
+        p * u64::from(FILTER_RATE_MIN_INV) < e || self.ef * e > p.max(1) * self.budget
+    }
+}
+
+impl Hnsw {
+    /// Greedy descent from `ep` through levels `max_level` down to `to_level` (inclusive):
+    /// at each level move to the closest neighbour until none is closer.
+    pub(crate) fn greedy_descent(
+        &self,
+        q: &[u8],
+        mut ep: u32,
+        mut epd: f32,
+        to_level: usize,
+    ) -> (u32, f32) {
+        let mut cur = key(epd, ep);
+        for l in (to_level..=usize::from(self.max_level)).rev() {
+            loop {
+                let mut changed = false;
+                for &n in self.links(ep, l) {
+                    let d = (self.kernel)(q, self.vec_of(n));
+                    let k = key(d, n);
+                    if k < cur {
+                        cur = k;
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    break;
+                }
+                ep = key_id(cur);
+                epd = key_dist(cur);
+            }
+        }
+        (ep, epd)
+    }
+
+    /// Beam search for construction at `level`, excluding tombstones and `exclude`.
+    #[allow(clippy::too_many_arguments)] // the beam's state, flattened for the hot loop
+    pub(crate) fn beam_build(
+        &self,
+        q: &[u8],
+        ep: u32,
+        epd: f32,
+        level: usize,
+        ef: usize,
+        exclude: u32,
+        st: &mut Beam,
+    ) {
+        if level == 0 {
+            self.beam::<_, true>(q, ep, epd, 0, ef, &mut BuildGate(exclude), st);
+        } else {
+            self.beam::<_, false>(q, ep, epd, level, ef, &mut BuildGate(exclude), st);
+        }
+    }
+
+    /// The beam search at `level` (`L0`: level is 0). Leaves the best `ef` eligible nodes in
+    /// `st.res`. Returns false when the gate aborted the walk.
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // the beam's state, flattened for the hot loop
+    fn beam<G: Gate, const L0: bool>(
+        &self,
+        q: &[u8],
+        ep: u32,
+        epd: f32,
+        level: usize,
+        ef: usize,
+        gate: &mut G,
+        st: &mut Beam,
+    ) -> bool {
+        let tag = st.tag;
+        let k0 = key(epd, ep);
+        st.visited[ep as usize] = tag;
+        st.cand.push(k0);
+        if gate.admit(self, ep) {
+            st.res.push(k0);
+        }
+        while let Some(c) = st.cand.pop() {
+            if st.res.len() >= ef && st.res.peek().is_some_and(|top| c > top) {
+                break;
+            }
+            if gate.abort() {
+                return false;
+            }
+            let id = key_id(c);
+            let links = if L0 {
+                let s = id as usize * self.stride0;
+                let n = self.links0[s] as usize;
+                &self.links0[s + 1..s + 1 + n]
+            } else {
+                self.links(id, level)
+            };
+            st.buf.clear();
+            for &n in links {
+                let v = &mut st.visited[n as usize];
+                if *v != tag {
+                    *v = tag;
+                    st.buf.push(n);
+                    self.prefetch_vector(n);
+                }
+            }
+            for i in 0..st.buf.len() {
+                let n = st.buf[i];
+                if i + 1 < st.buf.len() {
+                    self.prefetch_vector(st.buf[i + 1]);
+                }
+                let d = (self.kernel)(q, self.vec_of(n));
+                let k = key(d, n);
+                let full = st.res.len() >= ef;
+                if full && st.res.peek().is_some_and(|top| k >= top) {
+                    continue;
+                }
+                if st.cand.len() >= st.cand_limit {
+                    let bound = if full { st.res.peek() } else { None };
+                    trim_candidates(&mut st.cand, bound, st.cand_limit);
+                }
+                st.cand.push(k);
+                if gate.admit(self, n) {
+                    if full {
+                        st.res.replace_top(k);
+                    } else {
+                        st.res.push(k);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Hints the CPU to fetch the start of node `n`'s vector.
+    #[inline(always)]
+    fn prefetch_vector(&self, n: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let off = n as usize * self.vbytes;
+            if off < self.vectors.len() {
+                // SAFETY: `_mm_prefetch` only hints the cache and never faults; the pointer is
+                // in bounds of `vectors` (checked above) and SSE is part of the x86-64 baseline.
+                unsafe {
+                    let p = self.vectors.as_ptr().add(off);
+                    _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                    if self.vbytes > 64 {
+                        _mm_prefetch::<_MM_HINT_T0>(p.add(64).cast());
+                    }
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = n;
+    }
+
+    pub(crate) fn search_impl(
+        &self,
+        query: &[u8],
+        k: usize,
+        ef: usize,
+        filter: Option<&mut dyn FnMut(u64) -> bool>,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) {
+        out.clear();
+        if k == 0 || self.by_label.is_empty() {
+            return;
+        }
+        assert_eq!(
+            query.len(),
+            self.vbytes,
+            "query length does not match the index"
+        );
+        let ef = ef.max(k);
+        scratch.prepare(self, ef);
+        scratch.begin();
+        let e = self.entry;
+        debug_assert_ne!(e, NONE);
+        let (ep, epd) = self.greedy_descent(query, e, (self.kernel)(query, self.vec_of(e)), 1);
+        match filter {
+            None => {
+                if self.free.is_empty() {
+                    self.beam::<_, true>(query, ep, epd, 0, ef, &mut AnyNode, &mut scratch.beam);
+                } else {
+                    self.beam::<_, true>(query, ep, epd, 0, ef, &mut LiveNode, &mut scratch.beam);
+                }
+                if scratch.beam.res.len() < k.min(self.by_label.len()) {
+                    self.exact_top_k(query, k, None, scratch, out);
+                } else {
+                    self.collect(k, scratch, out);
+                }
+            }
+            Some(f) => {
+                let SearchScratch { beam, memo, .. } = scratch;
+                let mut gate = FilterGate {
+                    f: &mut *f,
+                    memo,
+                    tag: beam.tag,
+                    evaluated: 0,
+                    passed: 0,
+                    budget: (self.by_label.len() / 2) as u64,
+                    ef: ef as u64,
+                    may_abort: true,
+                };
+                let finished = self.beam::<_, true>(query, ep, epd, 0, ef, &mut gate, beam);
+                if !finished || scratch.beam.res.len() < k {
+                    self.exact_top_k(query, k, Some(f), scratch, out);
+                } else {
+                    self.collect(k, scratch, out);
+                }
+            }
+        }
+    }
+
+    /// Copies the best `k` of the beam's results to `out`, sorted by (distance, label).
+    fn collect(&self, k: usize, scratch: &mut SearchScratch, out: &mut Vec<Neighbor>) {
+        let pairs = &mut scratch.pairs;
+        pairs.clear();
+        for &r in scratch.beam.res.as_slice() {
+            pairs.push(Neighbor {
+                distance: key_dist(r),
+                label: self.labels[key_id(r) as usize],
+            });
+        }
+        sort_neighbors(pairs);
+        out.extend_from_slice(&pairs[..k.min(pairs.len())]);
+    }
+
+    /// Exact filtered top-`k` over live nodes, using (and filling) the search's filter memo.
+    fn exact_top_k(
+        &self,
+        query: &[u8],
+        k: usize,
+        mut filter: Option<&mut dyn FnMut(u64) -> bool>,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) {
+        let tag = scratch.beam.tag;
+        let top = &mut scratch.top;
+        top.clear();
+        for id in 0..self.labels.len() {
+            if self.info[id] & TOMB != 0 {
+                continue;
+            }
+            let label = self.labels[id];
+            if let Some(f) = filter.as_mut() {
+                let m = scratch.memo[id];
+                let pass = if m >> 1 == tag {
+                    m & 1 == 1
+                } else {
+                    let p = f(label);
+                    scratch.memo[id] = (tag << 1) | u16::from(p);
+                    p
+                };
+                if !pass {
+                    continue;
+                }
+            }
+            let d = (self.kernel)(query, self.vec_of(id as u32));
+            let kk = (u128::from(mono(d)) << 64) | u128::from(label);
+            if top.len() < k {
+                top.push(kk);
+            } else if top.peek().is_some_and(|t| kk < t) {
+                top.replace_top(kk);
+            }
+        }
+        let pairs = &mut scratch.pairs;
+        pairs.clear();
+        for &t in top.as_slice() {
+            pairs.push(Neighbor {
+                distance: unmono((t >> 64) as u32),
+                label: t as u64,
+            });
+        }
+        sort_neighbors(pairs);
+        out.extend_from_slice(pairs);
+    }
+
+    pub(crate) fn search_exact_impl(
+        &self,
+        query: &[u8],
+        k: usize,
+        mut filter: Option<&mut dyn FnMut(u64) -> bool>,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) {
+        out.clear();
+        if k == 0 || self.by_label.is_empty() {
+            return;
+        }
+        assert_eq!(
+            query.len(),
+            self.vbytes,
+            "query length does not match the index"
+        );
+        let n = self.labels.len();
+        let dists = &mut scratch.exact;
+        dists.clear();
+        dists.resize(n, f32::NAN);
+        // Pass 1: every candidate's distance, and the k-th smallest (distance, label).
+        let top = &mut scratch.top;
+        top.clear();
+        ensure_cap_heap(top, k + 1);
+        for (id, slot) in dists.iter_mut().enumerate() {
+            if self.info[id] & TOMB != 0 {
+                continue;
+            }
+            let label = self.labels[id];
+            if filter.as_mut().is_some_and(|f| !f(label)) {
+                continue;
+            }
+            let d = (self.kernel)(query, self.vec_of(id as u32));
+            *slot = d;
+            let kk = (u128::from(mono(d)) << 64) | u128::from(label);
+            if top.len() < k {
+                top.push(kk);
+            } else if top.peek().is_some_and(|t| kk < t) {
+                top.replace_top(kk);
+            }
+        }
+        let Some(kth) = top.peek().map(|t| (t >> 64) as u32) else {
+            return;
+        };
+        // Pass 2: everything no farther than the k-th distance (ties included).
+        for (id, &d) in dists.iter().enumerate() {
+            if !d.is_nan() && mono(d) <= kth {
+                out.push(Neighbor {
+                    distance: d,
+                    label: self.labels[id],
+                });
+            }
+        }
+        sort_neighbors(out);
+    }
+}
+
+fn ensure_cap_heap(h: &mut Heap<u128, true>, cap: usize) {
+    h.reserve_total(cap);
+}
+
+/// Sorts by (distance, label) with `f32::total_cmp`.
+fn sort_neighbors(v: &mut [Neighbor]) {
+    v.sort_unstable_by(|a, b| {
+        a.distance
+            .total_cmp(&b.distance)
+            .then(a.label.cmp(&b.label))
+    });
+}
+
+/// Shrinks a full candidate heap: drops entries no closer than `bound` (they can never be
+/// expanded), then if still over half the limit keeps the closest half.
+#[cold]
+fn trim_candidates(cand: &mut Heap<u64, false>, bound: Option<u64>, limit: usize) {
+    if let Some(b) = bound {
+        cand.retain(|&k| k < b);
+    }
+    if cand.len() > limit / 2 {
+        cand.keep_first(limit / 2);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A filter gate that never abandons the walk.
+    pub(crate) fn gate<'a>(
+        f: &'a mut dyn FnMut(u64) -> bool,
+        memo: &'a mut [u16],
+        tag: u16,
+    ) -> impl Gate + 'a {
+        FilterGate {
+            f,
+            memo,
+            tag,
+            evaluated: 0,
+            passed: 0,
+            budget: 0,
+            ef: 0,
+            may_abort: false,
+        }
+    }
+
+    impl Hnsw {
+        /// The level-0 filtered walk alone.
+        pub(crate) fn beam_filtered_no_abort(
+            &self,
+            q: &[u8],
+            ep: u32,
+            epd: f32,
+            ef: usize,
+            gate: &mut impl Gate,
+            st: &mut Beam,
+        ) {
+            self.beam::<_, true>(q, ep, epd, 0, ef, gate, st);
+        }
+    }
+}
