@@ -7,9 +7,11 @@
 //!
 //! # Layout
 //! Nodes have dense `u32` ids (slots). Per node, in flat arrays indexed by id:
-//! - `links0`: the level-0 adjacency of every node in ONE block with a fixed stride of
-//!   `1 + 2m` `u32`s (`count`, then `2m` slots; unused slots are always zero);
-//! - `vectors`: the raw vector bytes, `vector_bytes` per node, in one buffer;
+//! - `nodes`: ONE contiguous block of fixed-size records, as in hnswlib: the level-0 list
+//!   (`count`, then `2m` slots; unused slots are always zero) directly followed by the raw
+//!   vector bytes (padded with zeros to whole `u32`s). Interleaving measured faster than two
+//!   separate blocks: the list of a node whose distance was just computed is usually already
+//!   in cache when the node is expanded;
 //! - `labels` (node → label, `u64`), `info` (level in the low bits, [`TOMB`] flag),
 //!   `parent` (spanning-tree parent, see below) and `upper_off` (where the node's upper levels
 //!   start in `upper`).
@@ -94,11 +96,14 @@ pub struct Hnsw {
     stride0: usize,
     /// `1 + m`.
     stride_up: usize,
+    /// `u32` words of a stored vector (`vbytes` rounded up).
+    vwords: usize,
+    /// `u32` words of a node record (`stride0 + vwords`).
+    rec: usize,
     /// `level_thresholds[l]`: a draw below it reaches level `l` (index 0 unused).
     level_thresholds: [u64; HNSW_LEVEL_MAX as usize + 1],
 
-    links0: Vec<u32>,
-    vectors: Vec<u8>,
+    nodes: Vec<u32>,
     labels: Vec<u64>,
     info: Vec<u8>,
     parent: Vec<u32>,
@@ -164,17 +169,20 @@ impl Hnsw {
             pow *= u128::from(params.m);
             *t = u64::try_from((1u128 << 64) / pow).unwrap_or(u64::MAX);
         }
+        let vbytes = params.vector_bytes();
+        let vwords = vbytes.div_ceil(4);
         Hnsw {
             params,
             kernel: vector::kernel(params.elem, params.metric),
-            vbytes: params.vector_bytes(),
+            vbytes,
+            vwords,
+            rec: 1 + 2 * m + vwords,
             m,
             m0: 2 * m,
             stride0: 1 + 2 * m,
             stride_up: 1 + m,
             level_thresholds,
-            links0: Vec::new(),
-            vectors: Vec::new(),
+            nodes: Vec::new(),
             labels: Vec::new(),
             info: Vec::new(),
             parent: Vec::new(),
@@ -225,8 +233,7 @@ impl Hnsw {
     /// Makes room for `additional` more nodes without reallocating.
     pub fn reserve(&mut self, additional: usize) {
         let n = additional;
-        self.links0.reserve_exact(n * self.stride0);
-        self.vectors.reserve_exact(n * self.vbytes);
+        self.nodes.reserve_exact(n * self.rec);
         self.labels.reserve_exact(n);
         self.info.reserve_exact(n);
         self.parent.reserve_exact(n);
@@ -246,8 +253,7 @@ impl Hnsw {
     /// at 20 bytes per entry, and its construction buffers).
     pub fn memory_bytes(&self) -> usize {
         const MAP_ENTRY_BYTES: usize = 20;
-        self.links0.capacity() * 4
-            + self.vectors.capacity()
+        self.nodes.capacity() * 4
             + self.labels.capacity() * 8
             + self.info.capacity()
             + self.parent.capacity() * 4
@@ -272,15 +278,22 @@ impl Hnsw {
 
     #[inline(always)]
     fn vec_of(&self, id: u32) -> &[u8] {
-        let s = id as usize * self.vbytes;
-        &self.vectors[s..s + self.vbytes]
+        let s = id as usize * self.rec + self.stride0;
+        &bytemuck::cast_slice::<u32, u8>(&self.nodes[s..s + self.vwords])[..self.vbytes]
+    }
+
+    /// Overwrites node `id`'s vector.
+    fn set_vector(&mut self, id: u32, vector: &[u8]) {
+        let s = id as usize * self.rec + self.stride0;
+        let words = &mut self.nodes[s..s + self.vwords];
+        bytemuck::cast_slice_mut::<u32, u8>(words)[..self.vbytes].copy_from_slice(vector);
     }
 
     /// Start (in `u32`s) of node `id`'s list at `level` in `links0` or `upper`.
     #[inline(always)]
     fn list_start(&self, id: u32, level: usize) -> usize {
         if level == 0 {
-            id as usize * self.stride0
+            id as usize * self.rec
         } else {
             self.upper_off[id as usize] as usize + (level - 1) * self.stride_up
         }
@@ -290,11 +303,7 @@ impl Hnsw {
     #[inline(always)]
     fn links(&self, id: u32, level: usize) -> &[u32] {
         let s = self.list_start(id, level);
-        let block = if level == 0 {
-            &self.links0
-        } else {
-            &self.upper
-        };
+        let block = if level == 0 { &self.nodes } else { &self.upper };
         let n = block[s] as usize;
         &block[s + 1..s + 1 + n]
     }
@@ -305,7 +314,7 @@ impl Hnsw {
         assert!(list.len() <= cap);
         let s = self.list_start(id, level);
         let block = if level == 0 {
-            &mut self.links0
+            &mut self.nodes
         } else {
             &mut self.upper
         };
@@ -339,11 +348,7 @@ impl Hnsw {
     /// Draws the next level from the seeded stream.
     fn draw_level(&mut self) -> u8 {
         self.draws = self.draws.wrapping_add(1);
-        let r = splitmix64(
-            self.params
-                .seed
-                .wrapping_add(self.draws.wrapping_mul(GAMMA)),
-        );
+        let r = splitmix64(self.params.seed.wrapping_add(self.draws.wrapping_mul(GAMMA)));
         let mut level = 0u8;
         while level < HNSW_LEVEL_MAX && r < self.level_thresholds[usize::from(level) + 1] {
             level += 1;
@@ -408,8 +413,7 @@ impl Hnsw {
         if may_compact {
             let deleted = self.free.len() as u64;
             let nodes = self.labels.len() as u64;
-            if deleted >= TOMBSTONE_COMPACT_MIN && deleted * 100 > nodes * TOMBSTONE_COMPACT_PERCENT
-            {
+            if deleted >= TOMBSTONE_COMPACT_MIN && deleted * 100 > nodes * TOMBSTONE_COMPACT_PERCENT {
                 self.compact();
             }
         }
@@ -418,8 +422,7 @@ impl Hnsw {
 
     /// Empties the graph (keeping capacities and the level stream).
     fn reset(&mut self) {
-        self.links0.clear();
-        self.vectors.clear();
+        self.nodes.clear();
         self.labels.clear();
         self.info.clear();
         self.parent.clear();
@@ -457,8 +460,8 @@ impl Hnsw {
         let id = n as u32;
         let upper_off = self.upper.len();
         assert!(upper_off + usize::from(level) * self.stride_up <= u32::MAX as usize);
-        self.links0.resize(self.links0.len() + self.stride0, 0);
-        self.vectors.extend_from_slice(vector);
+        self.nodes.resize(self.nodes.len() + self.rec, 0);
+        self.set_vector(id, vector);
         self.labels.push(label);
         self.info.push(level);
         self.parent.push(NONE);
@@ -481,8 +484,7 @@ impl Hnsw {
     /// Reuses tombstoned slot `id` for `label`/`vector`: keeps its level and tree edges,
     /// relinks everything else.
     fn reuse(&mut self, id: u32, label: u64, vector: &[u8], bs: &mut SearchScratch) {
-        let s = id as usize * self.vbytes;
-        self.vectors[s..s + self.vbytes].copy_from_slice(vector);
+        self.set_vector(id, vector);
         self.labels[id as usize] = label;
         self.by_label.insert(label, id);
         // Still a tombstone while its new neighbours are searched, so it cannot select itself.
@@ -570,7 +572,7 @@ impl Hnsw {
         if cur.len() < cap {
             let s = self.list_start(y, level);
             let block = if level == 0 {
-                &mut self.links0
+                &mut self.nodes
             } else {
                 &mut self.upper
             };
@@ -593,15 +595,7 @@ impl Hnsw {
     /// `base`, ascending) and keeps a candidate unless an already kept one is closer to it
     /// than `base` is, up to `cap`. With `protect`, level-0 tree edges of `base` are always
     /// kept and reserve their slots. Fewer than `cap` candidates are all kept.
-    fn select(
-        &self,
-        cands: &[u64],
-        cap: usize,
-        base: u32,
-        level: usize,
-        protect: bool,
-        out: &mut Vec<u32>,
-    ) {
+    fn select(&self, cands: &[u64], cap: usize, base: u32, level: usize, protect: bool, out: &mut Vec<u32>) {
         out.clear();
         let is_prot = |t: u32| protect && level == 0 && self.is_tree_edge(base, t);
         if cands.len() <= cap {

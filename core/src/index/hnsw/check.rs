@@ -19,7 +19,7 @@ pub(crate) enum Section {
     Info,
     Labels,
     Parent,
-    Links0,
+    Nodes,
     Upper,
     Free,
 }
@@ -56,8 +56,7 @@ impl Hnsw {
         if self.info.len() != n
             || self.parent.len() != n
             || self.upper_off.len() != n
-            || self.links0.len() != n * self.stride0
-            || self.vectors.len() != n * self.vbytes
+            || self.nodes.len() != n * self.rec
         {
             return Err(bad("hnsw arrays: lengths disagree", Header, None));
         }
@@ -83,20 +82,14 @@ impl Hnsw {
         }
         if n == 0 {
             if self.entry != NONE || self.max_level != 0 || !self.free.is_empty() {
-                return Err(bad(
-                    "hnsw header: empty graph with an entry point",
-                    Header,
-                    None,
-                ));
+                return Err(bad("hnsw header: empty graph with an entry point", Header, None));
             }
             if !self.by_label.is_empty() {
                 return Err(bad("hnsw labels: labels without nodes", Labels, None));
             }
             return Ok(());
         }
-        if self.entry as usize >= n
-            || top != self.max_level
-            || self.level_of(self.entry) != usize::from(top)
+        if self.entry as usize >= n || top != self.max_level || self.level_of(self.entry) != usize::from(top)
         {
             return Err(bad(
                 "hnsw header: entry point is not on the top level",
@@ -106,11 +99,7 @@ impl Hnsw {
         }
         // Tombstones and the free list.
         if tombs != self.free.len() {
-            return Err(bad(
-                "hnsw free list: count differs from tombstones",
-                Free,
-                None,
-            ));
+            return Err(bad("hnsw free list: count differs from tombstones", Free, None));
         }
         if tombs == n {
             return Err(bad("hnsw free list: no live node", Free, None));
@@ -135,13 +124,23 @@ impl Hnsw {
                 return Err(bad("hnsw labels: map and nodes disagree", Labels, Some(id)));
             }
         }
+        // Vector padding (canonical encoding).
+        if self.vwords * 4 != self.vbytes {
+            for id in 0..n {
+                let s = id * self.rec + self.stride0;
+                let bytes = bytemuck::cast_slice::<u32, u8>(&self.nodes[s..s + self.vwords]);
+                if bytes[self.vbytes..].iter().any(|&b| b != 0) {
+                    return Err(bad("hnsw nodes: vector padding not zero", Nodes, Some(id as u32)));
+                }
+            }
+        }
         // Lists.
         mark.fill(0);
         for id in 0..n as u32 {
             for l in 0..=self.level_of(id) {
                 let s = self.list_start(id, l);
                 let (block, sec) = if l == 0 {
-                    (&self.links0, Links0)
+                    (&self.nodes, Nodes)
                 } else {
                     (&self.upper, Upper)
                 };
@@ -227,7 +226,7 @@ impl Hnsw {
         }
         for id in 0..n as u32 {
             if !seen[id as usize] && !self.is_tomb(id) {
-                return Err(bad("hnsw links: live node unreachable", Links0, Some(id)));
+                return Err(bad("hnsw links: live node unreachable", Nodes, Some(id)));
             }
         }
         Ok(())

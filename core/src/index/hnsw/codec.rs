@@ -14,10 +14,9 @@
 //! | 56 | n | node info (level, tombstone flag) |
 //! | | 8n | labels |
 //! | | 4n | spanning-tree parents (`u32::MAX` for the root) |
-//! | | 4·n·s0 | level-0 lists (count, then `2m` slots, unused slots zero) |
+//! | | 4·n·r | node records of `r = s0 + ⌈vector_bytes / 4⌉` words: the level-0 list (count, then `2m` slots, unused slots zero), then the vector's raw bytes (zero-padded to whole words) |
 //! | | 4u | upper-level lists, nodes in id order, `level` blocks of `1 + m` each |
 //! | | 4t | free list (tombstoned slots, in reuse order) |
-//! | | n·vector_bytes | vectors |
 //!
 //! The label map and the upper-level offsets are derived, not stored. Decoding checks the header
 //! against the caller's parameters and the total length against the counts (with checked
@@ -67,6 +66,33 @@ fn get_u32s(src: &[u8]) -> Vec<u32> {
     v
 }
 
+/// Appends the node records: list words little-endian, vector bytes as they are.
+fn put_nodes(out: &mut Vec<u8>, h: &Hnsw) {
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(bytemuck::cast_slice(&h.nodes));
+    } else {
+        for r in h.nodes.chunks_exact(h.rec) {
+            put_u32s(out, &r[..h.stride0]);
+            out.extend_from_slice(bytemuck::cast_slice(&r[h.stride0..]));
+        }
+    }
+}
+
+/// Copies node records (any alignment), converting list words from little-endian.
+fn get_nodes(src: &[u8], rec: usize, stride0: usize) -> Vec<u32> {
+    let len = src.len() / 4;
+    let mut v = vec![0u32; len];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut v).copy_from_slice(&src[..len * 4]);
+    if cfg!(target_endian = "big") {
+        for r in v.chunks_exact_mut(rec) {
+            for x in &mut r[..stride0] {
+                *x = u32::from_le(*x);
+            }
+        }
+    }
+    v
+}
+
 /// Copies little-endian `u64`s (any alignment).
 fn get_u64s(src: &[u8]) -> Vec<u64> {
     let len = src.len() / 8;
@@ -82,10 +108,7 @@ fn get_u64s(src: &[u8]) -> Vec<u64> {
 
 pub(super) fn encode(h: &Hnsw, out: &mut Vec<u8>) {
     let n = h.labels.len();
-    let total = HEADER_BYTES
-        + n * (1 + 8 + 4 + 4 * h.stride0 + h.vbytes)
-        + 4 * h.upper.len()
-        + 4 * h.free.len();
+    let total = HEADER_BYTES + n * (1 + 8 + 4 + 4 * h.rec) + 4 * h.upper.len() + 4 * h.free.len();
     out.reserve(total);
     let p = &h.params;
     out.extend_from_slice(&MAGIC);
@@ -102,10 +125,9 @@ pub(super) fn encode(h: &Hnsw, out: &mut Vec<u8>) {
     out.extend_from_slice(&h.info);
     put_u64s(out, &h.labels);
     put_u32s(out, &h.parent);
-    put_u32s(out, &h.links0);
+    put_nodes(out, h);
     put_u32s(out, &h.upper);
     put_u32s(out, &h.free);
-    out.extend_from_slice(&h.vectors);
 }
 
 fn corrupted(what: &'static str, offset: usize) -> Error {
@@ -158,19 +180,17 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
     let upper_len = u32_at(bytes, 52) as u64;
 
     let mut h = Hnsw::new(params);
-    let stride0 = h.stride0 as u64;
-    let vb = h.vbytes as u64;
+    let rec = h.rec as u64;
     // Every section's size, with checked arithmetic, must add up to the input exactly.
     let sizes = [
         Some(n),
         n.checked_mul(8),
         n.checked_mul(4),
-        n.checked_mul(4).and_then(|x| x.checked_mul(stride0)),
+        n.checked_mul(4).and_then(|x| x.checked_mul(rec)),
         upper_len.checked_mul(4),
         tombs.checked_mul(4),
-        n.checked_mul(vb),
     ];
-    let mut starts = [0usize; 8];
+    let mut starts = [0usize; 7];
     let mut total = HEADER_BYTES as u64;
     for (i, s) in sizes.iter().enumerate() {
         starts[i] = usize::try_from(total).unwrap_or(usize::MAX);
@@ -178,12 +198,9 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
             .and_then(|s| total.checked_add(s))
             .ok_or(corrupted("hnsw header: counts overflow", 40))?;
     }
-    starts[7] = usize::try_from(total).unwrap_or(usize::MAX);
+    starts[6] = usize::try_from(total).unwrap_or(usize::MAX);
     if total != bytes.len() as u64 || n >= u64::from(NONE) || tombs > n {
-        return Err(corrupted(
-            "hnsw header: counts disagree with the length",
-            40,
-        ));
+        return Err(corrupted("hnsw header: counts disagree with the length", 40));
     }
     let sec = |i: usize| &bytes[starts[i]..starts[i + 1]];
     let n = n as usize;
@@ -193,24 +210,18 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
     let mut upper_off = Vec::with_capacity(n);
     let mut off = 0u64;
     for (id, &inf) in h.info.iter().enumerate() {
-        upper_off.push(
-            u32::try_from(off).map_err(|_| corrupted("hnsw upper: too large", starts[0] + id))?,
-        );
+        upper_off.push(u32::try_from(off).map_err(|_| corrupted("hnsw upper: too large", starts[0] + id))?);
         off += u64::from(inf & LEVEL_MASK) * h.stride_up as u64;
     }
     if off != upper_len {
-        return Err(corrupted(
-            "hnsw upper: length disagrees with levels",
-            starts[4],
-        ));
+        return Err(corrupted("hnsw upper: length disagrees with levels", starts[4]));
     }
     h.upper_off = upper_off;
     h.labels = get_u64s(sec(1));
     h.parent = get_u32s(sec(2));
-    h.links0 = get_u32s(sec(3));
+    h.nodes = get_nodes(sec(3), h.rec, h.stride0);
     h.upper = get_u32s(sec(4));
     h.free = get_u32s(sec(5));
-    h.vectors = sec(6).to_vec();
     h.entry = entry;
     h.max_level = max_level;
     h.draws = draws;
@@ -230,10 +241,8 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
             Section::Info => starts[0] + at,
             Section::Labels => starts[1] + 8 * at,
             Section::Parent => starts[2] + 4 * at,
-            Section::Links0 => starts[3] + 4 * h.stride0 * at,
-            Section::Upper => {
-                starts[4] + 4 * h.upper_off.get(at).copied().map_or(0, |o| o as usize)
-            }
+            Section::Nodes => starts[3] + 4 * h.rec * at,
+            Section::Upper => starts[4] + 4 * h.upper_off.get(at).copied().map_or(0, |o| o as usize),
             Section::Free => starts[5] + 4 * at,
         };
         return Err(corrupted(v.what, offset));

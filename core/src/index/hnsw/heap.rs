@@ -9,21 +9,13 @@
 #[inline(always)]
 pub(crate) fn mono(d: f32) -> u32 {
     let b = d.to_bits();
-    if b & 0x8000_0000 != 0 {
-        !b
-    } else {
-        b | 0x8000_0000
-    }
+    if b & 0x8000_0000 != 0 { !b } else { b | 0x8000_0000 }
 }
 
 /// Inverse of [`mono`].
 #[inline(always)]
 pub(crate) fn unmono(u: u32) -> f32 {
-    let b = if u & 0x8000_0000 != 0 {
-        u & 0x7fff_ffff
-    } else {
-        !u
-    };
+    let b = if u & 0x8000_0000 != 0 { u & 0x7fff_ffff } else { !u };
     f32::from_bits(b)
 }
 

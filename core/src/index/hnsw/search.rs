@@ -28,6 +28,11 @@ use crate::index::Neighbor;
 pub(crate) const FILTER_SAMPLE_MIN: u32 = 64;
 /// The walk is abandoned when fewer than one in this many evaluated nodes pass the filter.
 pub(crate) const FILTER_RATE_MIN_INV: u32 = 32;
+/// Bytes of each unvisited neighbour's vector prefetched while gathering a node's neighbours
+/// (one line: prefetching whole vectors there saturates the fill buffers, measured slower).
+const PREFETCH_GATHER: usize = 64;
+/// Bytes of the next neighbour's vector prefetched while computing the current distance.
+const PREFETCH_NEXT: usize = usize::MAX;
 /// Largest epoch tag (the filter memo stores `tag << 1 | passed` in a `u16`).
 const TAG_MAX: u16 = 0x7fff;
 
@@ -236,13 +241,7 @@ impl Gate for FilterGate<'_> {
 impl Hnsw {
     /// Greedy descent from `ep` through levels `max_level` down to `to_level` (inclusive):
     /// at each level move to the closest neighbour until none is closer.
-    pub(crate) fn greedy_descent(
-        &self,
-        q: &[u8],
-        mut ep: u32,
-        mut epd: f32,
-        to_level: usize,
-    ) -> (u32, f32) {
+    pub(crate) fn greedy_descent(&self, q: &[u8], mut ep: u32, mut epd: f32, to_level: usize) -> (u32, f32) {
         let mut cur = key(epd, ep);
         for l in (to_level..=usize::from(self.max_level)).rev() {
             loop {
@@ -305,6 +304,9 @@ impl Hnsw {
         if gate.admit(self, ep) {
             st.res.push(k0);
         }
+        let n_nodes = self.labels.len();
+        debug_assert!(st.visited.len() >= n_nodes);
+        debug_assert!(st.buf.capacity() >= self.m0);
         while let Some(c) = st.cand.pop() {
             if st.res.len() >= ef && st.res.peek().is_some_and(|top| c > top) {
                 break;
@@ -312,29 +314,44 @@ impl Hnsw {
             if gate.abort() {
                 return false;
             }
+            // The next candidate is likely expanded next: start fetching its list now.
+            if let Some(next) = st.cand.peek() {
+                self.prefetch_list(key_id(next), level);
+            }
             let id = key_id(c);
             let links = if L0 {
-                let s = id as usize * self.stride0;
-                let n = self.links0[s] as usize;
-                &self.links0[s + 1..s + 1 + n]
+                let s = id as usize * self.rec;
+                let n = self.nodes[s] as usize;
+                &self.nodes[s + 1..s + 1 + n]
             } else {
                 self.links(id, level)
             };
             st.buf.clear();
             for &n in links {
-                let v = &mut st.visited[n as usize];
+                debug_assert!((n as usize) < n_nodes);
+                // SAFETY: every link target is a node id below `n_nodes` (a structural
+                // invariant kept by every mutation and verified by `decode`), and `visited`
+                // holds at least `n_nodes` entries (`prepare`).
+                let v = unsafe { st.visited.get_unchecked_mut(n as usize) };
                 if *v != tag {
                     *v = tag;
+                    self.prefetch_vector(n, PREFETCH_GATHER);
+                    // Never reallocates: lists hold at most `m0` links, the capacity `prepare`
+                    // reserved.
                     st.buf.push(n);
-                    self.prefetch_vector(n);
                 }
             }
-            for i in 0..st.buf.len() {
-                let n = st.buf[i];
-                if i + 1 < st.buf.len() {
-                    self.prefetch_vector(st.buf[i + 1]);
+            let cnt = st.buf.len();
+            for i in 0..cnt {
+                // SAFETY: `i < cnt == buf.len()`.
+                let n = unsafe { *st.buf.get_unchecked(i) };
+                if i + 1 < cnt {
+                    // SAFETY: `i + 1 < cnt`.
+                    self.prefetch_vector(unsafe { *st.buf.get_unchecked(i + 1) }, PREFETCH_NEXT);
                 }
-                let d = (self.kernel)(q, self.vec_of(n));
+                debug_assert!((n as usize) < n_nodes);
+                // SAFETY: `n < n_nodes` (see above).
+                let d = (self.kernel)(q, unsafe { self.vec_unchecked(n) });
                 let k = key(d, n);
                 let full = st.res.len() >= ef;
                 if full && st.res.peek().is_some_and(|top| k >= top) {
@@ -357,27 +374,42 @@ impl Hnsw {
         true
     }
 
-    /// Hints the CPU to fetch the start of node `n`'s vector.
+    /// Node `id`'s vector without bounds checks.
+    ///
+    /// # Safety
+    /// `id` must be below the node count.
     #[inline(always)]
-    fn prefetch_vector(&self, n: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let off = n as usize * self.vbytes;
-            if off < self.vectors.len() {
-                // SAFETY: `_mm_prefetch` only hints the cache and never faults; the pointer is
-                // in bounds of `vectors` (checked above) and SSE is part of the x86-64 baseline.
-                unsafe {
-                    let p = self.vectors.as_ptr().add(off);
-                    _mm_prefetch::<_MM_HINT_T0>(p.cast());
-                    if self.vbytes > 64 {
-                        _mm_prefetch::<_MM_HINT_T0>(p.add(64).cast());
-                    }
-                }
-            }
+    unsafe fn vec_unchecked(&self, id: u32) -> &[u8] {
+        let s = id as usize * self.rec + self.stride0;
+        debug_assert!(s + self.vwords <= self.nodes.len());
+        // SAFETY: `id < n` and `nodes` holds `n` records of `rec = stride0 + vwords` words.
+        let words = unsafe { self.nodes.get_unchecked(s..s + self.vwords) };
+        // SAFETY: `vbytes <= 4 * vwords`.
+        unsafe { bytemuck::cast_slice::<u32, u8>(words).get_unchecked(..self.vbytes) }
+    }
+
+    /// Hints the CPU to fetch node `id`'s list at `level` (level 0 only; upper levels are
+    /// few and small).
+    #[inline(always)]
+    fn prefetch_list(&self, id: u32, level: usize) {
+        let off = id as usize * self.rec;
+        if level == 0 && off + self.rec <= self.nodes.len() {
+            // SAFETY: the record `[off, off + rec)` is in bounds of `nodes`.
+            let p = unsafe { self.nodes.as_ptr().add(off) }.cast::<u8>();
+            prefetch_lines(p, self.stride0 * 4);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = n;
+    }
+
+    /// Hints the CPU to fetch up to `bytes` of node `n`'s vector.
+    #[inline(always)]
+    fn prefetch_vector(&self, n: u32, bytes: usize) {
+        let off = n as usize * self.rec;
+        if off + self.rec <= self.nodes.len() {
+            // SAFETY: the record `[off, off + rec)` is in bounds of `nodes`, and the vector
+            // occupies its last `vwords` words.
+            let p = unsafe { self.nodes.as_ptr().add(off + self.stride0) }.cast::<u8>();
+            prefetch_lines(p, self.vbytes.min(bytes));
+        }
     }
 
     pub(crate) fn search_impl(
@@ -393,11 +425,7 @@ impl Hnsw {
         if k == 0 || self.by_label.is_empty() {
             return;
         }
-        assert_eq!(
-            query.len(),
-            self.vbytes,
-            "query length does not match the index"
-        );
+        assert_eq!(query.len(), self.vbytes, "query length does not match the index");
         let ef = ef.max(k);
         scratch.prepare(self, ef);
         scratch.begin();
@@ -515,11 +543,7 @@ impl Hnsw {
         if k == 0 || self.by_label.is_empty() {
             return;
         }
-        assert_eq!(
-            query.len(),
-            self.vbytes,
-            "query length does not match the index"
-        );
+        assert_eq!(query.len(), self.vbytes, "query length does not match the index");
         let n = self.labels.len();
         let dists = &mut scratch.exact;
         dists.clear();
@@ -565,13 +589,28 @@ fn ensure_cap_heap(h: &mut Heap<u128, true>, cap: usize) {
     h.reserve_total(cap);
 }
 
+/// Hints the CPU to fetch the cache lines of `[p, p + bytes)` (at most 16 lines). `p` must
+/// point into a live allocation with `bytes` bytes after it.
+#[inline(always)]
+fn prefetch_lines(p: *const u8, bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let mut off = 0;
+        while off < bytes.min(16 * 64) {
+            // SAFETY: `off < bytes`, so the address stays inside the allocation; a prefetch
+            // never faults anyway, and SSE is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off).cast()) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, bytes);
+}
+
 /// Sorts by (distance, label) with `f32::total_cmp`.
 fn sort_neighbors(v: &mut [Neighbor]) {
-    v.sort_unstable_by(|a, b| {
-        a.distance
-            .total_cmp(&b.distance)
-            .then(a.label.cmp(&b.label))
-    });
+    v.sort_unstable_by(|a, b| a.distance.total_cmp(&b.distance).then(a.label.cmp(&b.label)));
 }
 
 /// Shrinks a full candidate heap: drops entries no closer than `bound` (they can never be

@@ -143,10 +143,7 @@ fn recall_case(elem: ElemType, metric: Metric, dim: u32, spread: f32, floor: f64
         elem.name(),
         metric.name()
     );
-    assert!(
-        r >= floor,
-        "recall {r} below {floor} for {elem:?} {metric:?}"
-    );
+    assert!(r >= floor, "recall {r} below {floor} for {elem:?} {metric:?}");
     assert!(
         r16 >= floor - 0.05,
         "recall {r16} at ef 16 for {elem:?} {metric:?}"
@@ -197,10 +194,7 @@ fn filtered_recall_and_count() {
     let pts = clustered(n + 100, 32, 100, SPREAD, 77);
     let p = params(ElemType::F32, Metric::L2, 32, 12, 100);
     let h = build(p, &pts[..n]);
-    let queries: Vec<Vec<u8>> = pts[n..]
-        .iter()
-        .map(|v| to_bytes(ElemType::F32, v))
-        .collect();
+    let queries: Vec<Vec<u8>> = pts[n..].iter().map(|v| to_bytes(ElemType::F32, v)).collect();
     for (name, modulus) in [("10%", 10u64), ("1%", 100)] {
         let f = move |l: u64| (l.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).is_multiple_of(modulus);
         let r = recall(&h, &queries, 10, 64, Some(&f));
@@ -226,10 +220,7 @@ fn filtered_walk_rates() {
     let pts = clustered(n + 200, 32, 40, 0.6, 78);
     let p = params(ElemType::F32, Metric::L2, 32, 16, 100);
     let h = build(p, &pts[..n]);
-    let queries: Vec<Vec<u8>> = pts[n..]
-        .iter()
-        .map(|v| to_bytes(ElemType::F32, v))
-        .collect();
+    let queries: Vec<Vec<u8>> = pts[n..].iter().map(|v| to_bytes(ElemType::F32, v)).collect();
     for modulus in [2u64, 5, 10, 20, 33, 50, 100] {
         let f = move |l: u64| (l.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).is_multiple_of(modulus);
         let mut s = SearchScratch::new();
@@ -252,15 +243,9 @@ fn filtered_walk_rates() {
             let mut g = |l: u64| f(l);
             h.search_exact(q, 10, Some(&mut g), &mut s, &mut e);
             want += 10.min(e.len());
-            got += a
-                .iter()
-                .filter(|l| e.iter().any(|x| x.label == **l))
-                .count();
+            got += a.iter().filter(|l| e.iter().any(|x| x.label == **l)).count();
         }
-        eprintln!(
-            "rate 1/{modulus}: walk recall {:.4}",
-            got as f64 / want as f64
-        );
+        eprintln!("rate 1/{modulus}: walk recall {:.4}", got as f64 / want as f64);
     }
 }
 
@@ -352,9 +337,7 @@ fn compaction_triggers_and_keeps_everything() {
             assert!((nodes - h.len()) as u64 * 100 > nodes as u64 * TOMBSTONE_COMPACT_PERCENT);
         } else {
             let d = h.deleted() as u64;
-            assert!(
-                d < TOMBSTONE_COMPACT_MIN || d * 100 <= nodes as u64 * TOMBSTONE_COMPACT_PERCENT
-            );
+            assert!(d < TOMBSTONE_COMPACT_MIN || d * 100 <= nodes as u64 * TOMBSTONE_COMPACT_PERCENT);
         }
         if i % 37 == 0 {
             h.check().unwrap();
@@ -449,10 +432,7 @@ fn decode_rejects_forged_counts_without_allocating() {
     ] {
         let mut f = e.clone();
         f[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        assert!(matches!(
-            Hnsw::decode(p, &f),
-            Err(crate::Error::Corrupted { .. })
-        ));
+        assert!(matches!(Hnsw::decode(p, &f), Err(crate::Error::Corrupted { .. })));
     }
 }
 
@@ -508,11 +488,7 @@ fn check_against_model(
                 label: l,
             })
             .collect();
-        all.sort_by(|a, b| {
-            a.distance
-                .total_cmp(&b.distance)
-                .then(a.label.cmp(&b.label))
-        });
+        all.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.label.cmp(&b.label)));
         if all.len() > k {
             let kth = all[k - 1].distance;
             all.retain(|n| n.distance <= kth);
