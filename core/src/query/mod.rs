@@ -1,1 +1,16 @@
 //! Search queries: the JSON query format of SPEC §4 and the filter language.
+//!
+//! Every frontend (the FUSE `/.vexfs/search` file, the CLI, the in-process API) reads queries
+//! through this one module, so all of them accept and reject exactly the same inputs:
+//! - [`filter`]: the filter expression language (`lang = en and not has(hidden)`), parsed
+//!   without recursion into a program that [`Filter::eval`] runs with no allocation and no stack;
+//! - [`json`]: the JSON query object ([`parse_query`], [`Query::to_json`]).
+//!
+//! Parsing is the only place a malformed query is detected; what the engine receives is
+//! validated except for what depends on the collection (dimension, element type, existence).
+
+pub mod filter;
+pub mod json;
+
+pub use filter::{FileMeta, Filter};
+pub use json::{Query, Target, parse_query};

@@ -1,0 +1,423 @@
+//! The JSON search query of SPEC §4: parsing ([`parse_query`]) and printing ([`Query::to_json`]).
+//!
+//! A query is one JSON object with the fields `dir`, `vector` | `vector_b64` | `like`, `k`,
+//! `ef`, `filter` and `exact`. This module owns its validation: after [`parse_query`] succeeds,
+//! `dir` (and `like`) are absolute paths without NUL of at most [`PATH_LEN_MAX`] bytes, exactly one
+//! target is given and non-empty, `1 <= k <= K_MAX`, `1 <= ef <= EF_MAX`, and the filter parsed.
+//! What depends on the collection (its dimension and element type, whether `dir` exists) is
+//! checked by the engine.
+//!
+//! # Bounded work on hostile input
+//!
+//! The input is checked for length ([`QUERY_LEN_MAX`]) and UTF-8 before any JSON parsing, and
+//! must start with `{`. It is then deserialised into a typed struct with
+//! `deny_unknown_fields`, whose every field is a scalar or, for `vector`, an array of numbers read
+//! by a visitor that refuses anything else as an element: serde_json therefore never descends more
+//! than two levels (object, array), never skips an unknown value, and fails at the first
+//! unexpected token. 100,000 nested `[` inside `vector` fail at the second one.
+//!
+//! `null` for a field is the same as leaving it out. Errors are [`Error::Query`] with a one-line
+//! message (control characters escaped, at most [`MESSAGE_CHARS_MAX`] characters), since they are
+//! returned to users as `{"error":"..."}`.
+
+use std::fmt::{self, Write as _};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+use super::filter::Filter;
+use crate::error::{Error, Result};
+use crate::limits::{BIN_DIM_MAX, DIM_MAX, EF_MAX, K_DEFAULT, K_MAX, PATH_LEN_MAX, QUERY_LEN_MAX};
+
+/// Longest error message this module returns, in characters.
+const MESSAGE_CHARS_MAX: usize = 300;
+/// Most numbers a `vector` may hold: the largest dimension of any element type (`bin` vectors
+/// are given as one 0/1 number per bit).
+const VECTOR_VALUES_MAX: usize = if BIN_DIM_MAX > DIM_MAX {
+    BIN_DIM_MAX as usize
+} else {
+    DIM_MAX as usize
+};
+/// Most bytes `vector_b64` may decode to: the largest vector of any element type (f32 at
+/// [`DIM_MAX`], or `bin` at [`BIN_DIM_MAX`] bits).
+const VECTOR_BYTES_MAX: usize = if DIM_MAX as usize * 4 > BIN_DIM_MAX as usize / 8 {
+    DIM_MAX as usize * 4
+} else {
+    BIN_DIM_MAX as usize / 8
+};
+
+/// A search query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// The collection, as an absolute path from the root (`/docs`).
+    pub dir: String,
+    /// What to search for.
+    pub target: Target,
+    /// Number of results, `1..=K_MAX`.
+    pub k: u32,
+    /// Search breadth, `1..=EF_MAX`; `None` means the collection's `ef_search`.
+    pub ef: Option<u32>,
+    /// Only files matching this filter are returned.
+    pub filter: Option<Filter>,
+    /// Exact (brute-force) search instead of the graph.
+    pub exact: bool,
+}
+
+/// The query vector, in one of the three forms a query can give it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// `vector`: the values, converted to the collection's element type by the engine.
+    Values(Vec<f64>),
+    /// `vector_b64`: raw little-endian bytes in the collection's element type.
+    Bytes(Vec<u8>),
+    /// `like`: the absolute path of a file whose vector is the query.
+    Like(String),
+}
+
+impl Query {
+    /// A query for the `K_DEFAULT` nearest neighbours of `target` in `dir`, with no `ef`, no
+    /// filter and approximate search.
+    pub fn new(dir: impl Into<String>, target: Target) -> Query {
+        Query {
+            dir: dir.into(),
+            target,
+            k: K_DEFAULT,
+            ef: None,
+            filter: None,
+            exact: false,
+        }
+    }
+
+    /// The query as one line of JSON that [`parse_query`] reads back as an equal query
+    /// (fields `ef` and `filter` only when set, `exact` only when true).
+    ///
+    /// Numbers are written in their shortest round-trip form. serde_json (without its
+    /// `float_roundtrip` feature) reads back exactly every value whose shortest decimal form has
+    /// at most 15 significant digits and whose magnitude is within `1e-22..1e22` (or zero), which
+    /// includes every such value typed as a decimal; others may come back a unit or so in the
+    /// last place off. Non-finite values, which no valid query
+    /// holds, are written as `null`, which [`parse_query`] rejects.
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{\"dir\":");
+        write_str(&mut s, &self.dir);
+        match &self.target {
+            Target::Values(values) => {
+                s.push_str(",\"vector\":[");
+                for (i, &v) in values.iter().enumerate() {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    write_number(&mut s, v);
+                }
+                s.push(']');
+            }
+            Target::Bytes(bytes) => {
+                s.push_str(",\"vector_b64\":\"");
+                STANDARD.encode_string(bytes, &mut s);
+                s.push('"');
+            }
+            Target::Like(path) => {
+                s.push_str(",\"like\":");
+                write_str(&mut s, path);
+            }
+        }
+        let _ = write!(s, ",\"k\":{}", self.k);
+        if let Some(ef) = self.ef {
+            let _ = write!(s, ",\"ef\":{ef}");
+        }
+        if let Some(filter) = &self.filter {
+            s.push_str(",\"filter\":");
+            write_str(&mut s, &filter.to_string());
+        }
+        if self.exact {
+            s.push_str(",\"exact\":true");
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// Appends `v` as a JSON number: plain decimal for moderate magnitudes, exponent form beyond,
+/// so no value takes more than about 25 bytes.
+fn write_number(s: &mut String, v: f64) {
+    let _ = if !v.is_finite() {
+        write!(s, "null")
+    } else if v == 0.0 {
+        // Keep the sign of -0.0: JSON `-0` would read back as the integer 0.
+        write!(s, "{}", if v.is_sign_negative() { "-0.0" } else { "0" })
+    } else if (1e-5..1e16).contains(&v.abs()) {
+        write!(s, "{v}")
+    } else {
+        write!(s, "{v:e}")
+    };
+}
+
+/// Appends `text` as a JSON string.
+fn write_str(s: &mut String, text: &str) {
+    s.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(s, "\\u{:04x}", u32::from(c));
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+}
+
+/// A query error with `msg` made one line and short.
+fn query_err(msg: &str) -> Error {
+    let mut out = String::new();
+    for (i, c) in msg.chars().enumerate() {
+        if i == MESSAGE_CHARS_MAX {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Error::query(out)
+}
+
+/// The query as sent, with each field in whatever JSON type it came as: validation, with
+/// messages naming the field, happens in [`parse_query`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    dir: Option<Val>,
+    vector: Option<Val>,
+    vector_b64: Option<Val>,
+    like: Option<Val>,
+    k: Option<Val>,
+    ef: Option<Val>,
+    filter: Option<Val>,
+    exact: Option<Val>,
+}
+
+/// A field's value: a scalar, or an array of numbers (objects and other arrays are refused
+/// by the deserialiser, without descending into them).
+#[derive(Debug)]
+enum Val {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Array(Vec<f64>),
+}
+
+impl Val {
+    fn kind(&self) -> &'static str {
+        match self {
+            Val::Str(_) => "a string",
+            Val::Num(_) => "a number",
+            Val::Bool(_) => "a boolean",
+            Val::Array(_) => "an array",
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Val {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Val, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = Val;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, number, boolean or array of numbers")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Val, E> {
+        Ok(Val::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Val, E> {
+        Ok(Val::Num(v as f64))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Val, E> {
+        Ok(Val::Num(v as f64))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Val, E> {
+        Ok(Val::Num(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Val, E> {
+        Ok(Val::Str(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Val, E> {
+        Ok(Val::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Val, A::Error> {
+        let mut values = Vec::new();
+        while let Some(Elem(v)) = seq.next_element()? {
+            if values.len() == VECTOR_VALUES_MAX {
+                return Err(de::Error::custom(format_args!(
+                    "an array has more than {VECTOR_VALUES_MAX} values"
+                )));
+            }
+            values.push(v);
+        }
+        Ok(Val::Array(values))
+    }
+}
+
+/// One element of an array: a number, nothing else (in particular not a nested array).
+struct Elem(f64);
+
+impl<'de> serde::Deserialize<'de> for Elem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Elem, D::Error> {
+        d.deserialize_f64(ElemVisitor)
+    }
+}
+
+struct ElemVisitor;
+
+impl<'de> Visitor<'de> for ElemVisitor {
+    type Value = Elem;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number as an array element")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Elem, E> {
+        Ok(Elem(v as f64))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Elem, E> {
+        Ok(Elem(v as f64))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Elem, E> {
+        Ok(Elem(v))
+    }
+}
+
+/// Checks that `field`'s value `p` is an absolute path usable by the namespace.
+fn check_path(field: &str, p: &str) -> Result<()> {
+    if !p.starts_with('/') {
+        return Err(query_err(&format!(
+            "{field} must be an absolute path (starting with '/')"
+        )));
+    }
+    if p.len() > PATH_LEN_MAX {
+        return Err(query_err(&format!("{field} is longer than {PATH_LEN_MAX} bytes")));
+    }
+    if p.contains('\0') {
+        return Err(query_err(&format!("{field} must not contain a NUL character")));
+    }
+    Ok(())
+}
+
+fn string(field: &str, v: Val) -> Result<String> {
+    match v {
+        Val::Str(s) => Ok(s),
+        other => Err(query_err(&format!(
+            "{field} must be a string, not {}",
+            other.kind()
+        ))),
+    }
+}
+
+/// An integer field in `1..=max`.
+fn count(field: &str, v: Option<Val>, max: u32) -> Result<Option<u32>> {
+    match v {
+        None => Ok(None),
+        Some(Val::Num(n)) if n.fract() == 0.0 && (1.0..=f64::from(max)).contains(&n) => Ok(Some(n as u32)),
+        Some(Val::Num(n)) if n.fract() != 0.0 => {
+            Err(query_err(&format!("{field} must be an integer, not {n}")))
+        }
+        Some(Val::Num(_)) => Err(query_err(&format!("{field} must be between 1 and {max}"))),
+        Some(other) => Err(query_err(&format!(
+            "{field} must be an integer between 1 and {max}, not {}",
+            other.kind()
+        ))),
+    }
+}
+
+/// Parses and validates one query (see the module documentation for the rules).
+pub fn parse_query(bytes: &[u8]) -> Result<Query> {
+    if bytes.len() > QUERY_LEN_MAX {
+        return Err(query_err(&format!("query is longer than {QUERY_LEN_MAX} bytes")));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| query_err(&format!("query is not UTF-8 (byte {})", e.valid_up_to())))?;
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => {}
+        None => return Err(query_err("query is empty: expected a JSON object")),
+        Some(_) => return Err(query_err("query must be a JSON object")),
+    }
+    let wire: Wire = serde_json::from_str(text)
+        .map_err(|e| query_err(&format!("query is not a valid query object: {e}")))?;
+
+    let dir = string("dir", wire.dir.ok_or_else(|| query_err("dir is required"))?)?;
+    check_path("dir", &dir)?;
+
+    let target = match (wire.vector, wire.vector_b64, wire.like) {
+        (Some(v), None, None) => match v {
+            Val::Array(values) if values.is_empty() => return Err(query_err("vector must not be empty")),
+            Val::Array(values) => Target::Values(values),
+            other => {
+                return Err(query_err(&format!(
+                    "vector must be an array of numbers, not {}",
+                    other.kind()
+                )));
+            }
+        },
+        (None, Some(v), None) => {
+            let b64 = string("vector_b64", v)?;
+            if b64.is_empty() {
+                return Err(query_err("vector_b64 must not be empty"));
+            }
+            if b64.len() > VECTOR_BYTES_MAX.div_ceil(3) * 4 {
+                return Err(query_err(&format!(
+                    "vector_b64 is longer than the largest vector ({VECTOR_BYTES_MAX} bytes)"
+                )));
+            }
+            let bytes = STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| query_err(&format!("vector_b64 is not standard padded base64: {e}")))?;
+            Target::Bytes(bytes)
+        }
+        (None, None, Some(v)) => {
+            let like = string("like", v)?;
+            check_path("like", &like)?;
+            Target::Like(like)
+        }
+        _ => return Err(query_err("give exactly one of vector, vector_b64, like")),
+    };
+
+    let k = count("k", wire.k, K_MAX)?.unwrap_or(K_DEFAULT);
+    let ef = count("ef", wire.ef, EF_MAX)?;
+    let filter = match wire.filter {
+        None => None,
+        Some(v) => Some(Filter::parse(&string("filter", v)?)?),
+    };
+    let exact = match wire.exact {
+        None => false,
+        Some(Val::Bool(b)) => b,
+        Some(other) => {
+            return Err(query_err(&format!(
+                "exact must be true or false, not {}",
+                other.kind()
+            )));
+        }
+    };
+    Ok(Query {
+        dir,
+        target,
+        k,
+        ef,
+        filter,
+        exact,
+    })
+}
+
+#[cfg(test)]
+mod tests;
