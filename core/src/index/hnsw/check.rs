@@ -7,7 +7,10 @@
 //! bound, zeroed unused slots, targets in range, no self link, no duplicate, upper-level targets
 //! present at that level); the spanning tree (one root, both directions of every tree edge
 //! present at level 0, no cycle); and reachability of every live node from the entry point over
-//! level-0 links (iterative BFS). Nothing here recurses.
+//! level-0 links (iterative BFS). A valid spanning tree already implies that level 0 is strongly
+//! connected, so decoding skips the BFS (it is the only part of the check that reads records in
+//! random order); [`Hnsw::check`] runs it anyway. The list checks are one sequential pass over
+//! the records. Nothing here recurses.
 
 use super::{Hnsw, LEVEL_MASK, NONE, TOMB};
 use crate::limits::HNSW_LEVEL_MAX;
@@ -47,7 +50,9 @@ fn bad(what: &'static str, section: Section, at: Option<u32>) -> Violation {
 }
 
 impl Hnsw {
-    pub(crate) fn check_structure(&self) -> Result<(), Violation> {
+    /// Checks everything; with `bfs`, also walks level 0 from the entry point (implied by a
+    /// valid spanning tree, which is always checked, so decoding skips the walk).
+    pub(crate) fn check_structure(&self, bfs: bool) -> Result<(), Violation> {
         use Section::*;
         let n = self.labels.len();
         if n >= NONE as usize {
@@ -104,12 +109,12 @@ impl Hnsw {
         if tombs == n {
             return Err(bad("hnsw free list: no live node", Free, None));
         }
-        let mut mark = vec![0u64; n];
+        let mut listed = vec![false; n];
         for (i, &f) in self.free.iter().enumerate() {
-            if f as usize >= n || !self.is_tomb(f) || mark[f as usize] != 0 {
+            if f as usize >= n || !self.is_tomb(f) || listed[f as usize] {
                 return Err(bad("hnsw free list: bad entry", Free, Some(i as u32)));
             }
-            mark[f as usize] = 1;
+            listed[f as usize] = true;
         }
         // Label map <-> live nodes.
         if self.by_label.len() != n - tombs {
@@ -134,10 +139,36 @@ impl Hnsw {
                 }
             }
         }
-        // Lists.
-        mark.fill(0);
+        // Tree parents: range, one root, and how many children each node has.
+        let mut children = vec![0u32; n];
+        let mut roots = 0usize;
         for id in 0..n as u32 {
+            let p = self.parent[id as usize];
+            if p == NONE {
+                roots += 1;
+            } else if p as usize >= n || p == id {
+                return Err(bad("hnsw tree: bad parent", Parent, Some(id)));
+            } else {
+                children[p as usize] += 1;
+            }
+        }
+        if roots != 1 {
+            return Err(bad("hnsw tree: not exactly one root", Parent, None));
+        }
+        // Lists, in one sequential pass. `mark[t] == stamp` detects duplicates within a list
+        // (a fresh stamp per list). On level 0 each node must hold its parent, and as many of
+        // its links must point at its children as it has children (so, links being distinct,
+        // every child).
+        let mut mark = vec![0u32; n];
+        let mut stamp = 0u32;
+        for id in 0..n as u32 {
+            let parent = self.parent[id as usize];
             for l in 0..=self.level_of(id) {
+                if stamp == u32::MAX {
+                    mark.fill(0);
+                    stamp = 0;
+                }
+                stamp += 1;
                 let s = self.list_start(id, l);
                 let (block, sec) = if l == 0 {
                     (&self.nodes, Nodes)
@@ -152,8 +183,8 @@ impl Hnsw {
                 if block[s + 1 + cnt..s + 1 + cap].iter().any(|&x| x != 0) {
                     return Err(bad("hnsw links: unused slot not zero", sec, Some(id)));
                 }
-                // A stamp unique to (node, level), never 0.
-                let stamp = u64::from(id) * (u64::from(HNSW_LEVEL_MAX) + 1) + l as u64 + 1;
+                let mut has_parent = parent == NONE;
+                let mut kids = 0u32;
                 for &t in &block[s + 1..s + 1 + cnt] {
                     if t as usize >= n {
                         return Err(bad("hnsw links: target out of range", sec, Some(id)));
@@ -161,34 +192,21 @@ impl Hnsw {
                     if t == id {
                         return Err(bad("hnsw links: self link", sec, Some(id)));
                     }
-                    if self.level_of(t) < l {
-                        return Err(bad("hnsw links: target not on this level", sec, Some(id)));
-                    }
                     if mark[t as usize] == stamp {
                         return Err(bad("hnsw links: duplicate link", sec, Some(id)));
                     }
                     mark[t as usize] = stamp;
+                    if l == 0 {
+                        has_parent |= t == parent;
+                        kids += u32::from(self.parent[t as usize] == id);
+                    } else if self.level_of(t) < l {
+                        return Err(bad("hnsw links: target not on this level", sec, Some(id)));
+                    }
+                }
+                if l == 0 && (!has_parent || kids != children[id as usize]) {
+                    return Err(bad("hnsw tree: parent edge missing", Parent, Some(id)));
                 }
             }
-        }
-        // Spanning tree: one root, both directions present, no cycle.
-        let mut roots = 0usize;
-        for id in 0..n as u32 {
-            let p = self.parent[id as usize];
-            if p == NONE {
-                roots += 1;
-                continue;
-            }
-            if p as usize >= n
-                || p == id
-                || !self.links(id, 0).contains(&p)
-                || !self.links(p, 0).contains(&id)
-            {
-                return Err(bad("hnsw tree: parent edge missing", Parent, Some(id)));
-            }
-        }
-        if roots != 1 {
-            return Err(bad("hnsw tree: not exactly one root", Parent, None));
         }
         // state: 0 unseen, 1 on the current path, 2 reaches the root.
         let mut state = vec![0u8; n];
@@ -208,7 +226,15 @@ impl Hnsw {
                 state[p as usize] = 2;
             }
         }
-        // Reachability over level 0.
+        if bfs {
+            self.check_reachable()?;
+        }
+        Ok(())
+    }
+
+    /// Every live node is reachable from the entry point over level-0 links (iterative BFS).
+    fn check_reachable(&self) -> Result<(), Violation> {
+        let n = self.labels.len();
         let mut seen = vec![false; n];
         let mut queue: Vec<u32> = Vec::with_capacity(n);
         seen[self.entry as usize] = true;
@@ -226,7 +252,7 @@ impl Hnsw {
         }
         for id in 0..n as u32 {
             if !seen[id as usize] && !self.is_tomb(id) {
-                return Err(bad("hnsw links: live node unreachable", Nodes, Some(id)));
+                return Err(bad("hnsw links: live node unreachable", Section::Nodes, Some(id)));
             }
         }
         Ok(())

@@ -234,7 +234,7 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
     pairs.sort_unstable();
     h.by_label = BTreeMap::from_iter(pairs);
 
-    if let Err(v) = h.check_structure() {
+    if let Err(v) = h.check_structure(false) {
         let at = v.at.map_or(0, |a| a as usize);
         let offset = match v.section {
             Section::Header => 8,

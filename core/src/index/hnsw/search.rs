@@ -120,11 +120,15 @@ impl SearchScratch {
     }
 
     /// Sizes every buffer for searches of `h` with breadth up to `ef` (allocates only when
-    /// `h` has grown or `ef` is larger than before).
-    pub(crate) fn prepare(&mut self, h: &Hnsw, ef: usize) {
+    /// `h` has grown or `ef` is larger than before). `memo`: also size the filter memo (every
+    /// caller-facing search does, so that a later filtered search does not allocate; the
+    /// index's own construction scratch does not need it).
+    pub(crate) fn prepare(&mut self, h: &Hnsw, ef: usize, memo: bool) {
         let nodes = h.labels.capacity().max(h.labels.len());
         if self.beam.visited.len() < nodes {
             self.beam.visited.resize(nodes, 0);
+        }
+        if memo && self.memo.len() < nodes {
             self.memo.resize(nodes, 0);
         }
         let limit = 2 * ef + h.m0 + 16;
@@ -427,7 +431,7 @@ impl Hnsw {
         }
         assert_eq!(query.len(), self.vbytes, "query length does not match the index");
         let ef = ef.max(k);
-        scratch.prepare(self, ef);
+        scratch.prepare(self, ef, true);
         scratch.begin();
         let e = self.entry;
         debug_assert_ne!(e, NONE);

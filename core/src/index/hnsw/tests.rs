@@ -227,7 +227,7 @@ fn filtered_walk_rates() {
         let (mut got, mut want) = (0, 0);
         let (mut a, mut e) = (Vec::new(), Vec::new());
         for q in &queries {
-            s.prepare(&h, 64);
+            s.prepare(&h, 64, true);
             s.begin();
             let (ep, epd) = h.greedy_descent(q, h.entry, (h.kernel)(q, h.vec_of(h.entry)), 1);
             let mut res: Vec<u64> = {
