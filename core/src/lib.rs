@@ -10,12 +10,29 @@
 //! - [`error`]: the one error enum;
 //! - [`vector`]: element types, codecs, validation, distance kernels;
 //! - [`index`]: the HNSW graph and exact search;
-//! - [`query`]: the search query (JSON) and filter language.
+//! - [`query`]: the search query (JSON) and filter language;
+//! - [`types`]: plain values shared with frontends (inode numbers, time, attributes);
+//! - [`namespace`]: inodes, directories, file data, extended attributes;
+//! - [`collections`]: which files each collection's index holds, kept in step with storage;
+//! - [`engine`]: every operation, validated then applied, and search;
+//! - [`check`]: whole-structure invariant checks;
+//! - [`storage`]: the one I/O seam and its file-backed and in-memory implementations;
+//! - [`journal`]: the image format: superblock, write-ahead log, checkpoints, free space.
 
+pub mod check;
+pub mod collections;
+pub mod engine;
 pub mod error;
 pub mod index;
+pub mod journal;
 pub mod limits;
+pub mod namespace;
 pub mod query;
+pub mod storage;
+pub mod types;
 pub mod vector;
 
+pub use collections::{INDEX_XATTR, IndexConfig, VECTOR_XATTR};
+pub use engine::{Engine, EngineConfig, Hit, Op, OpKind, Scratch, Stats};
 pub use error::{Error, Result};
+pub use types::*;

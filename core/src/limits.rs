@@ -17,6 +17,12 @@ pub const LINK_COUNT_MAX: u32 = 65_000;
 pub const FILE_SIZE_MAX: u64 = 1 << 44;
 /// File data is stored and cached in blocks of this many bytes.
 pub const BLOCK_SIZE: usize = 4096;
+/// Most bytes one write operation (and its log record) carries; larger writes are split.
+pub const WRITE_OP_BYTES_MAX: usize = 1024 * 1024;
+/// Most blocks allocated by `fallocate` but never written, in the whole image (64 GiB worth).
+/// They take no space in the image, only memory, so they are bounded like memory. Past it:
+/// `ENOSPC`.
+pub const UNWRITTEN_BLOCKS_MAX: u64 = 1 << 24;
 /// Most inodes an image can hold; inode numbers are dense `u32` indexes plus one.
 pub const INODE_COUNT_MAX: u64 = (u32::MAX as u64) - 1;
 
@@ -67,7 +73,7 @@ pub const STACK_BUDGET_BYTES: usize = 6144;
 // The largest vector of every element type fits in one attribute value.
 const _: () = assert!(DIM_MAX as usize * 4 <= XATTR_VALUE_LEN_MAX);
 const _: () = assert!((BIN_DIM_MAX / 8) as usize <= XATTR_VALUE_LEN_MAX);
-const _: () = assert!(BIN_DIM_MAX % 8 == 0);
+const _: () = assert!(BIN_DIM_MAX.is_multiple_of(8));
 // A search can always be widened to return `k` results.
 const _: () = assert!(K_MAX <= EF_MAX);
 const _: () = assert!(K_DEFAULT <= K_MAX);
@@ -78,4 +84,4 @@ const _: () = assert!(NAME_LEN_MAX < PATH_LEN_MAX);
 const _: () = assert!(XATTR_NAME_LEN_MAX <= XATTR_LIST_LEN_MAX);
 const _: () = assert!(FILTER_DEPTH_MAX <= 64);
 const _: () = assert!(BLOCK_SIZE.is_power_of_two());
-const _: () = assert!(FILE_SIZE_MAX % BLOCK_SIZE as u64 == 0);
+const _: () = assert!(FILE_SIZE_MAX.is_multiple_of(BLOCK_SIZE as u64));

@@ -1,0 +1,288 @@
+//! Whole-structure invariant checks, used by tests, fsck, the simulator and the fuzzers.
+//!
+//! [`check`] walks everything and reports every violation it finds (up to [`PROBLEMS_MAX`]):
+//! - namespace: entries and links agree both ways; link counts and subdirectory counts match;
+//!   kinds match bodies; the directory tree is a tree rooted at the root; orphans are pinned;
+//!   file data past the end of file is zero; attributes are within their limits;
+//! - collections: every collection is a linked directory whose `user.vexfs.index` is the
+//!   canonical form of its configuration, every such directory is a collection, and each index
+//!   holds exactly the files the membership rule admits, with exactly their vectors;
+//! - each index's own graph invariants (`Hnsw::check`).
+
+use crate::collections::{INDEX_XATTR, indexable};
+use crate::engine::Engine;
+use crate::limits::{XATTR_LIST_LEN_MAX, XATTR_NAME_LEN_MAX, XATTR_VALUE_LEN_MAX};
+use crate::namespace::Body;
+use crate::types::{FileKind, PERM_MASK, ROOT_INO};
+use std::fmt::Write;
+
+/// Most problems one check reports.
+pub const PROBLEMS_MAX: usize = 100;
+
+/// Violations found by [`check`], one line each.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Problems(pub Vec<String>);
+
+impl Problems {
+    fn add(&mut self, args: std::fmt::Arguments<'_>) {
+        if self.0.len() < PROBLEMS_MAX {
+            let mut s = String::new();
+            let _ = s.write_fmt(args);
+            self.0.push(s);
+        }
+    }
+
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for p in &self.0 {
+            writeln!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! problem {
+    ($p:expr, $($arg:tt)*) => { $p.add(format_args!($($arg)*)) };
+}
+
+/// A digest of everything observable in `engine`: every inode's attributes, names, attributes,
+/// data (as read, wherever it is stored) and link target, and every collection's configuration
+/// and index encoding. Two engines with equal digests answer every call alike; an engine and
+/// its reopened image have equal digests. Deterministic (SipHash with fixed keys).
+pub fn state_digest(engine: &Engine) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    let ns = engine.namespace();
+    ns.next_ino().hash(&mut h);
+    let mut buf = vec![0u8; 64 * 1024];
+    for (ino, n) in ns.iter() {
+        (ino, n.kind, n.perm, n.uid, n.gid, n.rdev).hash(&mut h);
+        (n.atime, n.mtime, n.ctime, n.crtime).hash(&mut h);
+        n.links.hash(&mut h);
+        for (k, v) in n.xattrs.iter() {
+            (k, v).hash(&mut h);
+        }
+        match &n.body {
+            Body::Regular(f) => {
+                (f.size(), f.allocated_blocks()).hash(&mut h);
+                let mut off = 0;
+                while off < f.size() {
+                    let got = engine.read(ino, off, &mut buf).unwrap_or(0);
+                    if got == 0 {
+                        "unreadable".hash(&mut h);
+                        break;
+                    }
+                    buf[..got].hash(&mut h);
+                    off += got as u64;
+                }
+            }
+            Body::Directory(d) => {
+                d.next_cookie().hash(&mut h);
+                for (name, child) in d.iter() {
+                    (name, child, d.cookie_of(name)).hash(&mut h);
+                }
+            }
+            Body::Symlink(t) => t.hash(&mut h),
+            Body::Special => {}
+        }
+    }
+    let mut enc = Vec::new();
+    for (dir, c) in engine.collections().iter() {
+        (dir, c.config.to_string()).hash(&mut h);
+        enc.clear();
+        c.index.encode(&mut enc);
+        enc.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Checks every invariant of `engine`; `Ok` when none is violated.
+pub fn check(engine: &Engine) -> Result<(), Problems> {
+    let mut p = Problems::default();
+    check_namespace(engine, &mut p);
+    check_collections(engine, &mut p);
+    if p.is_empty() { Ok(()) } else { Err(p) }
+}
+
+fn check_namespace(engine: &Engine, p: &mut Problems) {
+    let ns = engine.namespace();
+    match ns.get(ROOT_INO) {
+        Ok(root) if root.kind == FileKind::Directory && root.links.is_empty() => {}
+        _ => problem!(p, "root directory missing or linked"),
+    }
+    for (ino, n) in ns.iter() {
+        if ino >= ns.next_ino() {
+            problem!(p, "inode {ino}: number not below next_ino {}", ns.next_ino());
+        }
+        let body_kind_ok = matches!(
+            (&n.body, n.kind),
+            (Body::Regular(_), FileKind::Regular)
+                | (Body::Directory(_), FileKind::Directory)
+                | (Body::Symlink(_), FileKind::Symlink)
+                | (
+                    Body::Special,
+                    FileKind::Fifo | FileKind::Socket | FileKind::CharDevice | FileKind::BlockDevice
+                )
+        );
+        if !body_kind_ok {
+            problem!(p, "inode {ino}: body does not match kind {:?}", n.kind);
+        }
+        if n.perm & !PERM_MASK != 0 {
+            problem!(p, "inode {ino}: mode bits {:o} outside 7777", n.perm);
+        }
+        if !n.links.windows(2).all(|w| w[0] < w[1]) {
+            problem!(p, "inode {ino}: links not sorted and unique");
+        }
+        for l in &n.links {
+            match ns.get(l.parent).and_then(|d| d.dir()) {
+                Ok(d) if d.get(&l.name) == Some(ino) => {}
+                _ => problem!(
+                    p,
+                    "inode {ino}: link {}/{:?} has no matching entry",
+                    l.parent,
+                    String::from_utf8_lossy(&l.name)
+                ),
+            }
+        }
+        if n.is_unlinked(ino) && !engine.is_pinned(ino) {
+            problem!(p, "inode {ino}: unlinked orphan");
+        }
+        match &n.body {
+            Body::Directory(d) => {
+                if n.links.len() > 1 || (ino == ROOT_INO && !n.links.is_empty()) {
+                    problem!(p, "directory {ino}: has {} names", n.links.len());
+                }
+                if !d.is_consistent() {
+                    problem!(p, "directory {ino}: name and cookie maps disagree");
+                }
+                let mut subdirs = 0;
+                for (name, child) in d.iter() {
+                    match ns.get(child) {
+                        Ok(c) => {
+                            if c.kind == FileKind::Directory {
+                                subdirs += 1;
+                            }
+                            if !c.links.iter().any(|l| l.parent == ino && *l.name == *name) {
+                                problem!(
+                                    p,
+                                    "directory {ino}: entry {:?} -> {child} missing from the child's links",
+                                    String::from_utf8_lossy(name)
+                                );
+                            }
+                        }
+                        Err(_) => problem!(
+                            p,
+                            "directory {ino}: entry {:?} -> missing inode {child}",
+                            String::from_utf8_lossy(name)
+                        ),
+                    }
+                }
+                if subdirs != d.subdirs {
+                    problem!(
+                        p,
+                        "directory {ino}: subdirectory count {} but {subdirs} subdirectories",
+                        d.subdirs
+                    );
+                }
+                if !n.links.is_empty() && !ns.is_ancestor(ROOT_INO, ino) {
+                    problem!(p, "directory {ino}: not reachable from the root");
+                }
+            }
+            Body::Regular(f) => {
+                if !f.tail_is_clean() {
+                    problem!(p, "file {ino}: data past end of file or past the size limit");
+                }
+            }
+            Body::Symlink(t) => {
+                if t.is_empty() {
+                    problem!(p, "symlink {ino}: empty target");
+                }
+            }
+            Body::Special => {}
+        }
+        if n.xattrs.list_len() > XATTR_LIST_LEN_MAX {
+            problem!(p, "inode {ino}: attribute names exceed the list limit");
+        }
+        for (name, value) in n.xattrs.iter() {
+            if name.len() > XATTR_NAME_LEN_MAX || value.len() > XATTR_VALUE_LEN_MAX {
+                problem!(
+                    p,
+                    "inode {ino}: attribute {:?} exceeds a limit",
+                    String::from_utf8_lossy(name)
+                );
+            }
+        }
+    }
+}
+
+fn check_collections(engine: &Engine, p: &mut Problems) {
+    let ns = engine.namespace();
+    for (ino, n) in ns.iter() {
+        if n.kind == FileKind::Directory && n.xattrs.contains(INDEX_XATTR) && engine.collection(ino).is_none()
+        {
+            problem!(
+                p,
+                "directory {ino}: has {} but is not a collection",
+                String::from_utf8_lossy(INDEX_XATTR)
+            );
+        }
+    }
+    for (dir, c) in engine.collections().iter() {
+        let Ok(node) = ns.get(dir) else {
+            problem!(p, "collection {dir}: directory missing");
+            continue;
+        };
+        let Ok(d) = node.dir() else {
+            problem!(p, "collection {dir}: not a directory");
+            continue;
+        };
+        if node.xattrs.get(INDEX_XATTR) != Some(c.config.to_string().as_bytes()) {
+            problem!(
+                p,
+                "collection {dir}: attribute differs from configuration {}",
+                c.config
+            );
+        }
+        let mut expected = 0usize;
+        for (name, ino) in d.iter() {
+            let Ok(child) = ns.get(ino) else { continue };
+            if child.name_in(dir) != Some(name) {
+                continue; // counted at its smallest name
+            }
+            match (indexable(ns, dir, ino, &c.config), c.index.vector(ino)) {
+                (Some(want), Some(have)) if want == have => expected += 1,
+                (Some(_), Some(_)) => {
+                    expected += 1;
+                    problem!(p, "collection {dir}: file {ino} indexed with a stale vector");
+                }
+                (Some(_), None) => problem!(p, "collection {dir}: file {ino} missing from the index"),
+                (None, Some(_)) => problem!(p, "collection {dir}: file {ino} indexed but not admitted"),
+                (None, None) => {}
+            }
+        }
+        if c.index.len() != expected {
+            problem!(
+                p,
+                "collection {dir}: index holds {} labels, storage admits {expected}",
+                c.index.len()
+            );
+        }
+        for label in c.index.labels() {
+            if ns.get(label).ok().and_then(|n| n.name_in(dir)).is_none() {
+                problem!(
+                    p,
+                    "collection {dir}: label {label} is not a file of the collection"
+                );
+            }
+        }
+        if let Err(e) = c.index.check() {
+            problem!(p, "collection {dir}: index: {e}");
+        }
+    }
+}

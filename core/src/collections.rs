@@ -1,0 +1,378 @@
+//! Collections: directories whose files' vectors are indexed, and the rule that decides which
+//! files each index must hold.
+//!
+//! Storage is the truth and the index is derived. A file `ino` is in the index of directory
+//! `dir` exactly when (see [`indexable`]):
+//! - `dir` carries `user.vexfs.index` (it is a collection),
+//! - `ino` is a regular file with at least one name in `dir`,
+//! - `ino` carries `user.vexfs.vector` and that value is a valid vector for the collection's
+//!   dimension and element type.
+//!
+//! The engine calls [`Collections::resync`] for every (collection, file) pair an operation may
+//! have affected, inside that operation, so a search that starts after an operation returns sees
+//! its effect. `crate::check` verifies that every index equals what this rule says.
+
+use crate::error::{Error, Result};
+use crate::index::{Hnsw, IndexParams};
+use crate::limits::{EF_MAX, HNSW_M_MAX, HNSW_M_MIN};
+use crate::namespace::{Body, Namespace};
+use crate::types::Ino;
+use crate::vector::{self, ElemType, Metric};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The attribute that makes a directory a collection.
+pub const INDEX_XATTR: &[u8] = b"user.vexfs.index";
+/// The attribute holding a file's vector.
+pub const VECTOR_XATTR: &[u8] = b"user.vexfs.vector";
+
+/// A collection's configuration, as `user.vexfs.index` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexConfig {
+    /// Dimension (bits for `bin`).
+    pub dim: u32,
+    /// Distance metric.
+    pub metric: Metric,
+    /// Element type.
+    pub elem: ElemType,
+    /// HNSW links per node.
+    pub m: u32,
+    /// HNSW candidate list size while inserting.
+    pub ef_construction: u32,
+    /// Default search breadth.
+    pub ef_search: u32,
+}
+
+impl IndexConfig {
+    /// Default `m`.
+    pub const M_DEFAULT: u32 = 16;
+    /// Default `ef_construction`.
+    pub const EF_CONSTRUCTION_DEFAULT: u32 = 200;
+    /// Default `ef_search`.
+    pub const EF_SEARCH_DEFAULT: u32 = 64;
+
+    /// A configuration with the defaults for everything but the dimension and type. The metric
+    /// defaults to `l2`, or `hamming` for `bin`.
+    pub fn new(dim: u32, elem: ElemType) -> Self {
+        IndexConfig {
+            dim,
+            metric: if elem == ElemType::Bin {
+                Metric::Hamming
+            } else {
+                Metric::L2
+            },
+            elem,
+            m: Self::M_DEFAULT,
+            ef_construction: Self::EF_CONSTRUCTION_DEFAULT,
+            ef_search: Self::EF_SEARCH_DEFAULT,
+        }
+    }
+
+    /// Parses `dim=384 metric=cosine type=f16 m=16 ef_construction=200 ef_search=64` (fields
+    /// in any order, separated by whitespace, `dim` required) and validates it.
+    pub fn parse(src: &[u8]) -> Result<Self> {
+        let src = std::str::from_utf8(src).map_err(|_| Error::Invalid("index config is not UTF-8"))?;
+        let mut fields: [Option<&str>; 6] = [None; 6];
+        const KEYS: [&str; 6] = ["dim", "metric", "type", "m", "ef_construction", "ef_search"];
+        for tok in src.split_ascii_whitespace() {
+            let (k, v) = tok
+                .split_once('=')
+                .ok_or(Error::Invalid("index config fields are key=value"))?;
+            let slot = KEYS
+                .iter()
+                .position(|&key| key == k)
+                .ok_or(Error::Invalid("unknown index config field"))?;
+            if fields[slot].replace(v).is_some() {
+                return Err(Error::Invalid("index config field given twice"));
+            }
+        }
+        let num = |v: Option<&str>, what: &'static str| -> Result<Option<u32>> {
+            v.map(|s| s.parse::<u32>().map_err(|_| Error::Invalid(what)))
+                .transpose()
+        };
+        let dim = num(fields[0], "dim must be a positive integer")?
+            .ok_or(Error::Invalid("index config needs dim"))?;
+        let elem = match fields[2] {
+            Some(t) => ElemType::parse(t).ok_or(Error::Invalid("type must be f32, f16, i8, i16 or bin"))?,
+            None => ElemType::F32,
+        };
+        let mut cfg = IndexConfig::new(dim, elem);
+        if let Some(m) = fields[1] {
+            cfg.metric =
+                Metric::parse(m).ok_or(Error::Invalid("metric must be l2, cosine, dot, l1 or hamming"))?;
+        }
+        if let Some(m) = num(fields[3], "m must be an integer")? {
+            cfg.m = m;
+        }
+        if let Some(e) = num(fields[4], "ef_construction must be an integer")? {
+            cfg.ef_construction = e;
+        }
+        if let Some(e) = num(fields[5], "ef_search must be an integer")? {
+            cfg.ef_search = e;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every field against the limits.
+    pub fn validate(&self) -> Result<()> {
+        if self.dim == 0 || self.dim > self.elem.dim_max() {
+            return Err(Error::Invalid("dim out of range (1..=4096, bin: 8..=65536)"));
+        }
+        if self.elem == ElemType::Bin && !self.dim.is_multiple_of(8) {
+            return Err(Error::Invalid("bin dim must be a multiple of 8"));
+        }
+        if !vector::supported(self.elem, self.metric) {
+            return Err(Error::Invalid(
+                "hamming is the metric of type bin, and only of bin",
+            ));
+        }
+        if !(HNSW_M_MIN..=HNSW_M_MAX).contains(&self.m) {
+            return Err(Error::Invalid("m out of range (2..=64)"));
+        }
+        if !(1..=EF_MAX).contains(&self.ef_construction) || !(1..=EF_MAX).contains(&self.ef_search) {
+            return Err(Error::Invalid(
+                "ef_construction and ef_search must be in 1..=4096",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the two configurations build the same index (all fields but `ef_search`).
+    pub fn same_index(&self, other: &IndexConfig) -> bool {
+        IndexConfig {
+            ef_search: 0,
+            ..*self
+        } == IndexConfig {
+            ef_search: 0,
+            ..*other
+        }
+    }
+
+    /// Whether `v` is a valid vector for this collection.
+    pub fn fits(&self, v: &[u8]) -> bool {
+        vector::validate(self.elem, self.dim, v).is_ok()
+    }
+
+    /// The index parameters for this configuration with the given level seed.
+    pub fn index_params(&self, seed: u64) -> IndexParams {
+        IndexParams {
+            elem: self.elem,
+            metric: self.metric,
+            dim: self.dim,
+            m: self.m,
+            ef_construction: self.ef_construction,
+            seed,
+        }
+    }
+}
+
+impl fmt::Display for IndexConfig {
+    /// The canonical form: every field, in a fixed order.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "dim={} metric={} type={} m={} ef_construction={} ef_search={}",
+            self.dim,
+            self.metric.name(),
+            self.elem.name(),
+            self.m,
+            self.ef_construction,
+            self.ef_search
+        )
+    }
+}
+
+/// The vector `ino` must be indexed with in collection `dir` (configured `cfg`), or `None` when
+/// it must not be in that index. This is the membership rule of the module docs.
+pub fn indexable<'a>(ns: &'a Namespace, dir: Ino, ino: Ino, cfg: &IndexConfig) -> Option<&'a [u8]> {
+    let node = ns.get(ino).ok()?;
+    if !matches!(node.body, Body::Regular(_)) || node.name_in(dir).is_none() {
+        return None;
+    }
+    node.xattrs.get(VECTOR_XATTR).filter(|v| cfg.fits(v))
+}
+
+/// One collection: its configuration and its index.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    /// The configuration (`user.vexfs.index`).
+    pub config: IndexConfig,
+    /// The index over the collection's vectors, labelled by inode number.
+    pub index: Hnsw,
+}
+
+/// Every collection of an image, by directory inode.
+#[derive(Debug, Clone, Default)]
+pub struct Collections {
+    by_dir: BTreeMap<Ino, Collection>,
+}
+
+impl Collections {
+    /// The collection of directory `dir`.
+    pub fn get(&self, dir: Ino) -> Option<&Collection> {
+        self.by_dir.get(&dir)
+    }
+
+    /// Whether `dir` is a collection.
+    pub fn contains(&self, dir: Ino) -> bool {
+        self.by_dir.contains_key(&dir)
+    }
+
+    /// All collections in directory-inode order.
+    pub fn iter(&self) -> impl Iterator<Item = (Ino, &Collection)> {
+        self.by_dir.iter().map(|(&d, c)| (d, c))
+    }
+
+    /// Number of collections.
+    pub fn len(&self) -> usize {
+        self.by_dir.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_dir.is_empty()
+    }
+
+    /// The seed of the index of collection `dir` in an image seeded `image_seed`.
+    pub fn index_seed(image_seed: u64, dir: Ino) -> u64 {
+        image_seed ^ dir.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Makes `dir` a collection with `config` (or changes its configuration), indexing every
+    /// file of `dir` the membership rule admits. A change other than `ef_search` needs an empty
+    /// index or a rebuild; the caller enforces the `EBUSY` rule first.
+    pub fn configure(&mut self, ns: &Namespace, dir: Ino, config: IndexConfig, image_seed: u64) {
+        if let Some(c) = self.by_dir.get_mut(&dir)
+            && c.config.same_index(&config)
+        {
+            c.config = config;
+            return;
+        }
+        let mut index = Hnsw::new(config.index_params(Self::index_seed(image_seed, dir)));
+        if let Ok(d) = ns.get(dir).and_then(|n| n.dir()) {
+            // Entries in name order; a file with several names here is indexed once.
+            for (_, ino) in d.iter() {
+                if index.contains(ino) {
+                    continue;
+                }
+                if let Some(v) = indexable(ns, dir, ino, &config) {
+                    index.insert(ino, v);
+                }
+            }
+        }
+        self.by_dir.insert(dir, Collection { config, index });
+    }
+
+    /// Rebuilds the index of collection `dir` from storage, from scratch.
+    pub fn rebuild(&mut self, ns: &Namespace, dir: Ino, image_seed: u64) {
+        if let Some(c) = self.by_dir.remove(&dir) {
+            self.configure(ns, dir, c.config, image_seed);
+        }
+    }
+
+    /// Stops indexing `dir`.
+    pub fn remove(&mut self, dir: Ino) -> Option<Collection> {
+        self.by_dir.remove(&dir)
+    }
+
+    /// Brings the entry of `ino` in collection `dir` (if `dir` is one) in line with the
+    /// membership rule: insert, replace, remove or nothing.
+    pub fn resync(&mut self, ns: &Namespace, dir: Ino, ino: Ino) {
+        let Some(c) = self.by_dir.get_mut(&dir) else {
+            return;
+        };
+        let want = indexable(ns, dir, ino, &c.config);
+        match (want, c.index.vector(ino)) {
+            (Some(v), None) => c.index.insert(ino, v),
+            (Some(v), Some(old)) if old != v => c.index.replace(ino, v),
+            (None, Some(_)) => {
+                c.index.remove(ino);
+            }
+            _ => {}
+        }
+    }
+
+    /// Resyncs `ino` in every collection holding one of its names.
+    pub fn resync_all_parents(&mut self, ns: &Namespace, ino: Ino) {
+        let Ok(node) = ns.get(ino) else { return };
+        for dir in node.parents() {
+            self.resync(ns, dir, ino);
+        }
+    }
+
+    /// Removes `ino` from the index of `dir` if present (the file's last name there is gone).
+    pub fn drop_member(&mut self, dir: Ino, ino: Ino) {
+        if let Some(c) = self.by_dir.get_mut(&dir) {
+            c.index.remove(ino);
+        }
+    }
+
+    /// Inserts a collection as loaded from a checkpoint.
+    pub fn insert_loaded(&mut self, dir: Ino, c: Collection) {
+        self.by_dir.insert(dir, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_defaults_and_canonical_form() {
+        let c = IndexConfig::parse(b"dim=384").unwrap();
+        assert_eq!(
+            c.to_string(),
+            "dim=384 metric=l2 type=f32 m=16 ef_construction=200 ef_search=64"
+        );
+        let c = IndexConfig::parse(b" ef_search=10\ttype=f16 metric=cosine dim=8 m=4 ef_construction=50\n")
+            .unwrap();
+        assert_eq!(
+            c.to_string(),
+            "dim=8 metric=cosine type=f16 m=4 ef_construction=50 ef_search=10"
+        );
+        assert_eq!(IndexConfig::parse(c.to_string().as_bytes()).unwrap(), c);
+        let b = IndexConfig::parse(b"dim=64 type=bin").unwrap();
+        assert_eq!(b.metric, Metric::Hamming);
+    }
+
+    #[test]
+    fn parse_rejects_bad_configs() {
+        for bad in [
+            &b""[..],
+            b"dim=0",
+            b"dim=4097",
+            b"dim=-1",
+            b"dim=12 type=bin",
+            b"dim=65544 type=bin",
+            b"dim=8 type=bin metric=l2",
+            b"dim=8 metric=hamming",
+            b"dim=8 metric=euclid",
+            b"dim=8 type=f64",
+            b"dim=8 m=1",
+            b"dim=8 m=65",
+            b"dim=8 ef_search=0",
+            b"dim=8 ef_construction=5000",
+            b"dim=8 dim=9",
+            b"dim=8 colour=red",
+            b"dim 8",
+            b"\xff",
+        ] {
+            assert!(
+                matches!(IndexConfig::parse(bad), Err(Error::Invalid(_))),
+                "{:?} should be rejected",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(IndexConfig::parse(b"dim=65536 type=bin").is_ok());
+        assert!(IndexConfig::parse(b"dim=4096").is_ok());
+    }
+
+    #[test]
+    fn same_index_ignores_ef_search() {
+        let a = IndexConfig::parse(b"dim=8").unwrap();
+        let b = IndexConfig { ef_search: 99, ..a };
+        assert!(a.same_index(&b));
+        assert!(!a.same_index(&IndexConfig { m: 8, ..a }));
+    }
+}

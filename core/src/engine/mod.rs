@@ -1,0 +1,717 @@
+//! The engine: the namespace and its collections behind one operation interface.
+//!
+//! Every change to an image is an [`Op`] applied by [`Engine::execute`]: the operation is fully
+//! validated before anything is touched (an error changes nothing), then the namespace is
+//! mutated and every collection index the change affects is brought in line with it, inside the
+//! same call. The typed methods (`mknod`, `write`, `setxattr`, ...) are thin wrappers that
+//! build an `Op`. Because an `Op` plus its [`Ctx`] determines the result completely, a log of
+//! them replays to the same state (the journal relies on this).
+//!
+//! Reads (`lookup`, `read`, `search`, ...) take `&self`, so frontends can run them in parallel
+//! under a read lock.
+//!
+//! Inodes whose last name goes away stay alive while *pinned* (open in a frontend); a
+//! [`Op::Release`] frees them when the last pin drops, or right away if none is held.
+
+mod apply;
+mod durable;
+mod search;
+mod stats;
+
+pub use durable::{FsckReport, fsck};
+
+pub use search::{Hit, Scratch};
+pub use stats::{CollectionStats, Stats};
+
+use crate::collections::{Collection, Collections};
+use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::limits::{BLOCK_SIZE, INODE_COUNT_MAX, NAME_LEN_MAX, XATTR_NAME_LEN_MAX};
+use crate::namespace::BlockSource;
+use crate::namespace::{Body, Namespace};
+use crate::types::{
+    Attr, Ctx, DirEntry, FallocMode, FileKind, Ino, RenameMode, SetAttr, StatFs, Timestamp, XattrMode,
+};
+use std::collections::BTreeMap;
+
+/// One change to an image. Borrowed data keeps the hot paths (write, setxattr) copy-free.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op<'a> {
+    /// Create a regular file, directory, fifo, socket or device node.
+    Mknod {
+        /// Directory to create it in.
+        parent: Ino,
+        /// Its name.
+        name: &'a [u8],
+        /// What to create (not `Symlink`).
+        kind: FileKind,
+        /// Permission bits.
+        perm: u32,
+        /// Device number for device nodes.
+        rdev: u32,
+    },
+    /// Create a symbolic link.
+    Symlink {
+        /// Directory to create it in.
+        parent: Ino,
+        /// Its name.
+        name: &'a [u8],
+        /// What it points to.
+        target: &'a [u8],
+    },
+    /// Add a name for an existing non-directory.
+    Link {
+        /// The inode to link.
+        ino: Ino,
+        /// Directory for the new name.
+        parent: Ino,
+        /// The new name.
+        name: &'a [u8],
+    },
+    /// Remove a non-directory's name.
+    Unlink {
+        /// Directory holding the name.
+        parent: Ino,
+        /// The name.
+        name: &'a [u8],
+    },
+    /// Remove an empty directory.
+    Rmdir {
+        /// Directory holding it.
+        parent: Ino,
+        /// Its name.
+        name: &'a [u8],
+    },
+    /// Move or exchange names.
+    Rename {
+        /// Source directory.
+        parent: Ino,
+        /// Source name.
+        name: &'a [u8],
+        /// Target directory.
+        new_parent: Ino,
+        /// Target name.
+        new_name: &'a [u8],
+        /// Replace, no-replace or exchange.
+        mode: RenameMode,
+    },
+    /// Change permissions, owner, size or times.
+    SetAttr {
+        /// The inode.
+        ino: Ino,
+        /// What to change.
+        attr: SetAttr,
+    },
+    /// Write file data.
+    Write {
+        /// The file.
+        ino: Ino,
+        /// Byte offset.
+        offset: u64,
+        /// The bytes.
+        data: &'a [u8],
+        /// Clear set-user-ID/set-group-ID (a write by someone other than the owner).
+        kill_suid: bool,
+    },
+    /// Allocate space or punch a hole.
+    Fallocate {
+        /// The file.
+        ino: Ino,
+        /// Start of the range.
+        offset: u64,
+        /// Length of the range.
+        len: u64,
+        /// What to do.
+        mode: FallocMode,
+    },
+    /// Set an extended attribute.
+    SetXattr {
+        /// The inode.
+        ino: Ino,
+        /// Full attribute name (`user.…` or `trusted.…`).
+        name: &'a [u8],
+        /// The value.
+        value: &'a [u8],
+        /// Create, replace or either.
+        mode: XattrMode,
+    },
+    /// Remove an extended attribute.
+    RemoveXattr {
+        /// The inode.
+        ino: Ino,
+        /// Full attribute name.
+        name: &'a [u8],
+    },
+    /// Record an access (sets `atime` to the operation's time).
+    Touch {
+        /// The inode.
+        ino: Ino,
+    },
+    /// Free an unlinked, unpinned inode.
+    Release {
+        /// The inode.
+        ino: Ino,
+    },
+}
+
+/// The kind of an [`Op`], for counters, the stack audit and the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpKind {
+    /// [`Op::Mknod`].
+    Mknod,
+    /// [`Op::Symlink`].
+    Symlink,
+    /// [`Op::Link`].
+    Link,
+    /// [`Op::Unlink`].
+    Unlink,
+    /// [`Op::Rmdir`].
+    Rmdir,
+    /// [`Op::Rename`].
+    Rename,
+    /// [`Op::SetAttr`].
+    SetAttr,
+    /// [`Op::Write`].
+    Write,
+    /// [`Op::Fallocate`].
+    Fallocate,
+    /// [`Op::SetXattr`].
+    SetXattr,
+    /// [`Op::RemoveXattr`].
+    RemoveXattr,
+    /// [`Op::Touch`].
+    Touch,
+    /// [`Op::Release`].
+    Release,
+}
+
+impl OpKind {
+    /// Every kind.
+    pub const ALL: [OpKind; 13] = [
+        OpKind::Mknod,
+        OpKind::Symlink,
+        OpKind::Link,
+        OpKind::Unlink,
+        OpKind::Rmdir,
+        OpKind::Rename,
+        OpKind::SetAttr,
+        OpKind::Write,
+        OpKind::Fallocate,
+        OpKind::SetXattr,
+        OpKind::RemoveXattr,
+        OpKind::Touch,
+        OpKind::Release,
+    ];
+
+    /// Lower-case name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OpKind::Mknod => "mknod",
+            OpKind::Symlink => "symlink",
+            OpKind::Link => "link",
+            OpKind::Unlink => "unlink",
+            OpKind::Rmdir => "rmdir",
+            OpKind::Rename => "rename",
+            OpKind::SetAttr => "setattr",
+            OpKind::Write => "write",
+            OpKind::Fallocate => "fallocate",
+            OpKind::SetXattr => "setxattr",
+            OpKind::RemoveXattr => "removexattr",
+            OpKind::Touch => "touch",
+            OpKind::Release => "release",
+        }
+    }
+}
+
+impl Op<'_> {
+    /// The operation's kind.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::Mknod { .. } => OpKind::Mknod,
+            Op::Symlink { .. } => OpKind::Symlink,
+            Op::Link { .. } => OpKind::Link,
+            Op::Unlink { .. } => OpKind::Unlink,
+            Op::Rmdir { .. } => OpKind::Rmdir,
+            Op::Rename { .. } => OpKind::Rename,
+            Op::SetAttr { .. } => OpKind::SetAttr,
+            Op::Write { .. } => OpKind::Write,
+            Op::Fallocate { .. } => OpKind::Fallocate,
+            Op::SetXattr { .. } => OpKind::SetXattr,
+            Op::RemoveXattr { .. } => OpKind::RemoveXattr,
+            Op::Touch { .. } => OpKind::Touch,
+            Op::Release { .. } => OpKind::Release,
+        }
+    }
+}
+
+/// Where `lseek` looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whence {
+    /// `SEEK_DATA`: the next offset in allocated space.
+    Data,
+    /// `SEEK_HOLE`: the next offset in a hole (the end of the file counts).
+    Hole,
+}
+
+/// Parameters of a new image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Seed of every random choice the engine makes (HNSW levels).
+    pub seed: u64,
+    /// Creation time of the root directory.
+    pub now: Timestamp,
+    /// Owner of the root directory.
+    pub root_uid: u32,
+    /// Group of the root directory.
+    pub root_gid: u32,
+    /// Permission bits of the root directory.
+    pub root_perm: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            seed: 0x5645_5846_5331,
+            now: Timestamp::default(),
+            root_uid: 0,
+            root_gid: 0,
+            root_perm: 0o755,
+        }
+    }
+}
+
+/// The namespace, its collections and the bookkeeping that keeps them in step.
+#[derive(Debug)]
+pub struct Engine {
+    ns: Namespace,
+    colls: Collections,
+    seed: u64,
+    /// Frontend references per inode (open files, kernel lookups); runtime only.
+    pins: BTreeMap<Ino, u64>,
+    /// Operations applied per kind since the engine was created or opened.
+    op_counts: [u64; OpKind::ALL.len()],
+    /// Blocks allocated by `fallocate` and never written, in all files.
+    unwritten_blocks: u64,
+    /// The image this engine persists to; `None` for an in-memory engine.
+    journal: Option<Box<Journal>>,
+}
+
+/// Unit tests clone in-memory engines to try an operation without disturbing the original.
+#[cfg(test)]
+impl Clone for Engine {
+    fn clone(&self) -> Self {
+        assert!(self.journal.is_none(), "only in-memory engines are cloned");
+        Engine {
+            ns: self.ns.clone(),
+            colls: self.colls.clone(),
+            seed: self.seed,
+            pins: self.pins.clone(),
+            op_counts: self.op_counts,
+            unwritten_blocks: self.unwritten_blocks,
+            journal: None,
+        }
+    }
+}
+
+impl Engine {
+    /// An empty image: just the root directory.
+    pub fn new(cfg: EngineConfig) -> Self {
+        let ns = Namespace::new(cfg.root_perm, cfg.root_uid, cfg.root_gid, cfg.now);
+        Engine::from_parts(ns, Collections::default(), cfg.seed)
+    }
+
+    /// Reassembles an engine from loaded parts (checkpoint loading).
+    pub fn from_parts(ns: Namespace, colls: Collections, seed: u64) -> Self {
+        let unwritten_blocks = ns
+            .iter()
+            .filter_map(|(_, n)| n.file().ok())
+            .map(|f| f.unwritten_blocks())
+            .sum();
+        Engine {
+            ns,
+            colls,
+            seed,
+            pins: BTreeMap::new(),
+            op_counts: [0; OpKind::ALL.len()],
+            unwritten_blocks,
+            journal: None,
+        }
+    }
+
+    /// Where on-disk file blocks are read from (none for an in-memory engine).
+    fn source(&self) -> Option<&dyn BlockSource> {
+        self.journal.as_deref().map(|j| j as &dyn BlockSource)
+    }
+
+    fn replaying(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.replaying)
+    }
+
+    /// The namespace (read-only).
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    /// The collections (read-only).
+    pub fn collections(&self) -> &Collections {
+        &self.colls
+    }
+
+    /// The collection of directory `dir`, if it is one.
+    pub fn collection(&self, dir: Ino) -> Option<&Collection> {
+        self.colls.get(dir)
+    }
+
+    /// The image seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Applies one operation: validates it completely, then mutates the namespace and the
+    /// affected indexes. Returns the inode the operation created or acted on. On error nothing
+    /// has changed.
+    ///
+    /// With an image attached, the operation is then appended to the log, and a checkpoint is
+    /// written when the log has grown enough. During replay (recovery) operations come from the
+    /// log, so they are neither logged again nor followed by automatic releases (the log holds
+    /// those too).
+    pub fn execute(&mut self, op: &Op<'_>, ctx: &Ctx) -> Result<Ino> {
+        let (ino, unlinked) = self.commit(op, ctx)?;
+        if let Some(orphan) = unlinked {
+            self.release_if_unused(orphan, ctx)?;
+        }
+        if let Some(j) = self.journal.as_mut()
+            && j.wants_checkpoint()
+        {
+            j.checkpoint(&mut self.ns, &self.colls)?;
+        }
+        Ok(ino)
+    }
+
+    /// Applies and logs one operation.
+    fn commit(&mut self, op: &Op<'_>, ctx: &Ctx) -> Result<(Ino, Option<Ino>)> {
+        let replaying = self.replaying();
+        if let Some(j) = self.journal.as_ref()
+            && !replaying
+        {
+            j.check_writable()?;
+        }
+        let applied = self.apply(op, ctx)?;
+        self.op_counts[op.kind() as usize] += 1;
+        if let Some(j) = self.journal.as_mut()
+            && !replaying
+        {
+            j.append(op, ctx)?;
+        }
+        Ok(applied)
+    }
+
+    fn release_if_unused(&mut self, ino: Ino, ctx: &Ctx) -> Result<()> {
+        let unused = !self.replaying()
+            && !self.pins.contains_key(&ino)
+            && self.ns.get(ino).is_ok_and(|n| n.is_unlinked(ino));
+        if unused {
+            self.commit(&Op::Release { ino }, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Takes `n` frontend references on `ino` (an open file, a kernel lookup): while any is
+    /// held, the inode outlives its last name.
+    pub fn pin(&mut self, ino: Ino, n: u64) {
+        if n > 0 && self.ns.get(ino).is_ok() {
+            *self.pins.entry(ino).or_insert(0) += n;
+        }
+    }
+
+    /// Drops `n` references on `ino`; when none is left and the inode has no name, frees it.
+    pub fn unpin(&mut self, ino: Ino, n: u64, ctx: &Ctx) -> Result<()> {
+        let Some(p) = self.pins.get_mut(&ino) else {
+            return Ok(());
+        };
+        *p = p.saturating_sub(n);
+        if *p == 0 {
+            self.pins.remove(&ino);
+            self.release_if_unused(ino, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a frontend holds a reference on `ino`.
+    pub fn is_pinned(&self, ino: Ino) -> bool {
+        self.pins.contains_key(&ino)
+    }
+
+    /// Unlinked inodes kept alive by a pin.
+    pub fn orphans(&self) -> impl Iterator<Item = Ino> + '_ {
+        self.ns.iter().filter(|(i, n)| n.is_unlinked(*i)).map(|(i, _)| i)
+    }
+
+    /// Number of operations applied per kind since this engine was created or opened.
+    pub fn op_counts(&self) -> impl Iterator<Item = (OpKind, u64)> + '_ {
+        OpKind::ALL.iter().map(|&k| (k, self.op_counts[k as usize]))
+    }
+
+    // ----- typed mutations -------------------------------------------------------------------
+
+    /// Creates a node of `kind` (not a symlink) and returns its attributes.
+    pub fn mknod(
+        &mut self,
+        parent: Ino,
+        name: &[u8],
+        kind: FileKind,
+        perm: u32,
+        rdev: u32,
+        ctx: &Ctx,
+    ) -> Result<Attr> {
+        let op = Op::Mknod {
+            parent,
+            name,
+            kind,
+            perm,
+            rdev,
+        };
+        let ino = self.execute(&op, ctx)?;
+        self.ns.attr(ino)
+    }
+
+    /// Creates a regular file.
+    pub fn create(&mut self, parent: Ino, name: &[u8], perm: u32, ctx: &Ctx) -> Result<Attr> {
+        self.mknod(parent, name, FileKind::Regular, perm, 0, ctx)
+    }
+
+    /// Creates a directory.
+    pub fn mkdir(&mut self, parent: Ino, name: &[u8], perm: u32, ctx: &Ctx) -> Result<Attr> {
+        self.mknod(parent, name, FileKind::Directory, perm, 0, ctx)
+    }
+
+    /// Creates a symbolic link to `target`.
+    pub fn symlink(&mut self, parent: Ino, name: &[u8], target: &[u8], ctx: &Ctx) -> Result<Attr> {
+        let ino = self.execute(&Op::Symlink { parent, name, target }, ctx)?;
+        self.ns.attr(ino)
+    }
+
+    /// Adds the name `parent/name` for `ino`.
+    pub fn link(&mut self, ino: Ino, parent: Ino, name: &[u8], ctx: &Ctx) -> Result<Attr> {
+        self.execute(&Op::Link { ino, parent, name }, ctx)?;
+        self.ns.attr(ino)
+    }
+
+    /// Removes the non-directory `parent/name`.
+    pub fn unlink(&mut self, parent: Ino, name: &[u8], ctx: &Ctx) -> Result<()> {
+        self.execute(&Op::Unlink { parent, name }, ctx).map(drop)
+    }
+
+    /// Removes the empty directory `parent/name`.
+    pub fn rmdir(&mut self, parent: Ino, name: &[u8], ctx: &Ctx) -> Result<()> {
+        self.execute(&Op::Rmdir { parent, name }, ctx).map(drop)
+    }
+
+    /// Renames `parent/name` to `new_parent/new_name`.
+    pub fn rename(
+        &mut self,
+        parent: Ino,
+        name: &[u8],
+        new_parent: Ino,
+        new_name: &[u8],
+        mode: RenameMode,
+        ctx: &Ctx,
+    ) -> Result<()> {
+        let op = Op::Rename {
+            parent,
+            name,
+            new_parent,
+            new_name,
+            mode,
+        };
+        self.execute(&op, ctx).map(drop)
+    }
+
+    /// Changes attributes and returns the new ones.
+    pub fn setattr(&mut self, ino: Ino, attr: SetAttr, ctx: &Ctx) -> Result<Attr> {
+        self.execute(&Op::SetAttr { ino, attr }, ctx)?;
+        self.ns.attr(ino)
+    }
+
+    /// Writes `data` at `offset`; returns the bytes written (all of them). Writes larger than
+    /// `WRITE_OP_BYTES_MAX` are applied as several operations, in order.
+    pub fn write(&mut self, ino: Ino, offset: u64, data: &[u8], ctx: &Ctx) -> Result<usize> {
+        self.ns.get(ino)?.file()?;
+        crate::namespace::FileData::check_range(offset, data.len() as u64)?;
+        let mut done = 0;
+        for chunk in data.chunks(crate::limits::WRITE_OP_BYTES_MAX) {
+            let op = Op::Write {
+                ino,
+                offset: offset + done as u64,
+                data: chunk,
+                kill_suid: false,
+            };
+            self.execute(&op, ctx)?;
+            done += chunk.len();
+        }
+        Ok(done)
+    }
+
+    /// Allocates or punches `[offset, offset + len)`.
+    pub fn fallocate(&mut self, ino: Ino, offset: u64, len: u64, mode: FallocMode, ctx: &Ctx) -> Result<()> {
+        self.execute(
+            &Op::Fallocate {
+                ino,
+                offset,
+                len,
+                mode,
+            },
+            ctx,
+        )
+        .map(drop)
+    }
+
+    /// Sets an extended attribute.
+    pub fn setxattr(
+        &mut self,
+        ino: Ino,
+        name: &[u8],
+        value: &[u8],
+        mode: XattrMode,
+        ctx: &Ctx,
+    ) -> Result<()> {
+        self.execute(
+            &Op::SetXattr {
+                ino,
+                name,
+                value,
+                mode,
+            },
+            ctx,
+        )
+        .map(drop)
+    }
+
+    /// Removes an extended attribute.
+    pub fn removexattr(&mut self, ino: Ino, name: &[u8], ctx: &Ctx) -> Result<()> {
+        self.execute(&Op::RemoveXattr { ino, name }, ctx).map(drop)
+    }
+
+    /// Records a read access with `relatime` rules: `atime` moves only if it is not newer than
+    /// `mtime`/`ctime`, or is more than a day old. Returns whether it moved.
+    pub fn touch_atime(&mut self, ino: Ino, ctx: &Ctx) -> Result<bool> {
+        const DAY_SECS: i64 = 24 * 60 * 60;
+        let n = self.ns.get(ino)?;
+        let stale =
+            n.atime <= n.mtime || n.atime <= n.ctime || ctx.now.secs.saturating_sub(n.atime.secs) >= DAY_SECS;
+        if !stale || n.atime == ctx.now {
+            return Ok(false);
+        }
+        self.execute(&Op::Touch { ino }, ctx)?;
+        Ok(true)
+    }
+
+    // ----- reads -----------------------------------------------------------------------------
+
+    /// Looks up `name` in `parent`.
+    pub fn lookup(&self, parent: Ino, name: &[u8]) -> Result<Attr> {
+        let ino = self.ns.lookup(parent, name)?;
+        self.ns.attr(ino)
+    }
+
+    /// Attributes of `ino`.
+    pub fn getattr(&self, ino: Ino) -> Result<Attr> {
+        self.ns.attr(ino)
+    }
+
+    /// Target of a symbolic link.
+    pub fn readlink(&self, ino: Ino) -> Result<&[u8]> {
+        match &self.ns.get(ino)?.body {
+            Body::Symlink(t) => Ok(t),
+            _ => Err(Error::Invalid("not a symbolic link")),
+        }
+    }
+
+    /// Reads file data into `buf`; returns the bytes read (short at end of file).
+    pub fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.ns.get(ino)?.file()?.read(offset, buf, self.source())
+    }
+
+    /// `SEEK_DATA` / `SEEK_HOLE` from `offset`; `ENXIO`-style `None` past the data.
+    pub fn lseek(&self, ino: Ino, offset: u64, whence: Whence) -> Result<Option<u64>> {
+        let f = self.ns.get(ino)?.file()?;
+        Ok(match whence {
+            Whence::Data => f.seek_data(offset),
+            Whence::Hole => f.seek_hole(offset),
+        })
+    }
+
+    /// Lists directory `ino` starting after `cookie` (0 starts at `.`), calling `f` for each
+    /// entry until it returns `false`. Cookies 1 and 2 are `.` and `..`.
+    pub fn readdir(&self, ino: Ino, cookie: u64, mut f: impl FnMut(DirEntry) -> bool) -> Result<()> {
+        let node = self.ns.get(ino)?;
+        let dir = node.dir()?;
+        let dots = [(1u64, &b"."[..], ino), (2, b"..", self.ns.parent_of_dir(ino)?)];
+        for (c, name, target) in dots {
+            if cookie < c
+                && !f(DirEntry {
+                    ino: target,
+                    kind: FileKind::Directory,
+                    cookie: c,
+                    name: name.into(),
+                })
+            {
+                return Ok(());
+            }
+        }
+        for (c, name, target) in dir.iter_from(cookie.max(2)) {
+            let kind = self.ns.get(target)?.kind;
+            if !f(DirEntry {
+                ino: target,
+                kind,
+                cookie: c,
+                name: name.into(),
+            }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Value of an extended attribute.
+    pub fn getxattr(&self, ino: Ino, name: &[u8]) -> Result<&[u8]> {
+        if name.len() > XATTR_NAME_LEN_MAX {
+            return Err(Error::Range);
+        }
+        self.ns.get(ino)?.xattrs.get(name).ok_or(Error::NoAttribute)
+    }
+
+    /// Names of all extended attributes, each followed by a NUL, appended to `out`.
+    pub fn listxattr(&self, ino: Ino, out: &mut Vec<u8>) -> Result<()> {
+        for (name, _) in self.ns.get(ino)?.xattrs.iter() {
+            out.extend_from_slice(name);
+            out.push(0);
+        }
+        Ok(())
+    }
+
+    /// Filesystem figures; `capacity_bytes` is the space the medium offers in total (used plus
+    /// free), as the frontend measured it.
+    pub fn statfs(&self, capacity_bytes: u64) -> StatFs {
+        let used: u64 = self.ns.iter().map(|(_, n)| n.blocks_512() / 8).sum();
+        let total = (capacity_bytes / BLOCK_SIZE as u64).max(used);
+        let files = self.ns.len() as u64;
+        StatFs {
+            block_size: BLOCK_SIZE as u32,
+            blocks: total,
+            blocks_free: total - used,
+            blocks_available: total - used,
+            files: INODE_COUNT_MAX,
+            files_free: INODE_COUNT_MAX.saturating_sub(files),
+            name_len_max: NAME_LEN_MAX as u32,
+        }
+    }
+
+    /// Resolves an absolute path (see `Namespace::resolve`).
+    pub fn resolve(&self, path: &[u8], follow_last: bool) -> Result<Ino> {
+        self.ns.resolve(path, follow_last)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,419 @@
+//! Checkpoints (docs/format.md §5): the whole state at one LSN, written as one byte stream.
+//!
+//! Encoding is generic over [`Put`] so the same code first counts the bytes (to allocate the
+//! extent) and then streams them to the image. Decoding validates every count against the bytes
+//! that remain, every inode number, link, extent and configuration, and the shape of the
+//! directory tree, before the state is handed to the engine: a checkpoint that decodes is one the
+//! engine can run on without panicking.
+
+use super::codec::{Put, Reader};
+use crate::collections::{Collection, Collections, INDEX_XATTR, IndexConfig, VECTOR_XATTR};
+use crate::error::{Error, Result};
+use crate::index::Hnsw;
+use crate::limits::{
+    BLOCK_SIZE, FILE_SIZE_MAX, NAME_LEN_MAX, PATH_LEN_MAX, UNWRITTEN_BLOCKS_MAX, XATTR_NAME_LEN_MAX,
+    XATTR_VALUE_LEN_MAX,
+};
+use crate::namespace::{Block, Body, Dir, FileData, Inode, Link, Namespace, Xattrs, check_name};
+use crate::types::{FileKind, Ino, PERM_MASK, ROOT_INO};
+use std::collections::BTreeMap;
+
+/// Magic bytes at the start of a checkpoint.
+pub const MAGIC: &[u8; 8] = b"VEXFSCKP";
+const VERSION: u32 = 1;
+const WHAT: &str = "checkpoint";
+const BS: u64 = BLOCK_SIZE as u64;
+
+/// Counts bytes instead of storing them.
+#[derive(Debug, Default)]
+pub struct Counter(pub u64);
+
+impl Put for Counter {
+    fn put_u8(&mut self, _: u8) {
+        self.0 += 1;
+    }
+    fn put_u32(&mut self, _: u32) {
+        self.0 += 4;
+    }
+    fn put_u64(&mut self, _: u64) {
+        self.0 += 8;
+    }
+    fn put_i64(&mut self, _: i64) {
+        self.0 += 8;
+    }
+    fn put_bytes(&mut self, v: &[u8]) {
+        self.0 += 4 + v.len() as u64;
+    }
+    fn put_raw(&mut self, v: &[u8]) {
+        self.0 += v.len() as u64;
+    }
+}
+
+/// Each collection's encoded index, in directory order (encoded once per checkpoint, used by
+/// both passes).
+pub fn encode_indexes(colls: &Collections) -> Vec<Vec<u8>> {
+    colls
+        .iter()
+        .map(|(_, c)| {
+            let mut v = Vec::new();
+            c.index.encode(&mut v);
+            v
+        })
+        .collect()
+}
+
+/// Writes the whole checkpoint: header, collections (with `indexes` from [`encode_indexes`]),
+/// inodes. Every file block must be `Zero` or `Disk` (dirty blocks are written back first).
+pub fn encode(ns: &Namespace, colls: &Collections, indexes: &[Vec<u8>], lsn: u64, out: &mut impl Put) {
+    out.put_raw(MAGIC);
+    out.put_u32(VERSION);
+    out.put_u32(0);
+    out.put_u64(lsn);
+    out.put_u64(ns.next_ino());
+    out.put_u64(ns.len() as u64);
+    out.put_u64(colls.len() as u64);
+    for ((dir, c), blob) in colls.iter().zip(indexes) {
+        out.put_u64(dir);
+        out.put_bytes(c.config.to_string().as_bytes());
+        out.put_u64(blob.len() as u64);
+        out.put_raw(blob);
+    }
+    for (ino, n) in ns.iter() {
+        encode_inode(ns, colls, ino, n, out);
+    }
+}
+
+fn encode_inode(ns: &Namespace, colls: &Collections, ino: Ino, n: &Inode, out: &mut impl Put) {
+    out.put_u64(ino);
+    out.put_u8(n.kind.code());
+    out.put_u32(n.perm);
+    out.put_u32(n.uid);
+    out.put_u32(n.gid);
+    out.put_u32(n.rdev);
+    for t in [n.atime, n.mtime, n.ctime, n.crtime] {
+        out.put_time(t);
+    }
+    out.put_u64(n.links.len() as u64);
+    for l in &n.links {
+        let cookie = ns
+            .get(l.parent)
+            .ok()
+            .and_then(|p| p.dir().ok())
+            .and_then(|d| d.cookie_of(&l.name));
+        out.put_u64(l.parent);
+        out.put_bytes(&l.name);
+        out.put_u64(cookie.expect("every link has a directory entry"));
+    }
+    out.put_u64(n.xattrs.len() as u64);
+    for (name, value) in n.xattrs.iter() {
+        out.put_bytes(name);
+        // A file's vector is usually held by an index too: store it once, as a reference.
+        let held_by = (name == VECTOR_XATTR && n.kind == FileKind::Regular)
+            .then(|| {
+                n.parents()
+                    .find(|&d| colls.get(d).and_then(|c| c.index.vector(ino)) == Some(value))
+            })
+            .flatten();
+        match held_by {
+            Some(dir) => {
+                out.put_u8(1);
+                out.put_u64(dir);
+            }
+            None => {
+                out.put_u8(0);
+                out.put_bytes(value);
+            }
+        }
+    }
+    match &n.body {
+        Body::Regular(f) => encode_file(f, out),
+        Body::Directory(d) => out.put_u64(d.next_cookie()),
+        Body::Symlink(t) => out.put_bytes(t),
+        Body::Special => {}
+    }
+}
+
+/// Extents of a file: runs of consecutive block indexes that are all unwritten (image block 0)
+/// or all on disk at consecutive image blocks.
+fn encode_file(f: &FileData, out: &mut impl Put) {
+    struct Run {
+        first: u64,
+        start: u64,
+        len: u64,
+        crcs: Vec<u32>,
+    }
+    out.put_u64(f.size());
+    let mut runs: Vec<Run> = Vec::new();
+    for (idx, b) in f.blocks() {
+        let (addr, crc) = match b {
+            Block::Zero => (0, 0),
+            Block::Disk { addr, crc } => (*addr, *crc),
+            Block::Mem(_) => panic!("dirty block in a checkpoint: write back first"),
+        };
+        if let Some(run) = runs.last_mut() {
+            let next_index = idx == run.first + run.len;
+            let next_addr = if run.start == 0 {
+                addr == 0
+            } else {
+                addr == run.start + run.len
+            };
+            if next_index && next_addr {
+                run.len += 1;
+                if addr != 0 {
+                    run.crcs.push(crc);
+                }
+                continue;
+            }
+        }
+        runs.push(Run {
+            first: idx,
+            start: addr,
+            len: 1,
+            crcs: if addr != 0 { vec![crc] } else { Vec::new() },
+        });
+    }
+    out.put_u64(runs.len() as u64);
+    for run in &runs {
+        out.put_u64(run.first);
+        out.put_u64(run.start);
+        out.put_u64(run.len);
+        for &c in &run.crcs {
+            out.put_u32(c);
+        }
+    }
+}
+
+/// One directory entry as a checkpoint stores it: cookie, name, target.
+type DirEntryParts = (u64, Box<[u8]>, Ino);
+
+/// A decoded checkpoint.
+#[derive(Debug)]
+pub struct Decoded {
+    /// The namespace.
+    pub ns: Namespace,
+    /// The collections, with their loaded indexes.
+    pub colls: Collections,
+    /// LSN of the last operation included.
+    pub lsn: u64,
+}
+
+/// Decodes and validates a checkpoint that starts at image byte `base`, in an image of
+/// `image_blocks` blocks whose seed is `seed`.
+pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<Decoded> {
+    let mut r = Reader::new(bytes, base, WHAT);
+    if r.take(8)? != MAGIC || r.u32()? != VERSION || r.u32()? != 0 {
+        return Err(r.bad());
+    }
+    let lsn = r.u64()?;
+    let next_ino = r.u64()?;
+    let n_inodes = r.count(60)?;
+    let n_colls = r.count(20)?;
+    let mut colls = Collections::default();
+    let mut last_dir = 0;
+    for _ in 0..n_colls {
+        let dir = r.u64()?;
+        let cfg_at = r.clone();
+        let cfg = std::str::from_utf8(r.bytes(256)?)
+            .ok()
+            .and_then(|s| IndexConfig::parse(s.as_bytes()).ok());
+        let Some(config) = cfg.filter(|_| dir > last_dir && dir < next_ino) else {
+            return Err(cfg_at.bad());
+        };
+        last_dir = dir;
+        let len = r.u64()?;
+        let blob_at = r.clone();
+        let blob = r.take(usize::try_from(len).map_err(|_| r.bad())?)?;
+        let index = Hnsw::decode(config.index_params(Collections::index_seed(seed, dir)), blob)
+            .map_err(|_| blob_at.bad())?;
+        colls.insert_loaded(dir, Collection { config, index });
+    }
+    let mut inodes: BTreeMap<Ino, Inode> = BTreeMap::new();
+    // (parent, cookie, name, child) of every link, and each directory's next cookie.
+    let mut entries: Vec<(Ino, u64, Box<[u8]>, Ino)> = Vec::new();
+    let mut next_cookies: BTreeMap<Ino, u64> = BTreeMap::new();
+    let mut last_ino = 0;
+    let mut unwritten = 0u64;
+    for _ in 0..n_inodes {
+        let at = r.clone();
+        let ino = r.u64()?;
+        if ino <= last_ino || ino >= next_ino {
+            return Err(at.bad());
+        }
+        last_ino = ino;
+        let kind = FileKind::from_code(r.u8()?).ok_or_else(|| r.bad())?;
+        let perm = r.u32()?;
+        if perm & !PERM_MASK != 0 {
+            return Err(r.bad());
+        }
+        let (uid, gid, rdev) = (r.u32()?, r.u32()?, r.u32()?);
+        let (atime, mtime, ctime, crtime) = (r.time()?, r.time()?, r.time()?, r.time()?);
+        let mut n = Inode::new(kind, perm, uid, gid, rdev, atime);
+        (n.mtime, n.ctime, n.crtime) = (mtime, ctime, crtime);
+        let links = r.count(20)?;
+        for _ in 0..links {
+            let parent = r.u64()?;
+            let name = r.bytes(NAME_LEN_MAX)?;
+            check_name(name).map_err(|_| r.bad())?;
+            let cookie = r.u64()?;
+            n.links.push(Link {
+                parent,
+                name: name.into(),
+            });
+            entries.push((parent, cookie, name.into(), ino));
+        }
+        if !n.links.windows(2).all(|w| w[0] < w[1]) {
+            return Err(r.bad());
+        }
+        let attrs = r.count(5)?;
+        let mut xattrs = Xattrs::default();
+        for _ in 0..attrs {
+            let name = r.bytes(XATTR_NAME_LEN_MAX)?;
+            let value: Vec<u8> = match r.u8()? {
+                0 => r.bytes(XATTR_VALUE_LEN_MAX)?.to_vec(),
+                1 => {
+                    let dir = r.u64()?;
+                    let v = colls
+                        .get(dir)
+                        .and_then(|c| c.index.vector(ino))
+                        .ok_or_else(|| r.bad())?;
+                    v.to_vec()
+                }
+                _ => return Err(r.bad()),
+            };
+            if xattrs.set(name, &value).is_some() {
+                return Err(r.bad());
+            }
+        }
+        n.xattrs = xattrs;
+        n.body = match kind {
+            FileKind::Regular => Body::Regular(decode_file(&mut r, image_blocks, &mut unwritten)?),
+            FileKind::Directory => {
+                next_cookies.insert(ino, r.u64()?);
+                Body::Directory(Dir::default())
+            }
+            FileKind::Symlink => {
+                let t = r.bytes(PATH_LEN_MAX)?;
+                if t.is_empty() {
+                    return Err(r.bad());
+                }
+                Body::Symlink(t.into())
+            }
+            _ => Body::Special,
+        };
+        inodes.insert(ino, n);
+    }
+    r.finish()?;
+    let bad = || Error::Corrupted {
+        what: "checkpoint (namespace structure)",
+        offset: base,
+    };
+    // Directories from the links that name their entries.
+    entries.sort_unstable_by_key(|e| (e.0, e.1));
+    let mut by_parent: BTreeMap<Ino, Vec<DirEntryParts>> = BTreeMap::new();
+    for (parent, cookie, name, child) in entries {
+        by_parent.entry(parent).or_default().push((cookie, name, child));
+    }
+    for (parent, list) in by_parent {
+        let subdirs = list
+            .iter()
+            .filter(|e| inodes.get(&e.2).is_some_and(|n| n.kind == FileKind::Directory))
+            .count();
+        let next = *next_cookies.get(&parent).ok_or_else(bad)?;
+        let dir = Dir::from_parts(list, next, u32::try_from(subdirs).map_err(|_| bad())?).ok_or_else(bad)?;
+        match inodes.get_mut(&parent).map(|p| &mut p.body) {
+            Some(Body::Directory(d)) => *d = dir,
+            _ => return Err(bad()),
+        }
+    }
+    for (&ino, &next) in &next_cookies {
+        if let Some(Body::Directory(d)) = inodes.get_mut(&ino).map(|n| &mut n.body)
+            && d.is_empty()
+        {
+            *d = Dir::from_parts([], next, 0).ok_or_else(bad)?;
+        }
+    }
+    let ns = Namespace::from_parts(inodes, next_ino);
+    validate_tree(&ns).map_err(|_| bad())?;
+    for (dir, c) in colls.iter() {
+        let node = ns.get(dir).map_err(|_| bad())?;
+        node.dir().map_err(|_| bad())?;
+        if node.xattrs.get(INDEX_XATTR) != Some(c.config.to_string().as_bytes()) {
+            return Err(bad());
+        }
+        if c.index
+            .labels()
+            .any(|l| ns.get(l).ok().and_then(|n| n.name_in(dir)).is_none())
+        {
+            return Err(bad());
+        }
+    }
+    Ok(Decoded { ns, colls, lsn })
+}
+
+fn decode_file(r: &mut Reader<'_>, image_blocks: u64, unwritten: &mut u64) -> Result<FileData> {
+    let size = r.u64()?;
+    if size > FILE_SIZE_MAX {
+        return Err(r.bad());
+    }
+    let runs = r.count(24)?;
+    let mut blocks = BTreeMap::new();
+    let mut next_idx = 0u64;
+    for _ in 0..runs {
+        let (first, start, len) = (r.u64()?, r.u64()?, r.u64()?);
+        let end = first
+            .checked_add(len)
+            .filter(|&e| len > 0 && first >= next_idx && e <= FILE_SIZE_MAX / BS);
+        let in_image =
+            start == 0 || (start >= 2 && start.checked_add(len).is_some_and(|e| e <= image_blocks));
+        let Some(end) = end.filter(|_| in_image) else {
+            return Err(r.bad());
+        };
+        if start == 0 {
+            // Unwritten runs carry no per-block bytes; the image-wide limit bounds them.
+            *unwritten += len;
+            if *unwritten > UNWRITTEN_BLOCKS_MAX {
+                return Err(r.bad());
+            }
+            for idx in first..end {
+                blocks.insert(idx, Block::Zero);
+            }
+        } else {
+            if (len as usize).saturating_mul(4) > r.remaining() {
+                return Err(r.bad());
+            }
+            for i in 0..len {
+                blocks.insert(
+                    first + i,
+                    Block::Disk {
+                        addr: start + i,
+                        crc: r.u32()?,
+                    },
+                );
+            }
+        }
+        next_idx = end;
+    }
+    let f = FileData::from_parts(size, blocks);
+    Ok(f)
+}
+
+/// Checks what the engine relies on without re-verifying everything `check` does: the root is
+/// an unlinked directory, other directories have at most one name, every link's parent is a
+/// directory, and every linked directory reaches the root.
+fn validate_tree(ns: &Namespace) -> std::result::Result<(), ()> {
+    let root = ns.get(ROOT_INO).map_err(drop)?;
+    if root.kind != FileKind::Directory || !root.links.is_empty() {
+        return Err(());
+    }
+    for (ino, n) in ns.iter() {
+        for l in &n.links {
+            ns.get(l.parent).map_err(drop)?.dir().map_err(drop)?;
+        }
+        if n.kind == FileKind::Directory
+            && (n.links.len() > 1 || (!n.links.is_empty() && !ns.is_ancestor(ROOT_INO, ino)))
+        {
+            return Err(());
+        }
+    }
+    Ok(())
+}

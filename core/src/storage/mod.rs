@@ -1,0 +1,41 @@
+//! The one I/O seam: every byte the core reads or writes goes through [`Storage`].
+//!
+//! The trait is deliberately narrow (read at, write at, sync, length, set length), so that the
+//! file-backed implementation, the in-memory one and the simulator's faulty twin are
+//! interchangeable. The core assumes only what `docs/format.md` states of the medium: a write
+//! changes no bytes outside its range; after `sync` returns, every earlier write is durable;
+//! a crash may drop or tear any write not yet synced.
+
+pub mod crash;
+mod file;
+mod mem;
+
+pub use crash::{CrashMode, CrashStorage};
+pub use file::FileStorage;
+pub use mem::MemStorage;
+
+use std::io;
+
+/// A byte-addressed, resizable medium. Methods take `&self` (implementations synchronise
+/// internally, as `pread`/`pwrite` on a file do), so the journal can read the log while the
+/// engine it replays into holds the same storage.
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// Fills `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// Writes all of `data` at `offset`, growing the medium if needed.
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Makes every earlier write durable.
+    fn sync(&self) -> io::Result<()>;
+    /// Current length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// Whether the medium is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    /// Truncates or extends (with zeros) to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Bytes the medium could still grow by (for `statfs`); `None` when unknown.
+    fn available(&self) -> Option<u64> {
+        None
+    }
+}

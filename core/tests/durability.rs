@@ -1,0 +1,668 @@
+//! Persistence tests (docs/format.md): crashes at every sync point of a scripted workload,
+//! round trips through a real image file, and corruption of every structure.
+//!
+//! The reference for "what the state should be" is an in-memory engine that ran the same steps:
+//! the engine is deterministic, so after `j` steps both must have equal `state_digest`s.
+
+// Helpers outside #[test] functions unwrap too: these are tests.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use vexfs_core::check::{check, state_digest};
+use vexfs_core::engine::fsck;
+use vexfs_core::journal::OpenOptions;
+use vexfs_core::query::{Query, Target};
+use vexfs_core::storage::{CrashMode, CrashStorage, FileStorage, MemStorage, Storage};
+use vexfs_core::{
+    Ctx, Engine, EngineConfig, Error, FallocMode, FileKind, INDEX_XATTR, Ino, ROOT_INO, RenameMode, Scratch,
+    SetAttr, SetTime, Timestamp, VECTOR_XATTR, XattrMode,
+};
+
+type Step = Box<dyn Fn(&mut Engine) -> vexfs_core::Result<()>>;
+
+fn ctx(i: usize) -> Ctx {
+    Ctx::new(
+        Timestamp::new(1_700_000_000 + i as i64, (i * 7919) as u32 % 1_000_000_000),
+        1000,
+        100,
+    )
+}
+
+fn f32v(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn look(e: &Engine, path: &str) -> Ino {
+    e.resolve(path.as_bytes(), false)
+        .unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+/// A workload touching every operation kind, vectors of three collection types included, with
+/// explicit syncs and checkpoints between groups of steps. Every step is exactly one operation
+/// (one log record; an unlink may add the release of the inode it freed), so a recovered prefix
+/// of the log is a prefix of the steps. `None` marks a sync, `Some(false)` a checkpoint; they are
+/// no-ops for the in-memory reference.
+fn workload() -> Vec<(Option<bool>, Step)> {
+    let mut w: Vec<(Option<bool>, Step)> = Vec::new();
+    macro_rules! step {
+        (|$e:ident, $c:ident| $body:expr) => {
+            w.push((Some(true), Box::new(move |$e: &mut Engine| {
+                let n = $e.op_counts().map(|(_, c)| c).sum::<u64>() as usize;
+                let $c = ctx(n);
+                $body
+            })))
+        };
+    }
+    let sync = |w: &mut Vec<(Option<bool>, Step)>| w.push((None, Box::new(|_: &mut Engine| Ok(()))));
+    let checkpoint =
+        |w: &mut Vec<(Option<bool>, Step)>| w.push((Some(false), Box::new(|_: &mut Engine| Ok(()))));
+    for (dir, cfg) in [
+        ("docs", "dim=8 metric=cosine"),
+        ("bits", "dim=64 type=bin"),
+        ("ints", "dim=16 type=i8 metric=l1"),
+    ] {
+        step!(|e, c| e.mkdir(ROOT_INO, dir.as_bytes(), 0o755, &c).map(drop));
+        step!(|e, c| e.setxattr(
+            look(e, &format!("/{dir}")),
+            INDEX_XATTR,
+            cfg.as_bytes(),
+            XattrMode::Create,
+            &c
+        ));
+    }
+    step!(|e, c| e.mkdir(ROOT_INO, b"plain", 0o700, &c).map(drop));
+    sync(&mut w);
+    for i in 0..12u32 {
+        step!(|e, c| e
+            .create(look(e, "/docs"), format!("d{i}").as_bytes(), 0o644, &c)
+            .map(drop));
+        step!(|e, c| {
+            let v: Vec<f32> = (0..8).map(|j| ((i * 31 + j * 7) % 13) as f32 - 6.0).collect();
+            e.setxattr(
+                look(e, &format!("/docs/d{i}")),
+                VECTOR_XATTR,
+                &f32v(&v),
+                XattrMode::Any,
+                &c,
+            )
+        });
+        step!(|e, c| {
+            let lang: &[u8] = if i % 3 == 0 { b"de" } else { b"en" };
+            e.setxattr(
+                look(e, &format!("/docs/d{i}")),
+                b"user.lang",
+                lang,
+                XattrMode::Any,
+                &c,
+            )
+        });
+        step!(|e, c| e
+            .write(
+                look(e, &format!("/docs/d{i}")),
+                u64::from(i) * 10,
+                format!("document {i}").as_bytes(),
+                &c
+            )
+            .map(drop));
+        step!(|e, c| e
+            .create(look(e, "/bits"), format!("b{i}").as_bytes(), 0o600, &c)
+            .map(drop));
+        step!(|e, c| {
+            let v: Vec<u8> = (0..8)
+                .map(|j| (i as u8).wrapping_mul(37).rotate_left(j))
+                .collect();
+            e.setxattr(
+                look(e, &format!("/bits/b{i}")),
+                VECTOR_XATTR,
+                &v,
+                XattrMode::Any,
+                &c,
+            )
+        });
+        step!(|e, c| e
+            .create(look(e, "/ints"), format!("n{i}").as_bytes(), 0o600, &c)
+            .map(drop));
+        step!(|e, c| {
+            let v: Vec<u8> = (0..16).map(|j| ((i * 5 + j) % 21) as i8 as u8).collect();
+            e.setxattr(
+                look(e, &format!("/ints/n{i}")),
+                VECTOR_XATTR,
+                &v,
+                XattrMode::Any,
+                &c,
+            )
+        });
+        if i % 2 == 1 {
+            sync(&mut w);
+        }
+    }
+    // Data: a large write spanning blocks, overwrites, truncation, fallocate, punching.
+    step!(|e, c| e.create(look(e, "/plain"), b"big", 0o644, &c).map(drop));
+    step!(|e, c| {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        e.write(look(e, "/plain/big"), 0, &data, &c).map(drop)
+    });
+    step!(|e, c| e
+        .write(look(e, "/plain/big"), 5000, &[0xEE; 10_000], &c)
+        .map(drop));
+    sync(&mut w);
+    checkpoint(&mut w);
+    step!(|e, c| e
+        .setattr(
+            look(e, "/plain/big"),
+            SetAttr {
+                size: Some(123_456),
+                ..SetAttr::default()
+            },
+            &c
+        )
+        .map(drop));
+    step!(|e, c| e.fallocate(look(e, "/plain/big"), 200_000, 50_000, FallocMode::KeepSize, &c));
+    step!(|e, c| e.fallocate(look(e, "/plain/big"), 4096, 8192, FallocMode::PunchHole, &c));
+    step!(|e, c| e
+        .write(look(e, "/plain/big"), 7000, b"after the checkpoint", &c)
+        .map(drop));
+    step!(|e, c| e.fallocate(look(e, "/plain/big"), 0, 1 << 20, FallocMode::Allocate, &c));
+    sync(&mut w);
+    // Namespace: links, renames across collections, exchange, special nodes, attributes.
+    step!(|e, c| e
+        .link(look(e, "/docs/d1"), look(e, "/plain"), b"d1-link", &c)
+        .map(drop));
+    step!(|e, c| e.rename(
+        look(e, "/docs"),
+        b"d2",
+        look(e, "/plain"),
+        b"moved",
+        RenameMode::Replace,
+        &c
+    ));
+    step!(|e, c| e.rename(
+        look(e, "/plain"),
+        b"moved",
+        look(e, "/docs"),
+        b"d3",
+        RenameMode::Replace,
+        &c
+    ));
+    step!(|e, c| e.rename(
+        look(e, "/bits"),
+        b"b0",
+        look(e, "/ints"),
+        b"n0",
+        RenameMode::Exchange,
+        &c
+    ));
+    step!(|e, c| e.symlink(ROOT_INO, b"shortcut", b"/docs/d4", &c).map(drop));
+    step!(|e, c| e.mknod(ROOT_INO, b"fifo", FileKind::Fifo, 0o600, 0, &c).map(drop));
+    step!(|e, c| {
+        let a = SetAttr {
+            perm: Some(0o4751),
+            uid: Some(7),
+            atime: Some(SetTime::At(Timestamp::new(5, 6))),
+            ..SetAttr::default()
+        };
+        e.setattr(look(e, "/docs/d5"), a, &c).map(drop)
+    });
+    step!(|e, c| e.setxattr(
+        look(e, "/plain"),
+        b"trusted.note",
+        &[0, 1, 2, 255],
+        XattrMode::Any,
+        &c
+    ));
+    sync(&mut w);
+    // Vectors: replace, remove, and a collection whose configuration changes.
+    step!(|e, c| e.setxattr(
+        look(e, "/docs/d6"),
+        VECTOR_XATTR,
+        &f32v(&[1.0; 8]),
+        XattrMode::Replace,
+        &c
+    ));
+    step!(|e, c| e.removexattr(look(e, "/docs/d7"), VECTOR_XATTR, &c));
+    step!(|e, c| e.setxattr(
+        look(e, "/docs"),
+        INDEX_XATTR,
+        b"dim=8 metric=cosine ef_search=99",
+        XattrMode::Replace,
+        &c
+    ));
+    step!(|e, c| e.unlink(look(e, "/docs"), b"d8", &c));
+    // An open file, unlinked, written, then closed: it must not survive a restart.
+    step!(|e, c| {
+        let f = look(e, "/docs/d9");
+        e.pin(f, 1);
+        e.unlink(look(e, "/docs"), b"d9", &c)
+    });
+    step!(|e, c| {
+        let f = e.orphans().next().ok_or(Error::NotFound)?;
+        e.write(f, 0, b"orphan data", &c).map(drop)
+    });
+    sync(&mut w);
+    step!(|e, c| {
+        let f = e.orphans().next().ok_or(Error::NotFound)?;
+        e.unpin(f, 1, &c)
+    });
+    step!(|e, c| e.removexattr(look(e, "/ints"), INDEX_XATTR, &c));
+    step!(|e, c| e.setxattr(
+        look(e, "/ints"),
+        INDEX_XATTR,
+        b"dim=16 type=i8 metric=l2",
+        XattrMode::Any,
+        &c
+    ));
+    checkpoint(&mut w);
+    for i in 0..6u32 {
+        step!(|e, c| e
+            .write(
+                look(e, "/plain/big"),
+                u64::from(i) * 4096 + 100,
+                &[i as u8 + 1; 5000],
+                &c
+            )
+            .map(drop));
+    }
+    sync(&mut w);
+    // Steps after the last sync: a crash may lose them.
+    step!(|e, c| e.unlink(look(e, "/bits"), b"b5", &c));
+    step!(|e, c| e.rmdir(ROOT_INO, b"fifo", &c).or(Ok(())));
+    w
+}
+
+/// Digest of the in-memory reference after the first `j` steps, as recovery would leave it
+/// (unlinked inodes released).
+fn reference_digest(steps: &[(Option<bool>, Step)], j: usize) -> u64 {
+    let mut e = Engine::new(EngineConfig::default());
+    for (_, s) in &steps[..j] {
+        s(&mut e).unwrap();
+    }
+    let orphans: Vec<Ino> = e.orphans().collect();
+    for ino in orphans {
+        e.unpin(ino, u64::MAX, &ctx(0)).unwrap();
+    }
+    state_digest(&e)
+}
+
+#[test]
+fn workload_steps_are_single_operations() {
+    let steps = workload();
+    let mut e = Engine::new(EngineConfig::default());
+    for (i, (_, s)) in steps.iter().enumerate() {
+        let before: u64 = e.op_counts().map(|(_, c)| c).sum();
+        s(&mut e).unwrap();
+        let ops: u64 = e.op_counts().map(|(_, c)| c).sum::<u64>() - before;
+        let releases = e
+            .op_counts()
+            .find(|(k, _)| k.name() == "release")
+            .map_or(0, |(_, c)| c);
+        assert!(
+            ops <= 1 || (ops == 2 && releases > 0),
+            "step {i} applied {ops} operations"
+        );
+    }
+}
+
+#[test]
+fn crash_at_every_sync_point_recovers_a_durable_prefix() {
+    let steps = workload();
+    let storage = Arc::new(CrashStorage::new());
+    let mut e = Engine::create_image(storage.clone() as Arc<dyn Storage>, EngineConfig::default()).unwrap();
+    // Tag each sync with (steps surely durable) << 32 | (steps applied so far).
+    let mut durable = 0usize;
+    for (i, (kind, s)) in steps.iter().enumerate() {
+        storage.set_tag(((durable as u64) << 32) | (i as u64 + 1));
+        match kind {
+            Some(true) => s(&mut e).unwrap(),
+            None => {
+                e.sync().unwrap();
+                durable = i + 1;
+            }
+            Some(false) => {
+                e.checkpoint().unwrap();
+                durable = i + 1;
+            }
+        }
+    }
+    let points = storage.sync_points();
+    assert!(points.len() >= 18, "only {} sync points", points.len());
+    let mut refs: std::collections::BTreeMap<usize, u64> = std::collections::BTreeMap::new();
+    let mut tried = 0;
+    for (k, point) in points.iter().enumerate() {
+        let (lo, hi) = ((point.tag >> 32) as usize, (point.tag & 0xffff_ffff) as usize);
+        for mode in [
+            CrashMode::DropUnsynced,
+            CrashMode::TearLast { keep_percent: 50 },
+            CrashMode::TearLast { keep_percent: 100 },
+        ] {
+            let img = MemStorage::from_bytes(point.crash_image(mode));
+            let r = Engine::open_image(Arc::new(img), OpenOptions::default());
+            if k < 2 {
+                // Crashes while the image was being created leave no valid superblock.
+                assert!(r.is_err() || r.as_ref().is_ok_and(|e| check(e).is_ok()));
+                continue;
+            }
+            let mut got = r.unwrap_or_else(|err| panic!("sync point {k} {mode:?}: open failed: {err}"));
+            if let Err(p) = check(&got) {
+                panic!("sync point {k} {mode:?}: check failed:\n{p}");
+            }
+            let d = state_digest(&got);
+            let j = (lo..=hi.min(steps.len()))
+                .find(|&j| *refs.entry(j).or_insert_with(|| reference_digest(&steps, j)) == d);
+            assert!(
+                j.is_some(),
+                "sync point {k} {mode:?}: state is not the reference after any of steps {lo}..={hi}"
+            );
+            // The recovered image keeps working.
+            let c = ctx(999);
+            got.create(ROOT_INO, b"after-crash", 0o644, &c).unwrap();
+            got.sync().unwrap();
+            tried += 1;
+        }
+    }
+    assert_eq!(
+        tried,
+        (points.len() - 2) * 3,
+        "every sync point after creation, in every mode"
+    );
+}
+
+fn populate(e: &mut Engine) {
+    let c = ctx(1);
+    for (dir, cfg) in [
+        (&b"a"[..], &b"dim=4"[..]),
+        (b"h", b"dim=16 type=bin"),
+        (b"q", b"dim=4 type=f16 metric=dot"),
+    ] {
+        let d = e.mkdir(ROOT_INO, dir, 0o755, &c).unwrap().ino;
+        e.setxattr(d, INDEX_XATTR, cfg, XattrMode::Any, &c).unwrap();
+        for i in 0..200u32 {
+            let f = e.create(d, format!("f{i}").as_bytes(), 0o644, &c).unwrap().ino;
+            let v: Vec<u8> = match dir {
+                b"a" => f32v(&[i as f32, (i % 7) as f32, (i % 3) as f32, 1.0]),
+                b"h" => vec![(i % 256) as u8, (i / 7) as u8],
+                _ => [i as f32 / 10.0, 1.0, -(i as f32) / 20.0, 0.5]
+                    .iter()
+                    .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                    .collect(),
+            };
+            e.setxattr(f, VECTOR_XATTR, &v, XattrMode::Any, &c).unwrap();
+            e.setxattr(f, b"user.i", i.to_string().as_bytes(), XattrMode::Any, &c)
+                .unwrap();
+            e.write(f, 0, &vec![i as u8; (i as usize * 97) % 9000], &c)
+                .unwrap();
+            if i % 5 == 0 {
+                e.unlink(d, format!("f{i}").as_bytes(), &c).unwrap();
+            }
+        }
+    }
+}
+
+fn searches(e: &Engine) -> Vec<Vec<(Ino, f32)>> {
+    let qs = [
+        ("/a", vec![3.0, 1.0, 0.0, 1.0]),
+        ("/h", (0..16).map(|i| f64::from(i % 2)).collect()),
+        ("/q", vec![1.0, 1.0, -1.0, 0.5]),
+    ];
+    let mut s = Scratch::new();
+    qs.iter()
+        .flat_map(|(dir, v)| {
+            [false, true].map(|exact| {
+                let q = Query {
+                    dir: dir.to_string(),
+                    target: Target::Values(v.clone()),
+                    k: 10,
+                    ef: None,
+                    filter: None,
+                    exact,
+                };
+                let mut hits = Vec::new();
+                e.search(&q, &mut s, &mut hits).unwrap();
+                hits.iter().map(|h| (h.ino, h.distance)).collect()
+            })
+        })
+        .collect()
+}
+
+fn temp_image(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vexfs-durability-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+#[test]
+fn round_trip_loads_graphs_instead_of_rebuilding() {
+    let path = temp_image("roundtrip.img");
+    let open = |create| Arc::new(FileStorage::open(&path, create, true).unwrap()) as Arc<dyn Storage>;
+    let mut e = Engine::create_image(open(true), EngineConfig::default()).unwrap();
+    populate(&mut e);
+    let digest = state_digest(&e);
+    let results = searches(&e);
+    let graphs: Vec<Vec<u8>> = e
+        .collections()
+        .iter()
+        .map(|(_, c)| {
+            let mut b = Vec::new();
+            c.index.encode(&mut b);
+            b
+        })
+        .collect();
+    e.close().unwrap();
+    let e = Engine::open_image(open(false), OpenOptions::default()).unwrap();
+    let stats = e.journal_stats().unwrap();
+    assert_eq!(
+        (stats.replayed, stats.indexes_loaded, stats.checkpoints),
+        (0, 3, 0),
+        "loaded, nothing replayed or rewritten"
+    );
+    let reopened: Vec<Vec<u8>> = e
+        .collections()
+        .iter()
+        .map(|(_, c)| {
+            let mut b = Vec::new();
+            c.index.encode(&mut b);
+            b
+        })
+        .collect();
+    assert_eq!(reopened, graphs, "the same graphs, byte for byte");
+    assert_eq!(state_digest(&e), digest);
+    assert_eq!(searches(&e), results);
+    check(&e).unwrap();
+    assert_eq!(
+        FileStorage::open(&path, false, true).unwrap_err(),
+        Error::Locked,
+        "one open at a time"
+    );
+    drop(e);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn churn_keeps_the_image_small() {
+    let storage = Arc::new(MemStorage::new());
+    let mut e = Engine::create_image(storage.clone() as Arc<dyn Storage>, EngineConfig::default()).unwrap();
+    let c = ctx(1);
+    let block = vec![7u8; 64 * 1024];
+    for round in 0..40u32 {
+        for i in 0..16u32 {
+            let name = format!("f{i}");
+            let f = match e.lookup(ROOT_INO, name.as_bytes()) {
+                Ok(a) => a.ino,
+                Err(_) => e.create(ROOT_INO, name.as_bytes(), 0o644, &c).unwrap().ino,
+            };
+            e.write(f, u64::from(round % 4) * 65536, &block, &c).unwrap();
+            if (round + i) % 3 == 0 {
+                e.unlink(ROOT_INO, name.as_bytes(), &c).unwrap();
+            }
+        }
+        if round % 5 == 4 {
+            e.checkpoint().unwrap();
+        }
+    }
+    e.checkpoint().unwrap();
+    let live: u64 = e.stats().allocated_bytes;
+    let image = storage.len().unwrap();
+    assert!(
+        image <= 2 * live + 8 * 1024 * 1024,
+        "image {image} bytes for {live} live bytes"
+    );
+    check(&e).unwrap();
+}
+
+/// A small closed image and a copy taken after more synced operations (not closed).
+fn small_images() -> (Vec<u8>, Vec<u8>) {
+    let storage = Arc::new(MemStorage::new());
+    let mut e = Engine::create_image(storage.clone() as Arc<dyn Storage>, EngineConfig::default()).unwrap();
+    let c = ctx(1);
+    let d = e.mkdir(ROOT_INO, b"d", 0o755, &c).unwrap().ino;
+    e.setxattr(d, INDEX_XATTR, b"dim=2", XattrMode::Any, &c).unwrap();
+    let f = e.create(d, b"f", 0o644, &c).unwrap().ino;
+    e.setxattr(f, VECTOR_XATTR, &f32v(&[1.0, 2.0]), XattrMode::Any, &c)
+        .unwrap();
+    e.write(f, 0, &[5u8; 10_000], &c).unwrap();
+    e.checkpoint().unwrap();
+    let closed = storage.bytes();
+    for i in 0..20 {
+        e.create(d, format!("g{i}").as_bytes(), 0o644, &c).unwrap();
+        e.sync().unwrap();
+    }
+    (closed, storage.bytes())
+}
+
+fn fsck_bytes(bytes: Vec<u8>) -> vexfs_core::Result<vexfs_core::engine::FsckReport> {
+    fsck(
+        Arc::new(MemStorage::from_bytes(bytes)),
+        false,
+        false,
+        |_, _, _| {},
+    )
+}
+
+#[test]
+fn corruption_is_reported_never_trusted() {
+    let (closed, logged) = small_images();
+    assert!(fsck_bytes(closed.clone()).unwrap().problems.is_empty());
+    assert!(fsck_bytes(logged.clone()).unwrap().problems.is_empty());
+    // Every byte of both superblock slots.
+    for at in 0..2 * 4096 {
+        let mut b = closed.clone();
+        b[at] ^= 0x01;
+        match fsck_bytes(b) {
+            Err(Error::Corrupted { .. }) => {}
+            Ok(r) => assert!(
+                !r.problems.is_empty(),
+                "flip at superblock byte {at} went unreported"
+            ),
+            Err(e) => panic!("flip at {at}: unexpected {e}"),
+        }
+    }
+    // A sample of every other byte: checkpoint, log records, file data. Open and fsck report
+    // damage (or, for bytes no structure covers, find nothing), and never panic.
+    let mut reported = 0;
+    for at in (2 * 4096..logged.len()).step_by(13) {
+        let mut b = logged.clone();
+        b[at] ^= 0x20;
+        match fsck_bytes(b) {
+            Err(Error::Corrupted { .. }) => reported += 1,
+            Ok(r) if !r.problems.is_empty() => reported += 1,
+            Ok(_) => {}
+            Err(e) => panic!("flip at {at}: unexpected {e}"),
+        }
+    }
+    assert!(reported > 100, "only {reported} flips reported");
+    // Truncations at every block boundary.
+    // Truncations at every block boundary: reported as corruption, or (when only the log's
+    // unsynced tail or free space was cut) opened as a consistent prefix.
+    for len in (0..logged.len()).step_by(4096) {
+        match fsck_bytes(logged[..len].to_vec()) {
+            Err(Error::Corrupted { .. }) | Ok(_) => {}
+            Err(e) => panic!("truncated to {len}: unexpected {e}"),
+        }
+    }
+}
+
+#[test]
+fn damaged_log_records_are_reported_by_fsck() {
+    let (_, logged) = small_images();
+    let e = Engine::open_image(
+        Arc::new(MemStorage::from_bytes(logged.clone())),
+        OpenOptions { read_only: true },
+    )
+    .unwrap();
+    let sb_log = {
+        // Find the log head from the live superblock (slot with the higher sequence).
+        let seq = |s: usize| u64::from_le_bytes(logged[s * 4096 + 16..s * 4096 + 24].try_into().unwrap());
+        let slot = if seq(0) > seq(1) { 0 } else { 1 };
+        u64::from_le_bytes(logged[slot * 4096 + 56..slot * 4096 + 64].try_into().unwrap())
+    };
+    drop(e);
+    // Damage the payload of each of the first records (each synced, so each padded to its own
+    // block): replay stops there, and fsck sees the later records.
+    for rec in 0..10u64 {
+        let at = ((sb_log + rec) * 4096 + 30) as usize;
+        let mut b = logged.clone();
+        b[at] ^= 0xff;
+        let r = fsck_bytes(b).unwrap();
+        assert!(
+            r.problems.iter().any(|p| p.contains("log damaged")),
+            "record {rec}: {:?}",
+            r.problems
+        );
+    }
+}
+
+#[test]
+fn io_errors_are_sticky_and_lose_nothing_durable() {
+    #[derive(Debug)]
+    struct Failing {
+        inner: MemStorage,
+        fail: std::sync::atomic::AtomicBool,
+    }
+    impl Storage for Failing {
+        fn read_at(&self, o: u64, b: &mut [u8]) -> std::io::Result<()> {
+            self.inner.read_at(o, b)
+        }
+        fn write_at(&self, o: u64, d: &[u8]) -> std::io::Result<()> {
+            if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(std::io::Error::from_raw_os_error(5));
+            }
+            self.inner.write_at(o, d)
+        }
+        fn sync(&self) -> std::io::Result<()> {
+            if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(std::io::Error::from_raw_os_error(5));
+            }
+            Ok(())
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn set_len(&self, l: u64) -> std::io::Result<()> {
+            self.inner.set_len(l)
+        }
+    }
+    let s = Arc::new(Failing {
+        inner: MemStorage::new(),
+        fail: false.into(),
+    });
+    let mut e = Engine::create_image(s.clone() as Arc<dyn Storage>, EngineConfig::default()).unwrap();
+    let c = ctx(1);
+    e.create(ROOT_INO, b"kept", 0o644, &c).unwrap();
+    e.sync().unwrap();
+    s.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+    e.create(ROOT_INO, b"lost", 0o644, &c).unwrap();
+    assert!(matches!(e.sync(), Err(Error::Io { errno: 5, .. })));
+    s.fail.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        e.create(ROOT_INO, b"refused", 0o644, &c).unwrap_err(),
+        Error::ReadOnly,
+        "sticky"
+    );
+    assert_eq!(e.sync().unwrap_err(), Error::ReadOnly);
+    let bytes = s.inner.bytes();
+    drop(e);
+    let e = Engine::open_image(Arc::new(MemStorage::from_bytes(bytes)), OpenOptions::default()).unwrap();
+    assert!(e.lookup(ROOT_INO, b"kept").is_ok());
+    check(&e).unwrap();
+}

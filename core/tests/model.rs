@@ -1,0 +1,794 @@
+//! Model test: random operation sequences applied to the engine and to a small reference model
+//! (a `BTreeMap` namespace with brute-force vector search), compared after every step.
+//!
+//! Compared after each operation: the result (success or the exact error), the whole tree
+//! (kinds, data, sizes, permissions, link counts, hard-link identity, every attribute), and exact
+//! search results of every collection (paths and distances, ties broken by path), with and
+//! without a filter. `check()` must pass after every step.
+//!
+//! Operation kinds covered: mkdir, create, mknod (fifo), symlink, link, unlink, rmdir, rename
+//! (replace, no-replace, exchange), write, truncate, fallocate (allocate, keep-size, punch),
+//! chmod, setxattr (any/create/replace), removexattr, collection create/change/remove through
+//! `user.vexfs.index`, vector set/replace/remove through `user.vexfs.vector`, and search.
+//!
+//! Each run tries 1000 sequences of 50 to 90 operations.
+
+// Helpers outside #[test] functions unwrap too: these are tests.
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use vexfs_core::check::check;
+use vexfs_core::query::{Filter, Query, Target};
+use vexfs_core::vector::{self, ElemType};
+use vexfs_core::{
+    Ctx, Engine, EngineConfig, Error, FallocMode, FileKind, INDEX_XATTR, IndexConfig, Ino, RenameMode,
+    Result, Scratch, SetAttr, Timestamp, VECTOR_XATTR, XattrMode,
+};
+
+const NAMES: [&str; 3] = ["a", "b", "c"];
+/// Collection configurations the test uses; vectors are generated for each shape.
+const CONFIGS: [&str; 4] = [
+    "dim=2",
+    "dim=2 metric=cosine",
+    "dim=3 type=i8 metric=l1",
+    "dim=8 type=bin",
+];
+const DANGLING: &[u8] = b"/zz/nowhere";
+
+#[derive(Debug, Clone)]
+enum Step {
+    Mkdir(Vec<u8>),
+    Create(Vec<u8>),
+    Fifo(Vec<u8>),
+    Symlink(Vec<u8>),
+    Link(Vec<u8>, Vec<u8>),
+    Unlink(Vec<u8>),
+    Rmdir(Vec<u8>),
+    Rename(Vec<u8>, Vec<u8>, RenameMode),
+    Write(Vec<u8>, u64, Vec<u8>),
+    Truncate(Vec<u8>, u64),
+    Fallocate(Vec<u8>, u64, u64, FallocMode),
+    Chmod(Vec<u8>, u32),
+    SetXattr(Vec<u8>, &'static str, Vec<u8>, XattrMode),
+    RemoveXattr(Vec<u8>, &'static str),
+    SetIndex(Vec<u8>, usize),
+    RemoveIndex(Vec<u8>),
+    SetVector(Vec<u8>, Vec<u8>),
+    RemoveVector(Vec<u8>),
+}
+
+fn path() -> impl Strategy<Value = Vec<u8>> {
+    (0..NAMES.len(), proptest::option::weighted(0.7, 0..NAMES.len())).prop_map(|(a, b)| {
+        let mut p = format!("/{}", NAMES[a]);
+        if let Some(b) = b {
+            p.push('/');
+            p.push_str(NAMES[b]);
+        }
+        p.into_bytes()
+    })
+}
+
+/// Vector bytes in one of the configured shapes (or a wrong length), with small integer values
+/// so that ties happen.
+fn vector_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(-2i8..=2, 2)
+            .prop_map(|v| v.iter().flat_map(|&x| f32::from(x).to_le_bytes()).collect()),
+        prop::collection::vec(-2i8..=2, 3).prop_map(|v| v.iter().map(|&x| x as u8).collect()),
+        any::<u8>().prop_map(|b| vec![b & 0b1010_0101]),
+        Just(f32::NAN.to_le_bytes().repeat(2)),
+        Just(vec![1, 2, 3, 4, 5]),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let modes = prop_oneof![
+        Just(RenameMode::Replace),
+        Just(RenameMode::NoReplace),
+        Just(RenameMode::Exchange)
+    ];
+    let xmodes = prop_oneof![
+        Just(XattrMode::Any),
+        Just(XattrMode::Create),
+        Just(XattrMode::Replace)
+    ];
+    let fmodes = prop_oneof![
+        Just(FallocMode::Allocate),
+        Just(FallocMode::KeepSize),
+        Just(FallocMode::PunchHole)
+    ];
+    let keys = prop_oneof![Just("user.k"), Just("user.j"), Just("trusted.t")];
+    let values = prop_oneof![Just(b"1".to_vec()), Just(b"2".to_vec()), Just(b"x".to_vec())];
+    prop_oneof![
+        4 => path().prop_map(Step::Mkdir),
+        6 => path().prop_map(Step::Create),
+        1 => path().prop_map(Step::Fifo),
+        1 => path().prop_map(Step::Symlink),
+        2 => (path(), path()).prop_map(|(a, b)| Step::Link(a, b)),
+        2 => path().prop_map(Step::Unlink),
+        1 => path().prop_map(Step::Rmdir),
+        4 => (path(), path(), modes).prop_map(|(a, b, m)| Step::Rename(a, b, m)),
+        3 => (path(), 0u64..9000, prop::collection::vec(any::<u8>(), 0..300)).prop_map(|(p, o, d)| Step::Write(p, o, d)),
+        1 => (path(), 0u64..9000).prop_map(|(p, s)| Step::Truncate(p, s)),
+        1 => (path(), 0u64..9000, 0u64..5000, fmodes).prop_map(|(p, o, l, m)| Step::Fallocate(p, o, l, m)),
+        1 => (path(), 0u32..0o7777).prop_map(|(p, m)| Step::Chmod(p, m)),
+        3 => (path(), keys.clone(), values, xmodes).prop_map(|(p, k, v, m)| Step::SetXattr(p, k, v, m)),
+        1 => (path(), keys).prop_map(|(p, k)| Step::RemoveXattr(p, k)),
+        3 => (path(), 0..CONFIGS.len()).prop_map(|(p, c)| Step::SetIndex(p, c)),
+        1 => path().prop_map(Step::RemoveIndex),
+        10 => (path(), vector_bytes()).prop_map(|(p, v)| Step::SetVector(p, v)),
+        1 => path().prop_map(Step::RemoveVector),
+    ]
+}
+
+// ----- the reference model -------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+enum MKind {
+    File(Vec<u8>),
+    Dir(BTreeMap<Vec<u8>, u64>),
+    Symlink,
+    Fifo,
+}
+
+#[derive(Debug, Clone)]
+struct MNode {
+    kind: MKind,
+    perm: u32,
+    xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Number of names (files) — directories derive theirs.
+    names: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Model {
+    nodes: BTreeMap<u64, MNode>,
+    next: u64,
+    collections: BTreeMap<u64, IndexConfig>,
+}
+
+const MROOT: u64 = 0;
+
+impl Model {
+    fn new() -> Self {
+        let mut m = Model {
+            next: 1,
+            ..Model::default()
+        };
+        m.nodes.insert(
+            MROOT,
+            MNode {
+                kind: MKind::Dir(BTreeMap::new()),
+                perm: 0o755,
+                xattrs: BTreeMap::new(),
+                names: 0,
+            },
+        );
+        m
+    }
+
+    fn dir(&self, id: u64) -> Result<&BTreeMap<Vec<u8>, u64>> {
+        match &self.nodes[&id].kind {
+            MKind::Dir(d) => Ok(d),
+            _ => Err(Error::NotDirectory),
+        }
+    }
+
+    fn dir_mut(&mut self, id: u64) -> &mut BTreeMap<Vec<u8>, u64> {
+        match &mut self.nodes.get_mut(&id).unwrap().kind {
+            MKind::Dir(d) => d,
+            _ => panic!("not a dir"),
+        }
+    }
+
+    /// (parent, name) of a path; intermediate symlinks are dangling (ENOENT).
+    fn parent(&self, path: &[u8]) -> Result<(u64, Vec<u8>)> {
+        let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+        let mut cur = MROOT;
+        for c in &comps[..comps.len() - 1] {
+            let d = self.dir(cur)?;
+            let next = *d.get(*c).ok_or(Error::NotFound)?;
+            if self.nodes[&next].kind == MKind::Symlink {
+                return Err(Error::NotFound);
+            }
+            cur = next;
+        }
+        self.dir(cur)?;
+        Ok((cur, comps[comps.len() - 1].to_vec()))
+    }
+
+    fn resolve(&self, path: &[u8]) -> Result<u64> {
+        let (p, n) = self.parent(path)?;
+        let id = *self.dir(p)?.get(&n).ok_or(Error::NotFound)?;
+        if self.nodes[&id].kind == MKind::Symlink {
+            return Err(Error::NotFound);
+        }
+        Ok(id)
+    }
+
+    fn is_dir(&self, id: u64) -> bool {
+        matches!(self.nodes[&id].kind, MKind::Dir(_))
+    }
+
+    fn is_ancestor(&self, anc: u64, mut id: u64) -> bool {
+        loop {
+            if id == anc {
+                return true;
+            }
+            match self.parent_of(id) {
+                Some(p) => id = p,
+                None => return false,
+            }
+        }
+    }
+
+    fn parent_of(&self, id: u64) -> Option<u64> {
+        self.nodes.iter().find_map(|(&pid, n)| match &n.kind {
+            MKind::Dir(d) if d.values().any(|&c| c == id) && self.is_dir(id) => Some(pid),
+            _ => None,
+        })
+    }
+
+    fn new_node(&mut self, parent: u64, name: Vec<u8>, kind: MKind, perm: u32) -> Result<()> {
+        if self.dir(parent)?.contains_key(&name) {
+            return Err(Error::Exists);
+        }
+        // A set-group-ID directory passes the bit on to new subdirectories.
+        let setgid = self.nodes[&parent].perm & 0o2000;
+        let perm = if matches!(kind, MKind::Dir(_)) {
+            perm | setgid
+        } else {
+            perm
+        };
+        let id = self.next;
+        self.next += 1;
+        self.nodes.insert(
+            id,
+            MNode {
+                kind,
+                perm,
+                xattrs: BTreeMap::new(),
+                names: 1,
+            },
+        );
+        self.dir_mut(parent).insert(name, id);
+        Ok(())
+    }
+
+    fn drop_name(&mut self, id: u64) {
+        let n = self.nodes.get_mut(&id).unwrap();
+        n.names -= 1;
+        if n.names == 0 {
+            self.nodes.remove(&id);
+            self.collections.remove(&id);
+        }
+    }
+
+    fn file_mut(&mut self, path: &[u8]) -> Result<&mut Vec<u8>> {
+        let id = self.resolve(path)?;
+        match &mut self.nodes.get_mut(&id).unwrap().kind {
+            MKind::File(d) => Ok(d),
+            MKind::Dir(_) => Err(Error::IsDirectory),
+            _ => Err(Error::Invalid("not a regular file")),
+        }
+    }
+
+    /// Every directory holding `id`.
+    fn parents(&self, id: u64) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| matches!(&n.kind, MKind::Dir(d) if d.values().any(|&c| c == id)))
+            .map(|(&p, _)| p)
+            .collect()
+    }
+
+    fn apply(&mut self, s: &Step) -> Result<()> {
+        match s {
+            Step::Mkdir(p) => {
+                let (parent, name) = self.parent(p)?;
+                self.new_node(parent, name, MKind::Dir(BTreeMap::new()), 0o755)
+            }
+            Step::Create(p) => {
+                let (parent, name) = self.parent(p)?;
+                self.new_node(parent, name, MKind::File(Vec::new()), 0o644)
+            }
+            Step::Fifo(p) => {
+                let (parent, name) = self.parent(p)?;
+                self.new_node(parent, name, MKind::Fifo, 0o600)
+            }
+            Step::Symlink(p) => {
+                let (parent, name) = self.parent(p)?;
+                self.new_node(parent, name, MKind::Symlink, 0o777)
+            }
+            Step::Link(from, to) => {
+                let (fp, fname) = self.parent(from)?;
+                let id = *self.dir(fp)?.get(&fname).ok_or(Error::NotFound)?;
+                let (tp, tname) = self.parent(to)?;
+                if self.is_dir(id) {
+                    return Err(Error::NotPermitted);
+                }
+                if self.dir(tp)?.contains_key(&tname) {
+                    return Err(Error::Exists);
+                }
+                self.dir_mut(tp).insert(tname, id);
+                self.nodes.get_mut(&id).unwrap().names += 1;
+                Ok(())
+            }
+            Step::Unlink(p) | Step::Rmdir(p) => {
+                let want_dir = matches!(s, Step::Rmdir(_));
+                let (parent, name) = self.parent(p)?;
+                let id = *self.dir(parent)?.get(&name).ok_or(Error::NotFound)?;
+                match (want_dir, &self.nodes[&id].kind) {
+                    (false, MKind::Dir(_)) => return Err(Error::IsDirectory),
+                    (true, MKind::Dir(d)) if !d.is_empty() => return Err(Error::NotEmpty),
+                    (true, MKind::Dir(_)) => {}
+                    (true, _) => return Err(Error::NotDirectory),
+                    _ => {}
+                }
+                self.dir_mut(parent).remove(&name);
+                self.drop_name(id);
+                Ok(())
+            }
+            Step::Rename(from, to, mode) => {
+                let (fp, fname) = self.parent(from)?;
+                let (tp, tname) = self.parent(to)?;
+                let src = *self.dir(fp)?.get(&fname).ok_or(Error::NotFound)?;
+                let dst = self.dir(tp)?.get(&tname).copied();
+                match (mode, dst) {
+                    (RenameMode::Exchange, None) => return Err(Error::NotFound),
+                    (RenameMode::NoReplace, Some(_)) => return Err(Error::Exists),
+                    _ => {}
+                }
+                if dst == Some(src) {
+                    return Ok(());
+                }
+                if self.is_dir(src) && self.is_ancestor(src, tp) {
+                    return Err(Error::Invalid("cannot move a directory into itself"));
+                }
+                if *mode == RenameMode::Exchange {
+                    let d = dst.unwrap();
+                    if self.is_dir(d) && self.is_ancestor(d, fp) {
+                        return Err(Error::Invalid("cannot move a directory into itself"));
+                    }
+                    self.dir_mut(fp).insert(fname, d);
+                    self.dir_mut(tp).insert(tname, src);
+                    return Ok(());
+                }
+                if let Some(d) = dst {
+                    match (self.is_dir(src), &self.nodes[&d].kind) {
+                        (true, MKind::Dir(c)) if !c.is_empty() => return Err(Error::NotEmpty),
+                        (true, MKind::Dir(_)) => {}
+                        (true, _) => return Err(Error::NotDirectory),
+                        (false, MKind::Dir(_)) => return Err(Error::IsDirectory),
+                        _ => {}
+                    }
+                    self.drop_name(d);
+                }
+                self.dir_mut(fp).remove(&fname);
+                self.dir_mut(tp).insert(tname, src);
+                Ok(())
+            }
+            Step::Write(p, off, data) => {
+                let f = self.file_mut(p)?;
+                if !data.is_empty() {
+                    let end = *off as usize + data.len();
+                    if f.len() < end {
+                        f.resize(end, 0);
+                    }
+                    f[*off as usize..end].copy_from_slice(data);
+                }
+                Ok(())
+            }
+            Step::Truncate(p, size) => {
+                let id = self.resolve(p)?;
+                match &mut self.nodes.get_mut(&id).unwrap().kind {
+                    MKind::File(d) => d.resize(*size as usize, 0),
+                    MKind::Dir(_) => return Err(Error::IsDirectory),
+                    _ => return Err(Error::Invalid("not a regular file")),
+                }
+                Ok(())
+            }
+            Step::Fallocate(p, off, len, mode) => {
+                let f = self.file_mut(p)?;
+                if *len == 0 {
+                    return Err(Error::Invalid("fallocate length must be positive"));
+                }
+                let (off, end) = (*off as usize, (*off + *len) as usize);
+                match mode {
+                    FallocMode::Allocate if f.len() < end => f.resize(end, 0),
+                    FallocMode::PunchHole => {
+                        let e = end.min(f.len());
+                        if off < e {
+                            f[off..e].fill(0);
+                        }
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+            Step::Chmod(p, perm) => {
+                let id = self.resolve(p)?;
+                self.nodes.get_mut(&id).unwrap().perm = *perm;
+                Ok(())
+            }
+            Step::SetXattr(p, k, v, mode) => self.setxattr(p, k.as_bytes(), v, *mode),
+            Step::RemoveXattr(p, k) => self.removexattr(p, k.as_bytes()),
+            Step::SetIndex(p, c) => self.setxattr(p, INDEX_XATTR, CONFIGS[*c].as_bytes(), XattrMode::Any),
+            Step::RemoveIndex(p) => self.removexattr(p, INDEX_XATTR),
+            Step::SetVector(p, v) => self.setxattr(p, VECTOR_XATTR, v, XattrMode::Any),
+            Step::RemoveVector(p) => self.removexattr(p, VECTOR_XATTR),
+        }
+    }
+
+    fn setxattr(&mut self, p: &[u8], name: &[u8], value: &[u8], mode: XattrMode) -> Result<()> {
+        let id = self.resolve(p)?;
+        let n = &self.nodes[&id];
+        if name.starts_with(b"user.") && !matches!(n.kind, MKind::File(_) | MKind::Dir(_)) {
+            return Err(Error::NotPermitted);
+        }
+        let exists = n.xattrs.contains_key(name);
+        match (mode, exists) {
+            (XattrMode::Create, true) => return Err(Error::Exists),
+            (XattrMode::Replace, false) => return Err(Error::NoAttribute),
+            _ => {}
+        }
+        let mut stored = value.to_vec();
+        if name == INDEX_XATTR {
+            if !self.is_dir(id) {
+                return Err(Error::NotDirectory);
+            }
+            let cfg = IndexConfig::parse(value)?;
+            if let Some(old) = self.collections.get(&id)
+                && !old.same_index(&cfg)
+                && self.members(id).next().is_some()
+            {
+                return Err(Error::Busy("collection holds vectors; only ef_search may change"));
+            }
+            stored = cfg.to_string().into_bytes();
+            self.collections.insert(id, cfg);
+        } else if name == VECTOR_XATTR && matches!(n.kind, MKind::File(_)) {
+            for d in self.parents(id) {
+                if let Some(cfg) = self.collections.get(&d) {
+                    vector::validate(cfg.elem, cfg.dim, value)?;
+                }
+            }
+        }
+        self.nodes
+            .get_mut(&id)
+            .unwrap()
+            .xattrs
+            .insert(name.to_vec(), stored);
+        Ok(())
+    }
+
+    fn removexattr(&mut self, p: &[u8], name: &[u8]) -> Result<()> {
+        let id = self.resolve(p)?;
+        if self.nodes.get_mut(&id).unwrap().xattrs.remove(name).is_none() {
+            return Err(Error::NoAttribute);
+        }
+        if name == INDEX_XATTR {
+            self.collections.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// (smallest name, id, vector) of every file the collection `dir` indexes.
+    fn members(&self, dir: u64) -> impl Iterator<Item = (&Vec<u8>, u64, &Vec<u8>)> {
+        let cfg = self.collections[&dir];
+        let d = self.dir(dir).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        d.iter().filter_map(move |(name, &id)| {
+            let n = &self.nodes[&id];
+            let v = n.xattrs.get(VECTOR_XATTR)?;
+            (matches!(n.kind, MKind::File(_)) && cfg.fits(v) && seen.insert(id)).then_some((name, id, v))
+        })
+    }
+
+    fn search(&self, dir: u64, dir_path: &str, q: &[u8], k: usize, filtered: bool) -> Vec<(String, f32)> {
+        let cfg = self.collections[&dir];
+        let kernel = vector::kernel(cfg.elem, cfg.metric);
+        let mut all: Vec<(f32, String)> = self
+            .members(dir)
+            .filter(|(_, id, _)| {
+                !filtered
+                    || self.nodes[id]
+                        .xattrs
+                        .get(&b"user.k"[..])
+                        .is_some_and(|v| v == b"1")
+            })
+            .map(|(name, _, v)| {
+                let sep = if dir_path.ends_with('/') { "" } else { "/" };
+                (
+                    kernel(q, v),
+                    format!("{dir_path}{sep}{}", String::from_utf8_lossy(name)),
+                )
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        all.into_iter().take(k).map(|(d, p)| (p, d)).collect()
+    }
+}
+
+// ----- driving the engine by path --------------------------------------------------------------
+
+struct Sut {
+    e: Engine,
+    t: i64,
+}
+
+impl Sut {
+    fn ctx(&mut self) -> Ctx {
+        self.t += 1;
+        Ctx::new(Timestamp::new(self.t, 0), 0, 0)
+    }
+
+    fn parent<'p>(&self, p: &'p [u8]) -> Result<(Ino, &'p [u8])> {
+        self.e.namespace().resolve_parent(p)
+    }
+
+    fn ino(&self, p: &[u8]) -> Result<Ino> {
+        self.e.resolve(p, true)
+    }
+
+    fn apply(&mut self, s: &Step) -> Result<()> {
+        let ctx = self.ctx();
+        match s {
+            Step::Mkdir(p) => {
+                let (d, n) = self.parent(p)?;
+                self.e.mkdir(d, n, 0o755, &ctx).map(drop)
+            }
+            Step::Create(p) => {
+                let (d, n) = self.parent(p)?;
+                self.e.create(d, n, 0o644, &ctx).map(drop)
+            }
+            Step::Fifo(p) => {
+                let (d, n) = self.parent(p)?;
+                self.e.mknod(d, n, FileKind::Fifo, 0o600, 0, &ctx).map(drop)
+            }
+            Step::Symlink(p) => {
+                let (d, n) = self.parent(p)?;
+                self.e.symlink(d, n, DANGLING, &ctx).map(drop)
+            }
+            Step::Link(from, to) => {
+                let ino = self.e.resolve(from, false)?;
+                let (d, n) = self.parent(to)?;
+                self.e.link(ino, d, n, &ctx).map(drop)
+            }
+            Step::Unlink(p) => {
+                let (d, n) = self.parent(p)?;
+                self.e.unlink(d, n, &ctx)
+            }
+            Step::Rmdir(p) => {
+                let (d, n) = self.parent(p)?;
+                self.e.rmdir(d, n, &ctx)
+            }
+            Step::Rename(from, to, mode) => {
+                let (d1, n1) = self.parent(from)?;
+                let (d2, n2) = self.parent(to)?;
+                self.e.rename(d1, n1, d2, n2, *mode, &ctx)
+            }
+            Step::Write(p, off, data) => {
+                let ino = self.ino(p)?;
+                self.e.write(ino, *off, data, &ctx).map(drop)
+            }
+            Step::Truncate(p, size) => {
+                let ino = self.ino(p)?;
+                self.e
+                    .setattr(
+                        ino,
+                        SetAttr {
+                            size: Some(*size),
+                            ..SetAttr::default()
+                        },
+                        &ctx,
+                    )
+                    .map(drop)
+            }
+            Step::Fallocate(p, off, len, mode) => {
+                let ino = self.ino(p)?;
+                self.e.fallocate(ino, *off, *len, *mode, &ctx)
+            }
+            Step::Chmod(p, perm) => {
+                let ino = self.ino(p)?;
+                self.e
+                    .setattr(
+                        ino,
+                        SetAttr {
+                            perm: Some(*perm),
+                            ..SetAttr::default()
+                        },
+                        &ctx,
+                    )
+                    .map(drop)
+            }
+            Step::SetXattr(p, k, v, mode) => {
+                let ino = self.ino(p)?;
+                self.e.setxattr(ino, k.as_bytes(), v, *mode, &ctx)
+            }
+            Step::RemoveXattr(p, k) => {
+                let ino = self.ino(p)?;
+                self.e.removexattr(ino, k.as_bytes(), &ctx)
+            }
+            Step::SetIndex(p, c) => {
+                let ino = self.ino(p)?;
+                self.e
+                    .setxattr(ino, INDEX_XATTR, CONFIGS[*c].as_bytes(), XattrMode::Any, &ctx)
+            }
+            Step::RemoveIndex(p) => {
+                let ino = self.ino(p)?;
+                self.e.removexattr(ino, INDEX_XATTR, &ctx)
+            }
+            Step::SetVector(p, v) => {
+                let ino = self.ino(p)?;
+                self.e.setxattr(ino, VECTOR_XATTR, v, XattrMode::Any, &ctx)
+            }
+            Step::RemoveVector(p) => {
+                let ino = self.ino(p)?;
+                self.e.removexattr(ino, VECTOR_XATTR, &ctx)
+            }
+        }
+    }
+}
+
+/// Compares the engine's tree with the model's, depth first, mapping model ids to inodes.
+fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError> {
+    let mut ids: BTreeMap<u64, Ino> = BTreeMap::new();
+    let mut stack = vec![(MROOT, vexfs_core::ROOT_INO, String::from("/"))];
+    while let Some((mid, ino, path)) = stack.pop() {
+        if let Some(prev) = ids.insert(mid, ino) {
+            prop_assert_eq!(prev, ino, "hard-link identity differs at {}", path);
+        }
+        let node = &m.nodes[&mid];
+        let attr = sut.e.getattr(ino).unwrap();
+        let names: u32 = node.names;
+        match &node.kind {
+            MKind::Dir(entries) => {
+                prop_assert_eq!(attr.kind, FileKind::Directory, "{}", path);
+                let mut got = Vec::new();
+                sut.e
+                    .readdir(ino, 2, |d| {
+                        got.push((d.name.to_vec(), d.ino));
+                        true
+                    })
+                    .unwrap();
+                got.sort();
+                let want: Vec<Vec<u8>> = entries.keys().cloned().collect();
+                let got_names: Vec<Vec<u8>> = got.iter().map(|(n, _)| n.clone()).collect();
+                prop_assert_eq!(&got_names, &want, "entries of {}", path);
+                let subdirs = entries.values().filter(|c| m.is_dir(**c)).count() as u32;
+                prop_assert_eq!(attr.nlink, 2 + subdirs, "nlink of {}", path);
+                for ((name, child_ino), (_, &child)) in got.iter().zip(entries) {
+                    let sep = if path == "/" { "" } else { "/" };
+                    stack.push((
+                        child,
+                        *child_ino,
+                        format!("{path}{sep}{}", String::from_utf8_lossy(name)),
+                    ));
+                }
+            }
+            MKind::File(data) => {
+                prop_assert_eq!(attr.kind, FileKind::Regular, "{}", path);
+                prop_assert_eq!(attr.size, data.len() as u64, "size of {}", path);
+                let mut buf = vec![0xEE; data.len()];
+                prop_assert_eq!(sut.e.read(ino, 0, &mut buf).unwrap(), data.len());
+                prop_assert!(&buf == data, "data of {}", path);
+                prop_assert_eq!(attr.nlink, names, "nlink of {}", path);
+            }
+            MKind::Symlink => {
+                prop_assert_eq!(attr.kind, FileKind::Symlink);
+                prop_assert_eq!(sut.e.readlink(ino).unwrap(), DANGLING);
+            }
+            MKind::Fifo => prop_assert_eq!(attr.kind, FileKind::Fifo),
+        }
+        prop_assert_eq!(attr.perm, node.perm, "perm of {}", path);
+        let mut list = Vec::new();
+        sut.e.listxattr(ino, &mut list).unwrap();
+        let want: Vec<u8> = node
+            .xattrs
+            .keys()
+            .flat_map(|k| k.iter().copied().chain([0]))
+            .collect();
+        prop_assert_eq!(&list, &want, "xattr names of {}", path);
+        for (k, v) in &node.xattrs {
+            prop_assert_eq!(sut.e.getxattr(ino, k).unwrap(), &v[..], "xattr value of {}", path);
+        }
+    }
+    prop_assert_eq!(ids.len(), m.nodes.len(), "node count");
+    // Exact search in every collection, with and without a filter, from a few query vectors.
+    for (&dir, cfg) in &m.collections {
+        let ino = ids[&dir];
+        let mut pbuf = Vec::new();
+        sut.e.namespace().path_of(ino, &mut pbuf).unwrap();
+        let dir_path = String::from_utf8(pbuf).unwrap();
+        let mut qv = Vec::new();
+        let samples: [f64; 3] = [0.0, 1.0, -1.0];
+        for (i, &s) in samples.iter().enumerate() {
+            let vals: Vec<f64> = (0..cfg.dim)
+                .map(|j| {
+                    if cfg.elem == ElemType::Bin {
+                        f64::from((j + i as u32) % 2)
+                    } else {
+                        s + f64::from(j % 2)
+                    }
+                })
+                .collect();
+            vector::encode_values(cfg.elem, cfg.dim, &vals, &mut qv).unwrap();
+            for filtered in [false, true] {
+                let q = Query {
+                    dir: dir_path.clone(),
+                    target: Target::Values(vals.clone()),
+                    k: 3,
+                    ef: None,
+                    filter: filtered.then(|| Filter::parse("k = 1").unwrap()),
+                    exact: true,
+                };
+                let mut hits = Vec::new();
+                let d = sut.e.search(&q, &mut Scratch::new(), &mut hits).unwrap();
+                let mut p = Vec::new();
+                let got: Vec<(String, f32)> = hits
+                    .iter()
+                    .map(|h| {
+                        sut.e.hit_path(d, h.ino, &mut p).unwrap();
+                        (String::from_utf8(p.clone()).unwrap(), h.distance)
+                    })
+                    .collect();
+                prop_assert_eq!(
+                    got,
+                    m.search(dir, &dir_path, &qv, 3, filtered),
+                    "search in {}",
+                    dir_path
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run(steps: &[Step]) -> std::result::Result<(), TestCaseError> {
+    let mut sut = Sut {
+        e: Engine::new(EngineConfig::default()),
+        t: 0,
+    };
+    let mut model = Model::new();
+    for (i, s) in steps.iter().enumerate() {
+        let got = sut.apply(s);
+        let want = model.apply(s);
+        prop_assert_eq!(&got, &want, "step {} {:?}", i, s);
+        if let Err(p) = check(&sut.e) {
+            return Err(TestCaseError::fail(format!(
+                "check failed after step {i} {s:?}:\n{p}"
+            )));
+        }
+        compare_trees(&sut, &model)?;
+    }
+    Ok(())
+}
+
+/// Every case starts with two collections (of random configurations) so that most later
+/// operations act on indexed files, then runs random steps.
+fn scenario() -> impl Strategy<Value = Vec<Step>> {
+    (
+        0..CONFIGS.len(),
+        0..CONFIGS.len(),
+        prop::collection::vec(step(), 50..90),
+    )
+        .prop_map(|(c1, c2, rest)| {
+            let mut steps = vec![
+                Step::Mkdir(b"/a".to_vec()),
+                Step::Mkdir(b"/b".to_vec()),
+                Step::SetIndex(b"/a".to_vec(), c1),
+                Step::SetIndex(b"/b".to_vec(), c2),
+            ];
+            steps.extend(rest);
+            steps
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+    #[test]
+    fn engine_matches_model(steps in scenario()) {
+        run(&steps)?;
+    }
+}
