@@ -1,0 +1,23 @@
+# Shared helpers for the ci/ scripts (sourced, not run).
+
+section() { printf '\n=== %s (%ss) ===\n' "$1" "$SECONDS"; }
+
+# Rust comes with the machine; refuse clearly if it is missing rather than fetching another one.
+ensure_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install stable Rust (rustup) first" >&2; exit 2; }
+  cargo --version
+}
+
+# Debian packages the tests need. Installs only what is missing; needs root (CI is root).
+ensure_apt_packages() {
+  local want=(fuse3) missing=()
+  for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}

@@ -1,0 +1,466 @@
+//! `vexfs`: the in-process API of VexFS.
+//!
+//! A [`Vexfs`] is a whole filesystem held by one Rust value: create directories and files, read
+//! and write them, set extended attributes, turn directories into collections, give files
+//! vectors and search, all through paths, without a mount. The FUSE frontend and the CLI are
+//! built on the same core calls, so both behave alike.
+//!
+//! ```
+//! use vexfs::{IndexConfig, Vexfs, vector::ElemType};
+//!
+//! let mut fs = Vexfs::in_memory();
+//! fs.create_dir("/docs")?;
+//! fs.create_collection("/docs", &IndexConfig::new(3, ElemType::F32))?;
+//! fs.write("/docs/a.txt", b"alpha")?;
+//! fs.set_vector("/docs/a.txt", &[1.0, 0.0, 0.0])?;
+//! fs.write("/docs/b.txt", b"beta")?;
+//! fs.set_vector("/docs/b.txt", &[0.0, 1.0, 0.0])?;
+//! let hits = fs.search_json(r#"{"dir":"/docs","vector":[0.9,0.1,0],"k":1}"#)?;
+//! assert_eq!(hits[0].path, "/docs/a.txt");
+//! # Ok::<(), vexfs::Error>(())
+//! ```
+//!
+//! Paths are absolute (a missing leading `/` is accepted); intermediate symbolic links are
+//! followed. The API does not update access times on reads (as if mounted `noatime`), and it
+//! performs no permission checks: the calling process owns the whole filesystem. Operations
+//! are stamped with the [`Clock`] the instance was made with, and performed as `uid`/`gid` 0
+//! unless [`Vexfs::set_identity`] says otherwise.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use vexfs_core::check::Problems;
+pub use vexfs_core::query::{Query, Target};
+pub use vexfs_core::types::{
+    Attr, Ctx, DirEntry, FallocMode, FileKind, Ino, RenameMode, SetAttr, SetTime, StatFs, Timestamp,
+    XattrMode,
+};
+pub use vexfs_core::{Engine, EngineConfig, Error, IndexConfig, Result, Scratch, Stats, vector};
+use vexfs_core::{INDEX_XATTR, VECTOR_XATTR};
+
+/// Where an instance takes the time of its operations from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// The system's real-time clock.
+    System,
+    /// A fixed time, for reproducible tests; change it with [`Vexfs::set_time`].
+    Fixed(Timestamp),
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    /// Path of the file (not UTF-8 bytes replaced by U+FFFD).
+    pub path: String,
+    /// Its distance to the query; smaller is closer.
+    pub distance: f32,
+}
+
+/// A VexFS filesystem used in-process.
+#[derive(Debug)]
+pub struct Vexfs {
+    engine: Engine,
+    clock: Clock,
+    uid: u32,
+    gid: u32,
+}
+
+fn bytes(p: &impl AsRef<[u8]>) -> &[u8] {
+    p.as_ref()
+}
+
+impl Vexfs {
+    /// An empty in-memory filesystem using the system clock.
+    pub fn in_memory() -> Self {
+        Self::in_memory_with(EngineConfig::default(), Clock::System)
+    }
+
+    /// An empty in-memory filesystem with an explicit configuration and clock.
+    pub fn in_memory_with(cfg: EngineConfig, clock: Clock) -> Self {
+        let mut cfg = cfg;
+        if let Clock::System = clock {
+            cfg.now = system_now();
+        }
+        Vexfs {
+            engine: Engine::new(cfg),
+            clock,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    /// The core engine (read-only), for callers that want inode-level access.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Sets the user and group that own what this instance creates.
+    pub fn set_identity(&mut self, uid: u32, gid: u32) {
+        self.uid = uid;
+        self.gid = gid;
+    }
+
+    /// Sets the time of later operations (only with [`Clock::Fixed`]).
+    pub fn set_time(&mut self, now: Timestamp) {
+        if let Clock::Fixed(t) = &mut self.clock {
+            *t = now;
+        }
+    }
+
+    fn ctx(&self) -> Ctx {
+        let now = match self.clock {
+            Clock::System => system_now(),
+            Clock::Fixed(t) => t,
+        };
+        Ctx::new(now, self.uid, self.gid)
+    }
+
+    fn resolve(&self, path: &[u8]) -> Result<Ino> {
+        self.engine.resolve(path, true)
+    }
+
+    fn parent_and_name<'p>(&self, path: &'p [u8]) -> Result<(Ino, &'p [u8])> {
+        self.engine.namespace().resolve_parent(path)
+    }
+
+    // ----- files and directories -------------------------------------------------------------
+
+    /// Creates a directory (mode 0755); its parent must exist.
+    pub fn create_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+        let ctx = self.ctx();
+        let (parent, name) = self.parent_and_name(bytes(&path))?;
+        self.engine.mkdir(parent, name, 0o755, &ctx).map(drop)
+    }
+
+    /// Creates a directory and every missing ancestor.
+    pub fn create_dir_all(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+        let path = bytes(&path);
+        let mut end = 0;
+        while end < path.len() {
+            end = path[end + 1..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(path.len(), |i| end + 1 + i);
+            let prefix = &path[..end];
+            if prefix.iter().all(|&b| b == b'/') {
+                continue;
+            }
+            match self.create_dir(prefix) {
+                Ok(()) => {}
+                Err(Error::Exists) if self.metadata(prefix)?.kind == FileKind::Directory => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a regular file (mode 0644) or truncates an existing one, then writes `data`,
+    /// like `std::fs::write`.
+    pub fn write(&mut self, path: impl AsRef<[u8]>, data: impl AsRef<[u8]>) -> Result<()> {
+        let ctx = self.ctx();
+        let path = bytes(&path);
+        let ino = match self.resolve(path) {
+            Ok(ino) => {
+                self.engine.setattr(
+                    ino,
+                    SetAttr {
+                        size: Some(0),
+                        ..SetAttr::default()
+                    },
+                    &ctx,
+                )?;
+                ino
+            }
+            Err(Error::NotFound) => {
+                let (parent, name) = self.parent_and_name(path)?;
+                self.engine.create(parent, name, 0o644, &ctx)?.ino
+            }
+            Err(e) => return Err(e),
+        };
+        self.engine.write(ino, 0, data.as_ref(), &ctx).map(drop)
+    }
+
+    /// Writes `data` at `offset` of an existing file; returns the bytes written.
+    pub fn write_at(&mut self, path: impl AsRef<[u8]>, offset: u64, data: &[u8]) -> Result<usize> {
+        let ctx = self.ctx();
+        let ino = self.resolve(bytes(&path))?;
+        self.engine.write(ino, offset, data, &ctx)
+    }
+
+    /// Reads a whole file.
+    pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        let ino = self.resolve(bytes(&path))?;
+        let size = self.engine.getattr(ino)?.size;
+        let len = usize::try_from(size).map_err(|_| Error::FileTooBig)?;
+        let mut buf = vec![0; len];
+        let n = self.engine.read(ino, 0, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Reads into `buf` from `offset`; returns the bytes read (short at end of file).
+    pub fn read_at(&self, path: impl AsRef<[u8]>, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let ino = self.resolve(bytes(&path))?;
+        self.engine.read(ino, offset, buf)
+    }
+
+    /// Attributes, following a final symbolic link.
+    pub fn metadata(&self, path: impl AsRef<[u8]>) -> Result<Attr> {
+        self.engine.getattr(self.resolve(bytes(&path))?)
+    }
+
+    /// Attributes of the path itself, not following a final symbolic link.
+    pub fn symlink_metadata(&self, path: impl AsRef<[u8]>) -> Result<Attr> {
+        self.engine.getattr(self.engine.resolve(bytes(&path), false)?)
+    }
+
+    /// Entries of a directory (without `.` and `..`), in creation order.
+    pub fn read_dir(&self, path: impl AsRef<[u8]>) -> Result<Vec<DirEntry>> {
+        let ino = self.resolve(bytes(&path))?;
+        let mut out = Vec::new();
+        self.engine.readdir(ino, 2, |e| {
+            out.push(e);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Removes a file, symbolic link or special node.
+    pub fn remove_file(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+        let ctx = self.ctx();
+        let (parent, name) = self.parent_and_name(bytes(&path))?;
+        self.engine.unlink(parent, name, &ctx)
+    }
+
+    /// Removes an empty directory.
+    pub fn remove_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+        let ctx = self.ctx();
+        let (parent, name) = self.parent_and_name(bytes(&path))?;
+        self.engine.rmdir(parent, name, &ctx)
+    }
+
+    /// Renames `from` to `to`, replacing an existing `to` as POSIX `rename` does.
+    pub fn rename(&mut self, from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) -> Result<()> {
+        self.rename_with(from, to, RenameMode::Replace)
+    }
+
+    /// Renames with an explicit mode (no-replace or exchange).
+    pub fn rename_with(
+        &mut self,
+        from: impl AsRef<[u8]>,
+        to: impl AsRef<[u8]>,
+        mode: RenameMode,
+    ) -> Result<()> {
+        let ctx = self.ctx();
+        let (p1, n1) = self.parent_and_name(bytes(&from))?;
+        let (p2, n2) = self.parent_and_name(bytes(&to))?;
+        self.engine.rename(p1, n1, p2, n2, mode, &ctx)
+    }
+
+    /// Makes `link` a new name of the file at `original`.
+    pub fn hard_link(&mut self, original: impl AsRef<[u8]>, link: impl AsRef<[u8]>) -> Result<()> {
+        let ctx = self.ctx();
+        let ino = self.engine.resolve(bytes(&original), false)?;
+        let (parent, name) = self.parent_and_name(bytes(&link))?;
+        self.engine.link(ino, parent, name, &ctx).map(drop)
+    }
+
+    /// Creates a symbolic link at `link` pointing to `target`.
+    pub fn symlink(&mut self, target: impl AsRef<[u8]>, link: impl AsRef<[u8]>) -> Result<()> {
+        let ctx = self.ctx();
+        let (parent, name) = self.parent_and_name(bytes(&link))?;
+        self.engine.symlink(parent, name, bytes(&target), &ctx).map(drop)
+    }
+
+    /// The target of a symbolic link.
+    pub fn read_link(&self, path: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        let ino = self.engine.resolve(bytes(&path), false)?;
+        self.engine.readlink(ino).map(<[u8]>::to_vec)
+    }
+
+    /// Creates a fifo, socket or device node.
+    pub fn mknod(&mut self, path: impl AsRef<[u8]>, kind: FileKind, perm: u32, rdev: u32) -> Result<()> {
+        let ctx = self.ctx();
+        let (parent, name) = self.parent_and_name(bytes(&path))?;
+        self.engine.mknod(parent, name, kind, perm, rdev, &ctx).map(drop)
+    }
+
+    /// Applies a `setattr` (permissions, owner, size, times) and returns the new attributes.
+    pub fn set_attr(&mut self, path: impl AsRef<[u8]>, attr: SetAttr) -> Result<Attr> {
+        let ctx = self.ctx();
+        let ino = self.resolve(bytes(&path))?;
+        self.engine.setattr(ino, attr, &ctx)
+    }
+
+    /// Truncates or extends a file.
+    pub fn set_len(&mut self, path: impl AsRef<[u8]>, size: u64) -> Result<()> {
+        self.set_attr(
+            path,
+            SetAttr {
+                size: Some(size),
+                ..SetAttr::default()
+            },
+        )
+        .map(drop)
+    }
+
+    /// Allocates space or punches a hole.
+    pub fn fallocate(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        offset: u64,
+        len: u64,
+        mode: FallocMode,
+    ) -> Result<()> {
+        let ctx = self.ctx();
+        let ino = self.resolve(bytes(&path))?;
+        self.engine.fallocate(ino, offset, len, mode, &ctx)
+    }
+
+    // ----- attributes, collections and vectors -----------------------------------------------
+
+    /// Sets an extended attribute (`user.*` or `trusted.*`).
+    pub fn set_xattr(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        name: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<()> {
+        self.set_xattr_with(path, name, value, XattrMode::Any)
+    }
+
+    /// Sets an extended attribute with create/replace semantics.
+    pub fn set_xattr_with(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        name: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        mode: XattrMode,
+    ) -> Result<()> {
+        let ctx = self.ctx();
+        let ino = self.resolve(bytes(&path))?;
+        self.engine.setxattr(ino, bytes(&name), bytes(&value), mode, &ctx)
+    }
+
+    /// The value of an extended attribute.
+    pub fn get_xattr(&self, path: impl AsRef<[u8]>, name: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        let ino = self.resolve(bytes(&path))?;
+        self.engine.getxattr(ino, bytes(&name)).map(<[u8]>::to_vec)
+    }
+
+    /// The names of all extended attributes.
+    pub fn list_xattr(&self, path: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
+        let ino = self.resolve(bytes(&path))?;
+        let mut buf = Vec::new();
+        self.engine.listxattr(ino, &mut buf)?;
+        Ok(buf
+            .split(|&b| b == 0)
+            .filter(|n| !n.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect())
+    }
+
+    /// Removes an extended attribute.
+    pub fn remove_xattr(&mut self, path: impl AsRef<[u8]>, name: impl AsRef<[u8]>) -> Result<()> {
+        let ctx = self.ctx();
+        let ino = self.resolve(bytes(&path))?;
+        self.engine.removexattr(ino, bytes(&name), &ctx)
+    }
+
+    /// Makes a directory a collection (or changes its configuration), as setting
+    /// `user.vexfs.index` does.
+    pub fn create_collection(&mut self, dir: impl AsRef<[u8]>, config: &IndexConfig) -> Result<()> {
+        self.set_xattr(dir, INDEX_XATTR, config.to_string())
+    }
+
+    /// The configuration of a collection.
+    pub fn collection_config(&self, dir: impl AsRef<[u8]>) -> Result<IndexConfig> {
+        let ino = self.resolve(bytes(&dir))?;
+        self.engine
+            .collection(ino)
+            .map(|c| c.config)
+            .ok_or(Error::Invalid("not a collection"))
+    }
+
+    /// Gives a file a vector, encoded in the element type of the collection holding the file.
+    /// Values must suit that type (integers for `i8`/`i16`, 0/1 for `bin`).
+    pub fn set_vector(&mut self, path: impl AsRef<[u8]>, values: &[f32]) -> Result<()> {
+        let path = bytes(&path);
+        let ino = self.resolve(path)?;
+        let node = self.engine.namespace().get(ino)?;
+        let cfg = node
+            .parents()
+            .find_map(|d| self.engine.collection(d).map(|c| c.config))
+            .ok_or(Error::Invalid(
+                "file is not in a collection; use set_vector_bytes",
+            ))?;
+        let values: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+        let mut raw = Vec::new();
+        vector::encode_values(cfg.elem, cfg.dim, &values, &mut raw)?;
+        self.set_vector_bytes(path, &raw)
+    }
+
+    /// Sets a file's vector from raw little-endian bytes of the collection's type.
+    pub fn set_vector_bytes(&mut self, path: impl AsRef<[u8]>, raw: &[u8]) -> Result<()> {
+        self.set_xattr(path, VECTOR_XATTR, raw)
+    }
+
+    /// A file's vector as raw bytes.
+    pub fn vector_bytes(&self, path: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        self.get_xattr(path, VECTOR_XATTR)
+    }
+
+    /// Removes a file's vector.
+    pub fn remove_vector(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+        self.remove_xattr(path, VECTOR_XATTR)
+    }
+
+    /// Runs a query, nearest first.
+    pub fn search(&self, query: &Query) -> Result<Vec<SearchResult>> {
+        self.search_with(query, &mut Scratch::new())
+    }
+
+    /// Runs a query with caller-owned scratch memory (reuse it to avoid allocation).
+    pub fn search_with(&self, query: &Query, scratch: &mut Scratch) -> Result<Vec<SearchResult>> {
+        let mut hits = Vec::new();
+        let dir = self.engine.search(query, scratch, &mut hits)?;
+        let mut path = Vec::new();
+        hits.iter()
+            .map(|h| {
+                self.engine.hit_path(dir, h.ino, &mut path)?;
+                Ok(SearchResult {
+                    path: String::from_utf8_lossy(&path).into_owned(),
+                    distance: h.distance,
+                })
+            })
+            .collect()
+    }
+
+    /// Runs a query given as JSON (SPEC §4).
+    pub fn search_json(&self, json: &str) -> Result<Vec<SearchResult>> {
+        self.search(&vexfs_core::query::parse_query(json.as_bytes())?)
+    }
+
+    /// The stats document.
+    pub fn stats(&self) -> Stats {
+        self.engine.stats()
+    }
+
+    /// Checks every invariant of the filesystem.
+    pub fn check(&self) -> Result<(), Problems> {
+        vexfs_core::check::check(&self.engine)
+    }
+}
+
+fn system_now() -> Timestamp {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => Timestamp::new(i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            let secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            match d.subsec_nanos() {
+                0 => Timestamp::new(secs, 0),
+                n => Timestamp::new(secs - 1, 1_000_000_000 - n),
+            }
+        }
+    }
+}
