@@ -20,16 +20,24 @@
 //! # Ok::<(), vexfs::Error>(())
 //! ```
 //!
+//! An instance is either in memory ([`Vexfs::in_memory`]) or backed by an image file
+//! ([`Vexfs::create`], [`Vexfs::open`]); [`Vexfs::sync`] makes everything so far durable, and
+//! dropping (or [`Vexfs::close`]) writes a checkpoint. One image can be open once at a time.
+//!
 //! Paths are absolute (a missing leading `/` is accepted); intermediate symbolic links are
 //! followed. The API does not update access times on reads (as if mounted `noatime`), and it
 //! performs no permission checks: the calling process owns the whole filesystem. Operations
 //! are stamped with the [`Clock`] the instance was made with, and performed as `uid`/`gid` 0
 //! unless [`Vexfs::set_identity`] says otherwise.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use vexfs_core::check::Problems;
+pub use vexfs_core::journal::{JournalStats, OpenOptions};
 pub use vexfs_core::query::{Query, Target};
+pub use vexfs_core::storage::{FileStorage, MemStorage, Storage};
 pub use vexfs_core::types::{
     Attr, Ctx, DirEntry, FallocMode, FileKind, Ino, RenameMode, SetAttr, SetTime, StatFs, Timestamp,
     XattrMode,
@@ -58,10 +66,21 @@ pub struct SearchResult {
 /// A VexFS filesystem used in-process.
 #[derive(Debug)]
 pub struct Vexfs {
-    engine: Engine,
+    /// `None` only while closing.
+    engine: Option<Engine>,
     clock: Clock,
     uid: u32,
     gid: u32,
+}
+
+impl Drop for Vexfs {
+    /// Closes the image cleanly (a checkpoint), as [`Vexfs::close`] does; errors are ignored
+    /// here, so call `close` to see them. Nothing durable is lost either way.
+    fn drop(&mut self) {
+        if let Some(e) = self.engine.take() {
+            let _ = e.close();
+        }
+    }
 }
 
 fn bytes(p: &impl AsRef<[u8]>) -> &[u8] {
@@ -76,21 +95,89 @@ impl Vexfs {
 
     /// An empty in-memory filesystem with an explicit configuration and clock.
     pub fn in_memory_with(cfg: EngineConfig, clock: Clock) -> Self {
-        let mut cfg = cfg;
-        if let Clock::System = clock {
-            cfg.now = system_now();
-        }
+        Self::wrap(Engine::new(Self::stamped(cfg, clock)), clock)
+    }
+
+    fn stamped(mut cfg: EngineConfig, clock: Clock) -> EngineConfig {
+        cfg.now = match clock {
+            Clock::System => system_now(),
+            Clock::Fixed(t) => t,
+        };
+        cfg
+    }
+
+    fn wrap(engine: Engine, clock: Clock) -> Self {
         Vexfs {
-            engine: Engine::new(cfg),
+            engine: Some(engine),
             clock,
             uid: 0,
             gid: 0,
         }
     }
 
+    /// Creates a new image file at `path` (which must not exist, or be empty) and opens it.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            return Err(Error::Exists);
+        }
+        let storage = FileStorage::open(path, true, true)?;
+        Self::create_on(Arc::new(storage), EngineConfig::default(), Clock::System)
+    }
+
+    /// Opens the image file at `path`, recovering it if it was not closed cleanly.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, OpenOptions::default())
+    }
+
+    /// Opens the image file at `path` with options (read-only).
+    pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Self> {
+        let storage = FileStorage::open(path.as_ref(), false, !opts.read_only)?;
+        Self::open_on(Arc::new(storage), opts, Clock::System)
+    }
+
+    /// Creates a new image on any storage (the simulator's faulty storage, memory, ...).
+    pub fn create_on(storage: Arc<dyn Storage>, cfg: EngineConfig, clock: Clock) -> Result<Self> {
+        Ok(Self::wrap(
+            Engine::create_image(storage, Self::stamped(cfg, clock))?,
+            clock,
+        ))
+    }
+
+    /// Opens an image on any storage.
+    pub fn open_on(storage: Arc<dyn Storage>, opts: OpenOptions, clock: Clock) -> Result<Self> {
+        Ok(Self::wrap(Engine::open_image(storage, opts)?, clock))
+    }
+
+    /// Makes every change so far durable.
+    pub fn sync(&mut self) -> Result<()> {
+        self.engine_mut().sync()
+    }
+
+    /// Writes a checkpoint now (opening the image later replays nothing).
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.engine_mut().checkpoint()
+    }
+
+    /// Closes the image: a checkpoint if anything changed. Dropping does the same, silently.
+    pub fn close(mut self) -> Result<()> {
+        match self.engine.take() {
+            Some(e) => e.close(),
+            None => Ok(()),
+        }
+    }
+
     /// The core engine (read-only), for callers that want inode-level access.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.engine
+            .as_ref()
+            .expect("the engine is only taken by close and drop")
+    }
+
+    fn engine_mut(&mut self) -> &mut Engine {
+        self.engine
+            .as_mut()
+            .expect("the engine is only taken by close and drop")
     }
 
     /// Sets the user and group that own what this instance creates.
@@ -115,11 +202,11 @@ impl Vexfs {
     }
 
     fn resolve(&self, path: &[u8]) -> Result<Ino> {
-        self.engine.resolve(path, true)
+        self.engine().resolve(path, true)
     }
 
     fn parent_and_name<'p>(&self, path: &'p [u8]) -> Result<(Ino, &'p [u8])> {
-        self.engine.namespace().resolve_parent(path)
+        self.engine().namespace().resolve_parent(path)
     }
 
     // ----- files and directories -------------------------------------------------------------
@@ -128,7 +215,7 @@ impl Vexfs {
     pub fn create_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
         let ctx = self.ctx();
         let (parent, name) = self.parent_and_name(bytes(&path))?;
-        self.engine.mkdir(parent, name, 0o755, &ctx).map(drop)
+        self.engine_mut().mkdir(parent, name, 0o755, &ctx).map(drop)
     }
 
     /// Creates a directory and every missing ancestor.
@@ -160,7 +247,7 @@ impl Vexfs {
         let path = bytes(&path);
         let ino = match self.resolve(path) {
             Ok(ino) => {
-                self.engine.setattr(
+                self.engine_mut().setattr(
                     ino,
                     SetAttr {
                         size: Some(0),
@@ -172,27 +259,27 @@ impl Vexfs {
             }
             Err(Error::NotFound) => {
                 let (parent, name) = self.parent_and_name(path)?;
-                self.engine.create(parent, name, 0o644, &ctx)?.ino
+                self.engine_mut().create(parent, name, 0o644, &ctx)?.ino
             }
             Err(e) => return Err(e),
         };
-        self.engine.write(ino, 0, data.as_ref(), &ctx).map(drop)
+        self.engine_mut().write(ino, 0, data.as_ref(), &ctx).map(drop)
     }
 
     /// Writes `data` at `offset` of an existing file; returns the bytes written.
     pub fn write_at(&mut self, path: impl AsRef<[u8]>, offset: u64, data: &[u8]) -> Result<usize> {
         let ctx = self.ctx();
         let ino = self.resolve(bytes(&path))?;
-        self.engine.write(ino, offset, data, &ctx)
+        self.engine_mut().write(ino, offset, data, &ctx)
     }
 
     /// Reads a whole file.
     pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Vec<u8>> {
         let ino = self.resolve(bytes(&path))?;
-        let size = self.engine.getattr(ino)?.size;
+        let size = self.engine().getattr(ino)?.size;
         let len = usize::try_from(size).map_err(|_| Error::FileTooBig)?;
         let mut buf = vec![0; len];
-        let n = self.engine.read(ino, 0, &mut buf)?;
+        let n = self.engine().read(ino, 0, &mut buf)?;
         buf.truncate(n);
         Ok(buf)
     }
@@ -200,24 +287,24 @@ impl Vexfs {
     /// Reads into `buf` from `offset`; returns the bytes read (short at end of file).
     pub fn read_at(&self, path: impl AsRef<[u8]>, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let ino = self.resolve(bytes(&path))?;
-        self.engine.read(ino, offset, buf)
+        self.engine().read(ino, offset, buf)
     }
 
     /// Attributes, following a final symbolic link.
     pub fn metadata(&self, path: impl AsRef<[u8]>) -> Result<Attr> {
-        self.engine.getattr(self.resolve(bytes(&path))?)
+        self.engine().getattr(self.resolve(bytes(&path))?)
     }
 
     /// Attributes of the path itself, not following a final symbolic link.
     pub fn symlink_metadata(&self, path: impl AsRef<[u8]>) -> Result<Attr> {
-        self.engine.getattr(self.engine.resolve(bytes(&path), false)?)
+        self.engine().getattr(self.engine().resolve(bytes(&path), false)?)
     }
 
     /// Entries of a directory (without `.` and `..`), in creation order.
     pub fn read_dir(&self, path: impl AsRef<[u8]>) -> Result<Vec<DirEntry>> {
         let ino = self.resolve(bytes(&path))?;
         let mut out = Vec::new();
-        self.engine.readdir(ino, 2, |e| {
+        self.engine().readdir(ino, 2, |e| {
             out.push(e);
             true
         })?;
@@ -228,14 +315,14 @@ impl Vexfs {
     pub fn remove_file(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
         let ctx = self.ctx();
         let (parent, name) = self.parent_and_name(bytes(&path))?;
-        self.engine.unlink(parent, name, &ctx)
+        self.engine_mut().unlink(parent, name, &ctx)
     }
 
     /// Removes an empty directory.
     pub fn remove_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
         let ctx = self.ctx();
         let (parent, name) = self.parent_and_name(bytes(&path))?;
-        self.engine.rmdir(parent, name, &ctx)
+        self.engine_mut().rmdir(parent, name, &ctx)
     }
 
     /// Renames `from` to `to`, replacing an existing `to` as POSIX `rename` does.
@@ -253,42 +340,46 @@ impl Vexfs {
         let ctx = self.ctx();
         let (p1, n1) = self.parent_and_name(bytes(&from))?;
         let (p2, n2) = self.parent_and_name(bytes(&to))?;
-        self.engine.rename(p1, n1, p2, n2, mode, &ctx)
+        self.engine_mut().rename(p1, n1, p2, n2, mode, &ctx)
     }
 
     /// Makes `link` a new name of the file at `original`.
     pub fn hard_link(&mut self, original: impl AsRef<[u8]>, link: impl AsRef<[u8]>) -> Result<()> {
         let ctx = self.ctx();
-        let ino = self.engine.resolve(bytes(&original), false)?;
+        let ino = self.engine().resolve(bytes(&original), false)?;
         let (parent, name) = self.parent_and_name(bytes(&link))?;
-        self.engine.link(ino, parent, name, &ctx).map(drop)
+        self.engine_mut().link(ino, parent, name, &ctx).map(drop)
     }
 
     /// Creates a symbolic link at `link` pointing to `target`.
     pub fn symlink(&mut self, target: impl AsRef<[u8]>, link: impl AsRef<[u8]>) -> Result<()> {
         let ctx = self.ctx();
         let (parent, name) = self.parent_and_name(bytes(&link))?;
-        self.engine.symlink(parent, name, bytes(&target), &ctx).map(drop)
+        self.engine_mut()
+            .symlink(parent, name, bytes(&target), &ctx)
+            .map(drop)
     }
 
     /// The target of a symbolic link.
     pub fn read_link(&self, path: impl AsRef<[u8]>) -> Result<Vec<u8>> {
-        let ino = self.engine.resolve(bytes(&path), false)?;
-        self.engine.readlink(ino).map(<[u8]>::to_vec)
+        let ino = self.engine().resolve(bytes(&path), false)?;
+        self.engine().readlink(ino).map(<[u8]>::to_vec)
     }
 
     /// Creates a fifo, socket or device node.
     pub fn mknod(&mut self, path: impl AsRef<[u8]>, kind: FileKind, perm: u32, rdev: u32) -> Result<()> {
         let ctx = self.ctx();
         let (parent, name) = self.parent_and_name(bytes(&path))?;
-        self.engine.mknod(parent, name, kind, perm, rdev, &ctx).map(drop)
+        self.engine_mut()
+            .mknod(parent, name, kind, perm, rdev, &ctx)
+            .map(drop)
     }
 
     /// Applies a `setattr` (permissions, owner, size, times) and returns the new attributes.
     pub fn set_attr(&mut self, path: impl AsRef<[u8]>, attr: SetAttr) -> Result<Attr> {
         let ctx = self.ctx();
         let ino = self.resolve(bytes(&path))?;
-        self.engine.setattr(ino, attr, &ctx)
+        self.engine_mut().setattr(ino, attr, &ctx)
     }
 
     /// Truncates or extends a file.
@@ -313,7 +404,7 @@ impl Vexfs {
     ) -> Result<()> {
         let ctx = self.ctx();
         let ino = self.resolve(bytes(&path))?;
-        self.engine.fallocate(ino, offset, len, mode, &ctx)
+        self.engine_mut().fallocate(ino, offset, len, mode, &ctx)
     }
 
     // ----- attributes, collections and vectors -----------------------------------------------
@@ -338,20 +429,21 @@ impl Vexfs {
     ) -> Result<()> {
         let ctx = self.ctx();
         let ino = self.resolve(bytes(&path))?;
-        self.engine.setxattr(ino, bytes(&name), bytes(&value), mode, &ctx)
+        self.engine_mut()
+            .setxattr(ino, bytes(&name), bytes(&value), mode, &ctx)
     }
 
     /// The value of an extended attribute.
     pub fn get_xattr(&self, path: impl AsRef<[u8]>, name: impl AsRef<[u8]>) -> Result<Vec<u8>> {
         let ino = self.resolve(bytes(&path))?;
-        self.engine.getxattr(ino, bytes(&name)).map(<[u8]>::to_vec)
+        self.engine().getxattr(ino, bytes(&name)).map(<[u8]>::to_vec)
     }
 
     /// The names of all extended attributes.
     pub fn list_xattr(&self, path: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
         let ino = self.resolve(bytes(&path))?;
         let mut buf = Vec::new();
-        self.engine.listxattr(ino, &mut buf)?;
+        self.engine().listxattr(ino, &mut buf)?;
         Ok(buf
             .split(|&b| b == 0)
             .filter(|n| !n.is_empty())
@@ -363,7 +455,7 @@ impl Vexfs {
     pub fn remove_xattr(&mut self, path: impl AsRef<[u8]>, name: impl AsRef<[u8]>) -> Result<()> {
         let ctx = self.ctx();
         let ino = self.resolve(bytes(&path))?;
-        self.engine.removexattr(ino, bytes(&name), &ctx)
+        self.engine_mut().removexattr(ino, bytes(&name), &ctx)
     }
 
     /// Makes a directory a collection (or changes its configuration), as setting
@@ -375,7 +467,7 @@ impl Vexfs {
     /// The configuration of a collection.
     pub fn collection_config(&self, dir: impl AsRef<[u8]>) -> Result<IndexConfig> {
         let ino = self.resolve(bytes(&dir))?;
-        self.engine
+        self.engine()
             .collection(ino)
             .map(|c| c.config)
             .ok_or(Error::Invalid("not a collection"))
@@ -386,10 +478,10 @@ impl Vexfs {
     pub fn set_vector(&mut self, path: impl AsRef<[u8]>, values: &[f32]) -> Result<()> {
         let path = bytes(&path);
         let ino = self.resolve(path)?;
-        let node = self.engine.namespace().get(ino)?;
+        let node = self.engine().namespace().get(ino)?;
         let cfg = node
             .parents()
-            .find_map(|d| self.engine.collection(d).map(|c| c.config))
+            .find_map(|d| self.engine().collection(d).map(|c| c.config))
             .ok_or(Error::Invalid(
                 "file is not in a collection; use set_vector_bytes",
             ))?;
@@ -422,11 +514,11 @@ impl Vexfs {
     /// Runs a query with caller-owned scratch memory (reuse it to avoid allocation).
     pub fn search_with(&self, query: &Query, scratch: &mut Scratch) -> Result<Vec<SearchResult>> {
         let mut hits = Vec::new();
-        let dir = self.engine.search(query, scratch, &mut hits)?;
+        let dir = self.engine().search(query, scratch, &mut hits)?;
         let mut path = Vec::new();
         hits.iter()
             .map(|h| {
-                self.engine.hit_path(dir, h.ino, &mut path)?;
+                self.engine().hit_path(dir, h.ino, &mut path)?;
                 Ok(SearchResult {
                     path: String::from_utf8_lossy(&path).into_owned(),
                     distance: h.distance,
@@ -440,14 +532,16 @@ impl Vexfs {
         self.search(&vexfs_core::query::parse_query(json.as_bytes())?)
     }
 
-    /// The stats document.
+    /// The stats document (with the image size when there is an image).
     pub fn stats(&self) -> Stats {
-        self.engine.stats()
+        let mut s = self.engine().stats();
+        s.image_bytes = self.engine().storage().and_then(|st| st.len().ok());
+        s
     }
 
     /// Checks every invariant of the filesystem.
     pub fn check(&self) -> Result<(), Problems> {
-        vexfs_core::check::check(&self.engine)
+        vexfs_core::check::check(self.engine())
     }
 }
 
