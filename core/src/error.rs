@@ -83,7 +83,7 @@ pub enum Error {
         offset: u64,
     },
     /// An I/O error from the storage under the image (`errno` as the host reported it).
-    #[error("I/O error during {during}: os error {errno}")]
+    #[error("{during}: {}", std::io::Error::from_raw_os_error(*errno))]
     Io {
         /// What the core was doing when the storage failed.
         during: &'static str,

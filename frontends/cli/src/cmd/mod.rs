@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod fsck;
+pub mod mkfs;
+pub mod stats;

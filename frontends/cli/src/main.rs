@@ -1,0 +1,45 @@
+//! `vexfs`: the command-line interface of SPEC §1.
+//!
+//! Each subcommand lives in its own module under `cmd/` with an `Args` struct (clap) and a
+//! `run` function. Every failure becomes one line on stderr (`vexfs: ...`) and a non-zero exit
+//! status; nothing panics on user input.
+
+mod cmd;
+mod error;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// A filesystem whose files carry embedding vectors.
+#[derive(Debug, Parser)]
+#[command(name = "vexfs", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an empty filesystem image.
+    Mkfs(cmd::mkfs::Args),
+    /// Verify an image: checksums, invariants, index-storage consistency.
+    Fsck(cmd::fsck::Args),
+    /// Print the stats document of an image or a mounted filesystem as JSON.
+    Stats(cmd::stats::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Mkfs(a) => cmd::mkfs::run(a),
+        Command::Fsck(a) => cmd::fsck::run(a),
+        Command::Stats(a) => cmd::stats::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vexfs: {e}");
+            ExitCode::from(e.code)
+        }
+    }
+}
