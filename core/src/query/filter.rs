@@ -250,6 +250,9 @@ impl<'a> Subject<'a> {
     fn test(&self, op: CmpOp, lit: &Lit) -> bool {
         match (self.num, lit.num) {
             (Some(a), Some(b)) => op.holds_num(a, b),
+            // Equality checks lengths first, which settles most mismatches without a memcmp.
+            _ if op == CmpOp::Eq => self.bytes == lit.text.as_bytes(),
+            _ if op == CmpOp::Ne => self.bytes != lit.text.as_bytes(),
             _ => op.holds(self.bytes.cmp(lit.text.as_bytes())),
         }
     }
@@ -302,8 +305,20 @@ impl Term {
 /// The number `bytes` spells, if it spells a finite one. Only ASCII digits, signs, `.` and
 /// exponent markers can spell a finite `f64`, so anything else is rejected before (cheap, ASCII)
 /// UTF-8 validation and parsing.
+///
+/// Fast path: an optional sign and at most 15 digits is an integer below 10^15 < 2^53, which
+/// `f64` holds exactly, so accumulating it gives the same value as the general parser.
 #[inline]
 fn number(bytes: &[u8]) -> Option<f64> {
+    let (neg, digits) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, bytes),
+    };
+    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        let n = digits.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')) as f64;
+        return Some(if neg { -n } else { n });
+    }
     if bytes.is_empty()
         || !bytes
             .iter()

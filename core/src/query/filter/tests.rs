@@ -225,6 +225,38 @@ fn numeric_only_when_both_sides_are_finite_numbers() {
 }
 
 #[test]
+fn integer_fast_path_agrees_with_the_general_parser() {
+    let general = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite());
+    for s in [
+        "0",
+        "-0",
+        "+0",
+        "7",
+        "-7",
+        "+7",
+        "2020",
+        "999999999999999",
+        "-999999999999999",
+        "1000000000000000",
+        "9007199254740993",
+        "12345678901234567890",
+        "007",
+        "-",
+        "+",
+        "",
+        "--1",
+        "+-1",
+        "1-",
+        "1.",
+        ".5",
+        "1e3",
+    ] {
+        let got = number(s.as_bytes());
+        assert_eq!(got.map(f64::to_bits), general(s).map(f64::to_bits), "{s:?}");
+    }
+}
+
+#[test]
 fn missing_attribute_is_false_for_every_comparison() {
     let none = Meta::with(&[("other", "1")]);
     for op in ["=", "!=", "<", "<=", ">", ">="] {
