@@ -437,6 +437,8 @@ impl Hnsw {
 
     /// Rebuilds the graph from its live nodes, in id order, keeping their levels.
     pub fn compact(&mut self) {
+        #[cfg(test)]
+        tests::COMPACTIONS.with(|c| c.set(c.get() + 1));
         let live = self.by_label.len();
         let mut fresh = Hnsw::new(self.params);
         fresh.draws = self.draws;
@@ -679,7 +681,14 @@ impl Hnsw {
         codec::decode(params, bytes)
     }
 
-    /// Approximate k-nearest-neighbour search (see [`search`]).
+    /// Approximate k-nearest-neighbour search (see [`search`]): greedy descent through the
+    /// upper levels, then a beam of `max(ef, k)` at level 0. Writes at most `k` live labels to
+    /// `out`, sorted by (distance, label). With `filter`, only labels it accepts are returned;
+    /// the filter is evaluated during the walk (memoized per search), and the search falls
+    /// back to an exact filtered scan when the walk is unreliable, so it returns `k` results
+    /// whenever at least `k` live labels pass. `query` must be `vector_bytes` long, in the
+    /// index's element type. After one warm-up call with the same `scratch`, calls with the
+    /// same or smaller `k`/`ef` allocate nothing.
     pub fn search(
         &self,
         query: &[u8],

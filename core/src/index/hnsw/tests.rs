@@ -6,7 +6,14 @@ use super::*;
 use crate::index::IndexParams;
 use crate::vector::{ElemType, Metric};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use std::cell::Cell;
 use std::collections::BTreeMap;
+
+thread_local! {
+    /// Compactions run on this thread (to show the property tests reach them).
+    pub(super) static COMPACTIONS: Cell<usize> = const { Cell::new(0) };
+}
 
 fn params(elem: ElemType, metric: Metric, dim: u32, m: u32, ef_c: u32) -> IndexParams {
     IndexParams {
@@ -247,6 +254,21 @@ fn filtered_walk_rates() {
         }
         eprintln!("rate 1/{modulus}: walk recall {:.4}", got as f64 / want as f64);
     }
+}
+
+#[test]
+fn structs_stay_small_on_the_stack() {
+    // Entry points keep big buffers on the heap; the structs themselves are small.
+    assert!(
+        std::mem::size_of::<Hnsw>() <= 1024,
+        "{}",
+        std::mem::size_of::<Hnsw>()
+    );
+    assert!(
+        std::mem::size_of::<SearchScratch>() <= 384,
+        "{}",
+        std::mem::size_of::<SearchScratch>()
+    );
 }
 
 #[test]
@@ -506,61 +528,117 @@ enum Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let label = 0u64..40;
+    ops_over(40, 5, 3)
+}
+
+/// Operations over labels `0..labels`, inserting and removing with the given weights.
+fn ops_over(labels: u64, insert: u32, remove: u32) -> impl Strategy<Value = Op> {
+    let label = 0u64..labels;
     let v = prop::array::uniform3(-4i8..4);
     prop_oneof![
-        5 => (label.clone(), v.clone()).prop_map(|(l, v)| Op::Insert(l, v)),
-        3 => label.prop_map(Op::Remove),
+        insert => (label.clone(), v.clone()).prop_map(|(l, v)| Op::Insert(l, v)),
+        remove => label.prop_map(Op::Remove),
         2 => (v, 1usize..8, 1usize..12, 1u64..5).prop_map(|(v, k, ef, m)| Op::Search(v, k, ef, m)),
     ]
+}
+
+/// Many labels inserted, then a removal-heavy mix: reaches compaction and slot reuse.
+fn compaction_ops() -> impl Strategy<Value = Vec<Op>> {
+    (
+        prop::collection::vec(prop::array::uniform3(-4i8..4), 120..160),
+        prop::collection::vec(ops_over(170, 1, 8), 150..250),
+    )
+        .prop_map(|(fill, mix)| {
+            let mut ops: Vec<Op> = fill
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| Op::Insert(i as u64, v))
+                .collect();
+            ops.extend(mix);
+            ops
+        })
 }
 
 fn vec3(v: [i8; 3]) -> Vec<u8> {
     f32v(&[f32::from(v[0]), f32::from(v[1]), f32::from(v[2])])
 }
 
+/// Cases per property: `PROPTEST_CASES` when set (for long runs), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn compaction_strategy_reaches_compaction() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let before = COMPACTIONS.with(Cell::get);
+    for _ in 0..10 {
+        let ops = compaction_ops().new_tree(&mut runner).unwrap().current();
+        run_model(2, ops).unwrap();
+    }
+    let n = COMPACTIONS.with(Cell::get) - before;
+    eprintln!("compactions in 10 cases: {n}");
+    assert!(n >= 3, "{n}");
+}
+
+/// Applies `ops` to an index and a `BTreeMap` model, checking them against each other after
+/// every step, and the codec round trip at the end.
+fn run_model(m: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let p = params(ElemType::F32, Metric::L2, 3, m, 8);
+
+    let mut h = Hnsw::new(p);
+    let mut model: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    for op in ops {
+        let mut q = vec3([0, 0, 0]);
+        let (mut k, mut ef, mut modulus) = (3, 4, 2);
+        match op {
+            Op::Insert(l, v) => {
+                let v = vec3(v);
+                if model.contains_key(&l) {
+                    h.replace(l, &v);
+                } else {
+                    h.insert(l, &v);
+                }
+                // The replaced vector's old position must be gone: query the new one.
+                q = v.clone();
+                model.insert(l, v);
+            }
+            Op::Remove(l) => {
+                prop_assert_eq!(h.remove(l), model.remove(&l).is_some());
+            }
+            Op::Search(v, kk, e, md) => {
+                q = vec3(v);
+                k = kk;
+                ef = e;
+                modulus = md;
+            }
+        }
+        check_against_model(&h, &model, &q, k, ef, modulus)?;
+    }
+    // Determinism: the encoding round-trips exactly.
+    let mut e = Vec::new();
+    h.encode(&mut e);
+    let d = Hnsw::decode(p, &e).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut e2 = Vec::new();
+    d.encode(&mut e2);
+    prop_assert_eq!(e, e2);
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn graph_matches_model(m in 2u32..5, ops in prop::collection::vec(op(), 1..120)) {
-        let p = params(ElemType::F32, Metric::L2, 3, m, 8);
-        let mut h = Hnsw::new(p);
-        let mut model: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-        for op in ops {
-            let mut q = vec3([0, 0, 0]);
-            let (mut k, mut ef, mut modulus) = (3, 4, 2);
-            match op {
-                Op::Insert(l, v) => {
-                    let v = vec3(v);
-                    if model.contains_key(&l) {
-                        h.replace(l, &v);
-                    } else {
-                        h.insert(l, &v);
-                    }
-                    // The replaced vector's old position must be gone: query the new one.
-                    q = v.clone();
-                    model.insert(l, v);
-                }
-                Op::Remove(l) => {
-                    prop_assert_eq!(h.remove(l), model.remove(&l).is_some());
-                }
-                Op::Search(v, kk, e, md) => {
-                    q = vec3(v);
-                    k = kk;
-                    ef = e;
-                    modulus = md;
-                }
-            }
-            check_against_model(&h, &model, &q, k, ef, modulus)?;
-        }
-        // Determinism: the encoding round-trips exactly.
-        let mut e = Vec::new();
-        h.encode(&mut e);
-        let d = Hnsw::decode(p, &e).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let mut e2 = Vec::new();
-        d.encode(&mut e2);
-        prop_assert_eq!(e, e2);
+        run_model(m, ops)?;
+    }
+
+    #[test]
+    fn graph_matches_model_through_compaction(m in 2u32..4, ops in compaction_ops()) {
+        run_model(m, ops)?;
     }
 
     #[test]
