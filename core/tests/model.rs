@@ -4,7 +4,9 @@
 //! Compared after each operation: the result (success or the exact error), the whole tree
 //! (kinds, data, sizes, permissions, link counts, hard-link identity, every attribute), and exact
 //! search results of every collection (paths and distances, ties broken by path), with and
-//! without a filter. `check()` must pass after every step.
+//! without a filter; the same queries through the HNSW graph must return only current members
+//! passing the filter at their true distance, as many as the exact search, with recall at least
+//! `RECALL_FLOOR` over each case. `check()` must pass after every step.
 //!
 //! Operation kinds covered: mkdir, create, mknod (fifo), symlink, link, unlink, rmdir, rename
 //! (replace, no-replace, exchange), write, truncate, fallocate (allocate, keep-size, punch),
@@ -733,19 +735,51 @@ fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError>
                         (String::from_utf8(p.clone()).unwrap(), h.distance)
                     })
                     .collect();
+                let want = m.search(dir, &dir_path, &qv, 3, filtered);
+                prop_assert_eq!(&got, &want, "exact search in {}", dir_path);
+                // The same query through the graph: every hit a current member passing the
+                // filter, at its true distance; as many hits as the exact search; and hits
+                // within the exact k-th distance count towards recall.
+                let q = Query { exact: false, ..q };
+                let d = sut.e.search(&q, &mut Scratch::new(), &mut hits).unwrap();
+                let all = m.search(dir, &dir_path, &qv, usize::MAX, filtered);
                 prop_assert_eq!(
-                    got,
-                    m.search(dir, &dir_path, &qv, 3, filtered),
-                    "search in {}",
+                    hits.len(),
+                    want.len(),
+                    "graph search in {} returned too few",
                     dir_path
                 );
+                let kth = want.last().map_or(f32::INFINITY, |w| w.1);
+                for h in &hits {
+                    sut.e.hit_path(d, h.ino, &mut p).unwrap();
+                    let path = String::from_utf8(p.clone()).unwrap();
+                    let truth = all.iter().find(|(ap, _)| *ap == path);
+                    let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(1.0);
+                    prop_assert!(
+                        truth.is_some_and(|t| close(t.1, h.distance)),
+                        "graph hit {} is not a member at its distance",
+                        path
+                    );
+                    RECALL.with(|r| r.set((r.get().0 + u64::from(h.distance <= kth), r.get().1)));
+                }
+                RECALL.with(|r| r.set((r.get().0, r.get().1 + want.len() as u64)));
             }
         }
     }
     Ok(())
 }
 
+thread_local! {
+    /// (graph hits within the exact k-th distance, exact hits) over the current case.
+    static RECALL: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Recall floor of graph search against exact search, per case (tiny collections, so the graph
+/// should be nearly exact).
+const RECALL_FLOOR: f64 = 0.9;
+
 fn run(steps: &[Step]) -> std::result::Result<(), TestCaseError> {
+    RECALL.with(|r| r.set((0, 0)));
     let mut sut = Sut {
         e: Engine::new(EngineConfig::default()),
         t: 0,
@@ -761,6 +795,14 @@ fn run(steps: &[Step]) -> std::result::Result<(), TestCaseError> {
             )));
         }
         compare_trees(&sut, &model)?;
+    }
+    let (found, total) = RECALL.with(|r| r.get());
+    if total > 0 {
+        let recall = found as f64 / total as f64;
+        prop_assert!(
+            recall >= RECALL_FLOOR,
+            "graph recall {recall:.3} below {RECALL_FLOOR}"
+        );
     }
     Ok(())
 }
