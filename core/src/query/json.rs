@@ -17,7 +17,7 @@
 //! unexpected token. 100,000 nested `[` inside `vector` fail at the second one.
 //!
 //! `null` for a field is the same as leaving it out. Errors are [`Error::Query`] with a one-line
-//! message (control characters escaped, at most [`MESSAGE_CHARS_MAX`] characters), since they are
+//! message (control characters escaped, at most 300 characters), since they are
 //! returned to users as `{"error":"..."}`.
 
 use std::fmt::{self, Write as _};
