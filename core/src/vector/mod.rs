@@ -8,10 +8,11 @@
 //! Invariants:
 //! - a distance is never NaN for vectors that passed [`validate`]; smaller is closer;
 //! - `kernel(t, m)(a, b)` equals `scalar::distance(t, m, a, b)` within the tolerance stated in
-//!   the kernel tests, for every supported pair;
+//!   [`simd`] (exactly for `i8`, `i16` and `bin`), for every supported pair;
 //! - callers pass two slices of exactly `t.vector_bytes(dim)` bytes (checked by a debug assertion).
 
 pub mod scalar;
+pub mod simd;
 
 use crate::error::{Error, Result};
 use crate::limits::{BIN_DIM_MAX, DIM_MAX};
@@ -171,14 +172,16 @@ pub type DistanceFn = fn(&[u8], &[u8]) -> f32;
 /// or search, not per distance. `supported(ty, metric)` must hold.
 pub fn kernel(ty: ElemType, metric: Metric) -> DistanceFn {
     debug_assert!(supported(ty, metric));
-    scalar::kernel(ty, metric)
+    simd::kernel(ty, metric)
 }
 
 /// Checks that `bytes` is a valid vector of `dim` components of type `ty`: the exact length,
 /// and no NaN or infinity in float types.
 pub fn validate(ty: ElemType, dim: u32, bytes: &[u8]) -> Result<()> {
     if bytes.len() != ty.vector_bytes(dim) {
-        return Err(Error::Invalid("vector length does not match the collection's dim and type"));
+        return Err(Error::Invalid(
+            "vector length does not match the collection's dim and type",
+        ));
     }
     let finite = match ty {
         ElemType::F32 => bytes
@@ -319,8 +322,13 @@ mod tests {
     #[test]
     fn encode_values_checks_ranges() {
         let mut out = Vec::new();
-        encode_values(ElemType::Bin, 8, &[1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], &mut out)
-            .unwrap();
+        encode_values(
+            ElemType::Bin,
+            8,
+            &[1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, vec![0b1000_1001]);
         assert!(encode_values(ElemType::Bin, 8, &[2.0; 8], &mut out).is_err());
         assert!(encode_values(ElemType::I8, 1, &[128.0], &mut out).is_err());

@@ -63,10 +63,7 @@ pub fn cosine_from_parts(ab: f64, aa: f64, bb: f64) -> f32 {
 
 /// Number of differing bits.
 pub fn hamming(a: &[u8], b: &[u8]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x ^ y).count_ones())
-        .sum::<u32>() as f32
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum::<u32>() as f32
 }
 
 macro_rules! kernels {
