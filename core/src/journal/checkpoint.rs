@@ -268,19 +268,16 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
         let mut xattrs = Xattrs::default();
         for _ in 0..attrs {
             let name = r.bytes(XATTR_NAME_LEN_MAX)?;
-            let value: Vec<u8> = match r.u8()? {
-                0 => r.bytes(XATTR_VALUE_LEN_MAX)?.to_vec(),
+            // Borrowed from the input or from the loaded index; copied once, by `set`.
+            let value: &[u8] = match r.u8()? {
+                0 => r.bytes(XATTR_VALUE_LEN_MAX)?,
                 1 => {
                     let dir = r.u64()?;
-                    let v = colls
-                        .get(dir)
-                        .and_then(|c| c.index.vector(ino))
-                        .ok_or_else(|| r.bad())?;
-                    v.to_vec()
+                    colls.get(dir).and_then(|c| c.index.vector(ino)).ok_or_else(|| r.bad())?
                 }
                 _ => return Err(r.bad()),
             };
-            if xattrs.set(name, &value).is_some() {
+            if xattrs.set(name, value).is_some() {
                 return Err(r.bad());
             }
         }
