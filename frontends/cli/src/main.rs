@@ -26,6 +26,14 @@ enum Command {
     Fsck(cmd::fsck::Args),
     /// Print the stats document of an image or a mounted filesystem as JSON.
     Stats(cmd::stats::Args),
+    /// Make a directory of a mounted VexFS a collection.
+    Index(cmd::index::Args),
+    /// Set or print a file's vector.
+    Vector(cmd::vector::Args),
+    /// Search a collection of a mounted VexFS.
+    Search(cmd::search::Args),
+    /// Bulk-load vectors from a .fvecs file into a collection, one file per vector.
+    Import(cmd::import::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +42,10 @@ fn main() -> ExitCode {
         Command::Mkfs(a) => cmd::mkfs::run(a),
         Command::Fsck(a) => cmd::fsck::run(a),
         Command::Stats(a) => cmd::stats::run(a),
+        Command::Index(a) => cmd::index::run(a),
+        Command::Vector(a) => cmd::vector::run(a),
+        Command::Search(a) => cmd::search::run(a),
+        Command::Import(a) => cmd::import::run(a),
     };
     match result {
         Ok(code) => code,

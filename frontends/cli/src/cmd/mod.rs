@@ -1,5 +1,10 @@
 //! One module per subcommand.
 
 pub mod fsck;
+pub mod import;
+pub mod index;
 pub mod mkfs;
+pub mod mounted;
+pub mod search;
 pub mod stats;
+pub mod vector;

@@ -1,0 +1,272 @@
+//! `vexfs search DIR (--vector VALUES|--like FILE) [-k N] [--ef N] [--filter EXPR] [--exact]
+//! [--json]`: search a collection of a mounted VexFS through its `/.vexfs/search` file (SPEC §4).
+//!
+//! The mount's root is found by walking up from DIR; the query names DIR (and the `--like` file)
+//! relative to it. The query is built and checked here first (values, `k`, `ef`, the filter, the
+//! collection's dimension and type), then written to `/.vexfs/search` in one write on a file
+//! opened read-write, and the JSON lines read back on the same open file are printed as
+//! `rank distance path` with paths as the user reaches them (mountpoint + path), or as they came
+//! with `--json`.
+
+use super::mounted::{self, Mount, io_message};
+use super::vector::{encode, parse_values};
+use crate::error::{CliError, CliResult, context};
+use std::fs::OpenOptions;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vexfs_core::query::{Filter, Query, Target, parse_query};
+
+/// Arguments of `vexfs search`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["vector", "like"])))]
+pub struct Args {
+    /// The collection (a directory inside a mounted VexFS).
+    pub dir: PathBuf,
+    /// The query vector: decimals separated by commas or spaces (one 0/1 per bit for bin).
+    #[arg(long, allow_hyphen_values = true, value_name = "VALUES")]
+    pub vector: Option<String>,
+    /// Use this file's vector as the query.
+    #[arg(long, value_name = "FILE")]
+    pub like: Option<PathBuf>,
+    /// Number of results (1..=1000).
+    #[arg(short, default_value_t = 10)]
+    pub k: u32,
+    /// Search breadth (default: the collection's ef_search).
+    #[arg(long)]
+    pub ef: Option<u32>,
+    /// Only files whose metadata match, e.g. `lang = en and year >= 2020`.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Exact (brute-force) search instead of the index.
+    #[arg(long)]
+    pub exact: bool,
+    /// Print the JSON lines as the filesystem returned them.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One result line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Mount-relative path.
+    pub path: String,
+    /// Distance, as the filesystem printed it.
+    pub distance: String,
+}
+
+/// Runs the search and prints the results.
+pub fn run(args: Args) -> CliResult<ExitCode> {
+    let dir = &args.dir;
+    let located = mounted::locate(dir)?;
+    let meta = std::fs::metadata(&located.canonical).map_err(|e| context(dir.display(), io_message(&e)))?;
+    if !meta.is_dir() {
+        return Err(CliError::new(format!("{}: not a directory", dir.display())));
+    }
+    let cfg = mounted::collection_config(&located.canonical)?.ok_or_else(|| {
+        CliError::new(format!(
+            "{}: not a collection (no user.vexfs.index; see `vexfs index create`)",
+            dir.display()
+        ))
+    })?;
+    let target = match (&args.vector, &args.like) {
+        (Some(v), _) => {
+            let values = parse_values(v).map_err(|e| context("--vector", e))?;
+            // Checks the count and each value against the collection before asking the mount.
+            encode(Some(&cfg), &values).map_err(|e| context("--vector", e))?;
+            Target::Values(values)
+        }
+        (None, Some(file)) => {
+            let like = mounted::locate(file)?;
+            if like.mount.root != located.mount.root {
+                return Err(CliError::new(format!(
+                    "{}: not in the same mount as {}",
+                    file.display(),
+                    dir.display()
+                )));
+            }
+            Target::Like(like.relative()?)
+        }
+        (None, None) => return Err(CliError::new("give --vector or --like")),
+    };
+    let query = build_query(located.relative()?, target, &args)?;
+    let lines = transact(&located.mount, &query.to_json())?;
+    let mut out = io::stdout().lock();
+    for (rank, line) in lines.iter().enumerate() {
+        let written = if args.json {
+            writeln!(out, "{line}")
+        } else {
+            let hit = parse_hit(line).map_err(|e| context("search", e))?;
+            writeln!(
+                out,
+                "{} {} {}",
+                rank + 1,
+                hit.distance,
+                located.mount.user_path(&hit.path).display()
+            )
+        };
+        match written {
+            Ok(()) => {}
+            // `vexfs search ... | head` is not an error.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break,
+            Err(e) => return Err(context("stdout", e)),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The query the options describe, checked by the same parser the filesystem uses.
+pub fn build_query(dir: String, target: Target, args: &Args) -> CliResult<Query> {
+    let mut query = Query::new(dir, target);
+    query.k = args.k;
+    query.ef = args.ef;
+    query.exact = args.exact;
+    if let Some(expr) = &args.filter {
+        query.filter = Some(Filter::parse(expr).map_err(|e| context("--filter", e))?);
+    }
+    parse_query(query.to_json().as_bytes()).map_err(|e| CliError::new(e.to_string()))?;
+    Ok(query)
+}
+
+/// Writes `json` to the mount's search file and returns the result lines read back on the same
+/// open file. A query the filesystem refuses becomes an error with its `{"error":...}` message.
+pub fn transact(mount: &Mount, json: &str) -> CliResult<Vec<String>> {
+    let path = mount.search_file();
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| context(path.display(), io_message(&e)))?;
+    let written = file.write_all(json.as_bytes());
+    let mut text = String::new();
+    let read = file.read_to_string(&mut text);
+    if let Some(line) = text.lines().find_map(error_line) {
+        return Err(CliError::new(format!("search: {line}")));
+    }
+    written.map_err(|e| context(path.display(), io_message(&e)))?;
+    read.map_err(|e| context(path.display(), io_message(&e)))?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The message of an `{"error":"..."}` line.
+fn error_line(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    v.get("error")?.as_str().map(str::to_owned)
+}
+
+/// Reads one `{"path":...,"distance":...}` line.
+pub fn parse_hit(line: &str) -> Result<Hit, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("unreadable result line {line:?}: {e}"))?;
+    let path = v.get("path").and_then(|p| p.as_str());
+    let distance = v.get("distance").filter(|d| d.is_number());
+    match (path, distance) {
+        (Some(p), Some(d)) => Ok(Hit {
+            path: p.to_owned(),
+            distance: d.to_string(),
+        }),
+        _ => Err(format!("unexpected result line {line:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(argv: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(["search"].iter().chain(argv)).map(|c| c.args)
+    }
+
+    #[test]
+    fn options_become_a_query() {
+        let a = args(&[
+            "d",
+            "--vector",
+            "-1,2.5",
+            "-k",
+            "3",
+            "--ef",
+            "50",
+            "--filter",
+            "lang = en",
+            "--exact",
+        ])
+        .unwrap();
+        assert_eq!(a.vector.as_deref(), Some("-1,2.5"));
+        let q = build_query("/d".into(), Target::Values(parse_values("-1,2.5").unwrap()), &a).unwrap();
+        assert_eq!(
+            q.to_json(),
+            r#"{"dir":"/d","vector":[-1,2.5],"k":3,"ef":50,"filter":"lang = en","exact":true}"#
+        );
+        let a = args(&["d", "--like", "x"]).unwrap();
+        let q = build_query("/d".into(), Target::Like("/d/x".into()), &a).unwrap();
+        assert_eq!(q.to_json(), r#"{"dir":"/d","like":"/d/x","k":10}"#);
+    }
+
+    #[test]
+    fn exactly_one_target() {
+        assert!(args(&["d"]).is_err());
+        assert!(args(&["d", "--vector", "1", "--like", "x"]).is_err());
+    }
+
+    #[test]
+    fn bad_options_are_one_line_errors() {
+        let t = || Target::Values(vec![1.0]);
+        let e = build_query(
+            "/d".into(),
+            t(),
+            &args(&["d", "--vector", "1", "-k", "0"]).unwrap(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains('k'), "{e}");
+        let e = build_query(
+            "/d".into(),
+            t(),
+            &args(&["d", "--vector", "1", "-k", "1001"]).unwrap(),
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains('\n'));
+        let e = build_query(
+            "/d".into(),
+            t(),
+            &args(&["d", "--vector", "1", "--filter", "lang = "]).unwrap(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("--filter: "), "{e}");
+        assert!(
+            build_query(
+                "/d".into(),
+                t(),
+                &args(&["d", "--vector", "1", "--ef", "0"]).unwrap()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn result_lines() {
+        assert_eq!(
+            parse_hit(r#"{"path":"/docs/b.txt","distance":0.0123}"#).unwrap(),
+            Hit {
+                path: "/docs/b.txt".into(),
+                distance: "0.0123".into()
+            }
+        );
+        assert!(parse_hit(r#"{"path":"/docs/b.txt"}"#).is_err());
+        assert!(parse_hit("not json").is_err());
+        assert_eq!(error_line(r#"{"error":"bad k"}"#).as_deref(), Some("bad k"));
+        assert_eq!(error_line(r#"{"path":"/a","distance":1}"#), None);
+    }
+}

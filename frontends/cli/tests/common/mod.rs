@@ -1,0 +1,277 @@
+//! Helpers of the CLI's integration tests: running the built `vexfs` binary, and mounting an
+//! image with `vexfs mount` as a child process (unmounted with `umount`, or killed with SIGKILL
+//! for crash tests; a mount left behind by a failing test is lazily unmounted on drop).
+//!
+//! Tests that need FUSE call [`fuse_or_skip`]: without `/dev/fuse` they print why and return
+//! early, unless `REQUIRE_FUSE` is set, in which case they fail.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const VEXFS: &str = env!("CARGO_BIN_EXE_vexfs");
+
+/// How long a mount may take to appear, and an unmounted or killed mount to exit.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Whether FUSE tests can run: `false` (after printing why) when `/dev/fuse` is missing and
+/// `REQUIRE_FUSE` is unset; a panic when it is missing and `REQUIRE_FUSE` is set.
+pub fn fuse_or_skip(test: &str) -> bool {
+    if Path::new("/dev/fuse").exists() {
+        return true;
+    }
+    if std::env::var_os("REQUIRE_FUSE").is_some() {
+        panic!("{test}: /dev/fuse is missing and REQUIRE_FUSE is set");
+    }
+    eprintln!("skipping {test}: /dev/fuse is missing (set REQUIRE_FUSE=1 to make this a failure)");
+    false
+}
+
+/// Runs `vexfs ARGS` to completion.
+pub fn vexfs<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(VEXFS)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Runs `vexfs ARGS`, asserts it succeeded, and returns its stdout.
+pub fn ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = vexfs(&args);
+    assert!(
+        out.status.success(),
+        "vexfs {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `vexfs ARGS`, asserts it failed with exit status 1 and exactly one line on stderr
+/// starting `vexfs: `, and nothing on stdout; returns that line.
+pub fn fails<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = vexfs(&args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "vexfs {args:?}: {stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "vexfs {args:?} printed {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let line = stderr.strip_suffix('\n').unwrap_or(&stderr);
+    assert!(
+        line.starts_with("vexfs: ") && !line.contains('\n'),
+        "vexfs {args:?}: not one error line: {stderr:?}"
+    );
+    line.to_owned()
+}
+
+/// A scratch directory with a fresh image in it.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub image: PathBuf,
+    pub mountpoint: PathBuf,
+}
+
+impl Scratch {
+    /// A new directory with `image` (made by `vexfs mkfs`) and an empty `mnt/`.
+    pub fn new() -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix("vexfs-cli-test")
+            .tempdir()
+            .unwrap();
+        let image = dir.path().join("image");
+        let mountpoint = dir.path().join("mnt");
+        std::fs::create_dir(&mountpoint).unwrap();
+        ok([OsStr::new("mkfs"), image.as_os_str()]);
+        Scratch {
+            dir,
+            image,
+            mountpoint,
+        }
+    }
+
+    /// Mounts the image on the mountpoint.
+    pub fn mount(&self) -> Mounted {
+        Mounted::start(&self.image, &self.mountpoint)
+    }
+
+    /// A path in the scratch directory (outside the mount).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A running `vexfs mount`.
+pub struct Mounted {
+    child: Option<Child>,
+    /// The mountpoint.
+    pub root: PathBuf,
+}
+
+impl Mounted {
+    /// Starts `vexfs mount IMAGE MOUNTPOINT` and waits until `/.vexfs` appears.
+    pub fn start(image: &Path, mountpoint: &Path) -> Mounted {
+        let mut child = Command::new(VEXFS)
+            .arg("mount")
+            .arg(image)
+            .arg(mountpoint)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let marker = mountpoint.join(".vexfs/search");
+        loop {
+            if marker.exists() {
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("vexfs mount exited before the mount appeared: {status}");
+            }
+            if started.elapsed() > PATIENCE {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the mount did not appear within {PATIENCE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Mounted {
+            child: Some(child),
+            root: mountpoint.to_path_buf(),
+        }
+    }
+
+    /// A path inside the mount: `p("docs/a")`.
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Unmounts with `umount` and asserts that `vexfs mount` exits 0.
+    pub fn unmount(mut self) {
+        let mut child = self.child.take().unwrap();
+        let out = Command::new("umount").arg(&self.root).output().unwrap();
+        assert!(
+            out.status.success(),
+            "umount {}: {}",
+            self.root.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status = wait_timeout(&mut child);
+        assert!(status.success(), "vexfs mount exited with {status}");
+    }
+
+    /// Kills `vexfs mount` with SIGKILL (no checkpoint, no clean unmount) and clears the dead
+    /// mount.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        let _ = wait_timeout(&mut child);
+        lazy_unmount(&self.root);
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // A test failed while mounted: do not leave the mount behind.
+            lazy_unmount(&self.root);
+            if wait_some(&mut child, Duration::from_secs(10)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn lazy_unmount(root: &Path) {
+    let _ = Command::new("umount")
+        .arg("-l")
+        .arg(root)
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn wait_some(child: &mut Child, patience: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if started.elapsed() > patience {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_timeout(child: &mut Child) -> std::process::ExitStatus {
+    match wait_some(child, PATIENCE) {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vexfs mount did not exit within {PATIENCE:?}");
+        }
+    }
+}
+
+/// Writes a `.fvecs` file.
+pub fn write_fvecs(path: &Path, vectors: &[Vec<f32>]) {
+    let mut out = Vec::new();
+    for v in vectors {
+        out.extend_from_slice(&(v.len() as i32).to_le_bytes());
+        for x in v {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// A deterministic pseudo-random vector (xorshift), values in `[-1, 1)`.
+pub fn pseudo_vector(seed: u64, dim: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..dim)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Parses `rank distance path` lines.
+pub fn parse_results(text: &str) -> Vec<(usize, f64, String)> {
+    text.lines()
+        .map(|l| {
+            let mut it = l.splitn(3, ' ');
+            let rank = it.next().unwrap().parse().unwrap();
+            let dist = it.next().unwrap().parse().unwrap();
+            (rank, dist, it.next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// `user.vexfs.vector` of `path`, raw.
+pub fn raw_vector(path: &Path) -> Option<Vec<u8>> {
+    xattr::get(path, "user.vexfs.vector").unwrap()
+}
