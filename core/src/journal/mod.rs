@@ -325,9 +325,15 @@ impl Journal {
         let a = Superblock::decode(&slots[..BLOCK_SIZE], 0, len);
         let b = Superblock::decode(&slots[BLOCK_SIZE..], 1, len);
         let mut damaged_slots = Vec::new();
+        let live_sequence = [&a, &b]
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|s| s.sequence)
+            .max();
         for (r, half) in [(&a, &slots[..BLOCK_SIZE]), (&b, &slots[BLOCK_SIZE..])] {
             if let Err(e) = r
                 && half.iter().any(|&x| x != 0)
+                && !superblock::is_stale(half, live_sequence)
             {
                 damaged_slots.push(e.clone());
             }

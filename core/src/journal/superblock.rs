@@ -114,6 +114,20 @@ impl Superblock {
     }
 }
 
+/// Whether slot bytes `b` hold an intact superblock (checksum right) older than the live one:
+/// it names the previous checkpoint, whose blocks may since have been freed and cut off the end
+/// of the image, so it can fail [`Superblock::decode`] without being damaged.
+pub fn is_stale(b: &[u8], live_sequence: Option<u64>) -> bool {
+    let Some(live) = live_sequence else { return false };
+    if b.len() < ENCODED_BYTES || &b[0..8] != MAGIC {
+        return false;
+    }
+    let crc = u32::from_le_bytes([b[124], b[125], b[126], b[127]]);
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&b[16..24]);
+    crc == crc32c::crc32c(&b[..124]) && u64::from_le_bytes(seq) < live
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
