@@ -64,6 +64,12 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
 
 fn set(args: SetArgs) -> CliResult<ExitCode> {
     let file = &args.file;
+    // VALUES take anything (negative numbers start with '-'), so an option after them lands there.
+    if let Some(opt) = args.values.iter().find(|v| v.starts_with("--")) {
+        return Err(CliError::new(format!(
+            "{opt}: options go before the values; give either VALUES or --from"
+        )));
+    }
     let values = match &args.from {
         Some(src) => read_f32_file(src)?,
         None => parse_values(&args.values.join(" ")).map_err(|e| context(file.display(), e))?,
