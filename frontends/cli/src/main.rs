@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Create an empty filesystem image.
     Mkfs(cmd::mkfs::Args),
+    /// Mount an image through FUSE; stays in the foreground until unmounted.
+    Mount(cmd::mount::Args),
     /// Verify an image: checksums, invariants, index-storage consistency.
     Fsck(cmd::fsck::Args),
     /// Print the stats document of an image or a mounted filesystem as JSON.
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Mkfs(a) => cmd::mkfs::run(a),
+        Command::Mount(a) => cmd::mount::run(a),
         Command::Fsck(a) => cmd::fsck::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Index(a) => cmd::index::run(a),

@@ -4,6 +4,7 @@ pub mod fsck;
 pub mod import;
 pub mod index;
 pub mod mkfs;
+pub mod mount;
 pub mod mounted;
 pub mod search;
 pub mod stats;

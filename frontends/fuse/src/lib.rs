@@ -1,0 +1,347 @@
+//! `vexfs-fuse`: a VexFS image mounted through FUSE (fuser 0.18, pure-Rust mount, no libfuse).
+//!
+//! [`mount`] runs a mount in the foreground, as `vexfs mount` does: it opens the image (locked
+//! exclusively, so a second open fails with "image is locked by another process"), mounts it,
+//! serves requests on `MountOptions::threads` worker threads until the filesystem is unmounted
+//! (`umount`, `fusermount3 -u`) or the process receives SIGINT or SIGTERM (then it unmounts
+//! itself, lazily with `MNT_DETACH` if the mount is busy), and finally writes a checkpoint
+//! (`Engine::close`). [`spawn`] does the same in the background and returns a [`Mounted`] to
+//! unmount later (tests).
+//!
+//! Modules, each owning one concern:
+//! - `fs`: the `fuser::Filesystem` implementation (parse → core call → reply) and the cache
+//!   (TTL) policy;
+//! - `state`: what the worker threads share — the engine behind its `RwLock`, kernel
+//!   references and the lazy pinning protocol;
+//! - `virt`: the virtual `/.vexfs` directory, its search transactions and stats snapshots;
+//! - `errno`: the one map from core errors to errno values;
+//! - `convert`: attributes, kinds and times between core and fuser;
+//! - `metrics`: per-request counters and latency histograms for `/.vexfs/stats`.
+//!
+//! The mount always uses `default_permissions` (the kernel enforces permissions against the
+//! attributes the engine reports), `nosuid` and `nodev` (fuser's defaults), and never fuser's
+//! `AutoUnmount` (it hangs on unmount with fusermount3 3.14).
+
+mod convert;
+mod errno;
+mod fs;
+mod metrics;
+mod state;
+mod virt;
+
+use fuser::{Config, MountOption, SessionACL};
+use state::Shared;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use vexfs_core::Engine;
+use vexfs_core::journal::OpenOptions;
+use vexfs_core::storage::FileStorage;
+
+/// How to mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Mount read-only (`-o ro`): the image is opened read-only too.
+    pub read_only: bool,
+    /// Let users other than the one mounting access the filesystem (`-o allow_other`).
+    pub allow_other: bool,
+    /// Worker threads serving requests (at least 1).
+    pub threads: usize,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            read_only: false,
+            allow_other: false,
+            threads: 4,
+        }
+    }
+}
+
+/// Why mounting, serving or unmounting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The image could not be opened (missing, corrupted, locked by another process, ...).
+    #[error("{}: {source}", path.display())]
+    Image {
+        /// The image.
+        path: PathBuf,
+        /// What the core said.
+        source: vexfs_core::Error,
+    },
+    /// The options make no sense (zero threads, ...).
+    #[error("invalid mount options: {0}")]
+    Options(&'static str),
+    /// The kernel refused the mount, or the session failed.
+    #[error("mounting on {}: {source}", path.display())]
+    Mount {
+        /// The mountpoint.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Unmounting failed.
+    #[error("unmounting {}: {source}", path.display())]
+    Unmount {
+        /// The mountpoint.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The final checkpoint could not be written (everything synced before is still durable).
+    #[error("closing the image: {0}")]
+    Close(vexfs_core::Error),
+}
+
+fn open_engine(image: &Path, opts: &MountOptions) -> Result<Engine, MountError> {
+    let image_err = |source| MountError::Image {
+        path: image.to_path_buf(),
+        source,
+    };
+    let storage = FileStorage::open(image, false, !opts.read_only).map_err(image_err)?;
+    Engine::open_image(
+        Arc::new(storage),
+        OpenOptions {
+            read_only: opts.read_only,
+        },
+    )
+    .map_err(image_err)
+}
+
+fn config(opts: &MountOptions) -> Config {
+    let mut cfg = Config::default();
+    cfg.mount_options = vec![
+        MountOption::FSName("vexfs".into()),
+        MountOption::Subtype("vexfs".into()),
+        MountOption::DefaultPermissions,
+        if opts.read_only {
+            MountOption::RO
+        } else {
+            MountOption::RW
+        },
+    ];
+    cfg.acl = if opts.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    cfg.n_threads = Some(opts.threads);
+    cfg.clone_fd = true;
+    cfg
+}
+
+fn prepare(image: &Path, opts: &MountOptions) -> Result<(Arc<Shared>, Config), MountError> {
+    if opts.threads == 0 {
+        return Err(MountError::Options("threads must be at least 1"));
+    }
+    let engine = open_engine(image, opts)?;
+    let shared = Arc::new(Shared::new(engine, opts.read_only, opts.threads));
+    Ok((shared, config(opts)))
+}
+
+/// Closes the engine once the session is over: a checkpoint, so the next open replays nothing.
+fn close(shared: Arc<Shared>) -> Result<(), MountError> {
+    match Arc::try_unwrap(shared) {
+        Ok(s) => match s.into_engine() {
+            (engine, false) => engine.close().map_err(MountError::Close),
+            // A handler panicked inside the engine: write out the log (every record in it was
+            // fully applied) but no checkpoint of a state that may be half-changed.
+            (mut engine, true) => engine.sync().map_err(MountError::Close),
+        },
+        // Some worker still holds the state (a lazily detached mount still in use): make what
+        // it has so far durable.
+        Err(shared) => match shared.engine_lock().write() {
+            Ok(mut e) => e.checkpoint().map_err(MountError::Close),
+            Err(_) => Ok(()),
+        },
+    }
+}
+
+/// `umount2(path, flags)`.
+fn umount2(path: &Path, flags: i32) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let r = unsafe { libc::umount2(c.as_ptr(), flags) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Unmounts `path`: normally, or lazily (`MNT_DETACH`) when it is busy. Returns `Ok(false)`
+/// when plain `umount2` is not permitted (not root), so the caller can use fusermount.
+fn unmount_path(path: &Path) -> io::Result<bool> {
+    match umount2(path, 0) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => umount2(path, libc::MNT_DETACH).map(|()| true),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(false),
+        // Already gone (unmounted by someone else): fine.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Mounts `image` on `mountpoint` in the foreground; returns after the filesystem has been
+/// unmounted (externally, or by SIGINT/SIGTERM) and the image closed with a checkpoint.
+///
+/// SIGINT and SIGTERM are blocked in the calling thread (and so in the worker threads it
+/// starts) and received by a watcher thread; call this before starting other threads, or make
+/// sure they block those signals too. The signal mask is restored before returning.
+pub fn mount(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(), MountError> {
+    let (shared, cfg) = prepare(image, opts)?;
+    let mount_err = |source| MountError::Mount {
+        path: mountpoint.to_path_buf(),
+        source,
+    };
+    let signals = SignalGuard::block()?;
+    let set = signals.set;
+    let mut session =
+        fuser::Session::new(fs::VexFs::new(Arc::clone(&shared)), mountpoint, &cfg).map_err(mount_err)?;
+    let mut unmounter = session.unmount_callable();
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let done = Arc::clone(&done);
+        let path = mountpoint.to_path_buf();
+        std::thread::Builder::new()
+            .name("vexfs-signals".into())
+            .spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    if wait_for_signal(&set, Duration::from_millis(200)) {
+                        // fuser's unmount (falls back to fusermount when not root); if busy,
+                        // detach lazily: the session ends when the last open file closes.
+                        if unmounter.unmount().is_err() {
+                            let _ = unmount_path(&path);
+                        }
+                        return;
+                    }
+                }
+            })
+            .map_err(mount_err)?
+    };
+    let served = session.run();
+    done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    let closed = close(shared);
+    drop(signals);
+    served.map_err(mount_err)?;
+    closed
+}
+
+/// Mounts `image` on `mountpoint` in the background.
+pub fn spawn(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<Mounted, MountError> {
+    let (shared, cfg) = prepare(image, opts)?;
+    let session =
+        fuser::spawn_mount(fs::VexFs::new(Arc::clone(&shared)), mountpoint, &cfg).map_err(|source| {
+            MountError::Mount {
+                path: mountpoint.to_path_buf(),
+                source,
+            }
+        })?;
+    Ok(Mounted {
+        session: Some(session),
+        shared: Some(shared),
+        mountpoint: mountpoint.to_path_buf(),
+    })
+}
+
+/// A mount running in the background. Unmount it with [`Mounted::unmount`]; dropping it
+/// unmounts too (lazily if busy), ignoring errors.
+#[derive(Debug)]
+pub struct Mounted {
+    session: Option<fuser::BackgroundSession>,
+    shared: Option<Arc<Shared>>,
+    mountpoint: PathBuf,
+}
+
+impl Mounted {
+    /// The mountpoint.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Unmounts (lazily with `MNT_DETACH` if files are still open: then this waits until they
+    /// are closed), waits for the workers to finish and closes the image with a checkpoint.
+    pub fn unmount(mut self) -> Result<(), MountError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), MountError> {
+        let unmount_err = |source| MountError::Unmount {
+            path: self.mountpoint.clone(),
+            source,
+        };
+        if let Some(session) = self.session.take() {
+            if unmount_path(&self.mountpoint).map_err(unmount_err)? {
+                session.join().map_err(unmount_err)?;
+            } else {
+                session.umount_and_join().map_err(unmount_err)?;
+            }
+        }
+        match self.shared.take() {
+            Some(shared) => close(shared),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// SIGINT and SIGTERM blocked in this thread (inherited by threads it starts, which receive
+/// them with [`wait_for_signal`]); the previous mask comes back on drop.
+struct SignalGuard {
+    set: libc::sigset_t,
+    old: libc::sigset_t,
+}
+
+impl SignalGuard {
+    fn block() -> Result<Self, MountError> {
+        // SAFETY: sigemptyset/sigaddset initialise the sets they are given; pthread_sigmask
+        // reads `set` and writes `old`, both valid for the call.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            if r != 0 {
+                return Err(MountError::Mount {
+                    path: PathBuf::new(),
+                    source: io::Error::from_raw_os_error(r),
+                });
+            }
+            Ok(SignalGuard { set, old })
+        }
+    }
+}
+
+/// Waits up to `timeout` for a signal of `set` (blocked in this thread); true if one arrived.
+fn wait_for_signal(set: &libc::sigset_t, timeout: Duration) -> bool {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: `set` is an initialised signal set, `ts` a valid timespec, and a null siginfo
+    // pointer is allowed.
+    let r = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    r == libc::SIGINT || r == libc::SIGTERM
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `block`; `old` is a valid signal set.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+        }
+    }
+}
