@@ -15,10 +15,12 @@
 
 mod apply;
 mod durable;
+mod entry;
 mod search;
 mod stats;
 
 pub use durable::{FsckReport, fsck};
+pub use entry::EntryPoint;
 
 pub use search::{Hit, Scratch};
 pub use stats::{CollectionStats, Stats};
