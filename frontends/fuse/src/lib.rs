@@ -190,17 +190,15 @@ fn unmount_path(path: &Path) -> io::Result<bool> {
 /// Mounts `image` on `mountpoint` in the foreground; returns after the filesystem has been
 /// unmounted (externally, or by SIGINT/SIGTERM) and the image closed with a checkpoint.
 ///
-/// SIGINT and SIGTERM are blocked in the calling thread (and so in the worker threads it
-/// starts) and received by a watcher thread; call this before starting other threads, or make
-/// sure they block those signals too. The signal mask is restored before returning.
+/// While it runs, SIGINT and SIGTERM are handled (whichever thread receives them) by
+/// unmounting; the previous handlers are restored before returning.
 pub fn mount(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(), MountError> {
     let (shared, cfg) = prepare(image, opts)?;
     let mount_err = |source| MountError::Mount {
         path: mountpoint.to_path_buf(),
         source,
     };
-    let signals = SignalGuard::block()?;
-    let set = signals.set;
+    let signals = SignalGuard::install().map_err(mount_err)?;
     let mut session =
         fuser::Session::new(fs::VexFs::new(Arc::clone(&shared)), mountpoint, &cfg).map_err(mount_err)?;
     let mut unmounter = session.unmount_callable();
@@ -212,7 +210,7 @@ pub fn mount(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(),
             .name("vexfs-signals".into())
             .spawn(move || {
                 while !done.load(Ordering::Relaxed) {
-                    if wait_for_signal(&set, Duration::from_millis(200)) {
+                    if SIGNALLED.swap(false, Ordering::SeqCst) {
                         // fuser's unmount (falls back to fusermount when not root); if busy,
                         // detach lazily: the session ends when the last open file closes.
                         if unmounter.unmount().is_err() {
@@ -220,6 +218,7 @@ pub fn mount(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(),
                         }
                         return;
                     }
+                    std::thread::sleep(Duration::from_millis(50));
                 }
             })
             .map_err(mount_err)?
@@ -296,52 +295,56 @@ impl Drop for Mounted {
     }
 }
 
-/// SIGINT and SIGTERM blocked in this thread (inherited by threads it starts, which receive
-/// them with [`wait_for_signal`]); the previous mask comes back on drop.
+/// Set by the SIGINT/SIGTERM handler; polled by the watcher thread of [`mount`].
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    // Async-signal-safe: one atomic store.
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM handled by setting [`SIGNALLED`] (whichever thread receives them); the
+/// previous handlers come back on drop.
 struct SignalGuard {
-    set: libc::sigset_t,
-    old: libc::sigset_t,
+    old: [(libc::c_int, libc::sigaction); 2],
 }
 
 impl SignalGuard {
-    fn block() -> Result<Self, MountError> {
-        // SAFETY: sigemptyset/sigaddset initialise the sets they are given; pthread_sigmask
-        // reads `set` and writes `old`, both valid for the call.
+    fn install() -> io::Result<Self> {
+        SIGNALLED.store(false, Ordering::SeqCst);
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; sigemptyset
+        // initialises the mask; the handler is an `extern "C" fn(c_int)` that only does an
+        // atomic store; sigaction reads `new` and writes `old`, both valid for the call.
         unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            if r != 0 {
-                return Err(MountError::Mount {
-                    path: PathBuf::new(),
-                    source: io::Error::from_raw_os_error(r),
-                });
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            new.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut new.sa_mask);
+            let mut old = [
+                (libc::SIGINT, std::mem::zeroed()),
+                (libc::SIGTERM, std::mem::zeroed()),
+            ];
+            for i in 0..old.len() {
+                if libc::sigaction(old[i].0, &new, &mut old[i].1) != 0 {
+                    let e = io::Error::last_os_error();
+                    for (sig, prev) in &old[..i] {
+                        libc::sigaction(*sig, prev, std::ptr::null_mut());
+                    }
+                    return Err(e);
+                }
             }
-            Ok(SignalGuard { set, old })
+            Ok(SignalGuard { old })
         }
     }
 }
 
-/// Waits up to `timeout` for a signal of `set` (blocked in this thread); true if one arrived.
-fn wait_for_signal(set: &libc::sigset_t, timeout: Duration) -> bool {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
-    };
-    // SAFETY: `set` is an initialised signal set, `ts` a valid timespec, and a null siginfo
-    // pointer is allowed.
-    let r = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
-    r == libc::SIGINT || r == libc::SIGTERM
-}
-
 impl Drop for SignalGuard {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved in `block`; `old` is a valid signal set.
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+        for (sig, prev) in &self.old {
+            // SAFETY: restores a disposition saved by `install`.
+            unsafe {
+                libc::sigaction(*sig, prev, std::ptr::null_mut());
+            }
         }
     }
 }
