@@ -7,7 +7,7 @@
 //! counted (they need no pin). `.vexfs` appears in the root's listing with the cookie
 //! [`VEXFS_COOKIE`], after every engine entry (engine cookies are small counters).
 //!
-//! Policy (documented in the README's FUSE section):
+//! Policy (documented for users in `frontends/fuse/README.md`):
 //! - `.vexfs` cannot be created over (`EEXIST`), removed or renamed (`EPERM`), and nothing can
 //!   be created, linked or renamed into it (`EPERM`).
 //! - `search` (mode 0666) is a transaction file. Each open gets its own [`Search`]: a query
