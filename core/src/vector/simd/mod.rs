@@ -10,8 +10,9 @@
 //! Invariants, for every supported (type, metric) pair and every implementation here:
 //! - inputs are raw little-endian bytes at any alignment and any length; both slices are read up
 //!   to the shorter one's last whole element, exactly as the scalar reference zips them. The
-//!   trailing partial group of lanes is copied into a zeroed stack buffer, which is neutral for
-//!   every metric (zeros add nothing to any sum). Kernels never allocate and never recurse.
+//!   components past the last whole group of lanes are either accumulated one at a time (x86) or
+//!   copied into a zeroed stack buffer (portable), which is neutral for every metric (zeros add
+//!   nothing to any sum). Kernels never allocate and never recurse.
 //! - `i8`, `i16` and `bin` kernels use exact integer arithmetic (32-bit lanes drained into `i64`
 //!   often enough that no lane can overflow) and convert once, so they return **exactly** the
 //!   reference's `f32` (the reference sums exact integers in `f64`, below 2^53).

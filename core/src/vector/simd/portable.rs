@@ -9,7 +9,13 @@
 //! `f64` lanes, which hold every partial sum exactly (each term is an integer below 2^32, and
 //! 4096 of them stay below 2^53); `bin` counts bits of `u64` words.
 
+// Lane-indexed loops over fixed-size arrays are deliberate: LLVM's SLP vectoriser maps them lane
+// for lane onto SIMD registers.
+#![allow(clippy::needless_range_loop)]
+
 use super::super::{DistanceFn, ElemType, Metric, scalar};
+use std::ops::AddAssign;
+
 use super::{FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok, padded};
 
 /// Lanes of the float accumulators.
@@ -44,20 +50,34 @@ pub fn kernel(ty: ElemType, metric: Metric) -> DistanceFn {
 }
 
 /// Folds `a` and `b` (read up to the shorter one's last whole `elem`-byte element) `C` bytes at a
-/// time: `decode` turns a chunk into `L` lanes, `step` adds one chunk pair into the `P` lane
-/// accumulators, and `drain` empties the accumulators after every `block` chunks and at the end.
-/// The trailing partial chunk is zero-padded.
+/// time: `decode` turns a chunk into `L` lanes and `step` adds one chunk pair into `P` arrays of
+/// `L` narrow lane accumulators (`A`). After every `block` chunks, and at the end, each narrow
+/// lane is widened into the matching wide lane (`T`) of the result. Everything stays lane-wise
+/// until the caller sums the wide lanes, which is what lets LLVM keep each array in SIMD
+/// registers. The trailing partial chunk is zero-padded.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn fold<const C: usize, const L: usize, const P: usize, A: Copy + Default>(
+fn fold<const C: usize, const L: usize, const P: usize, A, T>(
     a: &[u8],
     b: &[u8],
     elem: usize,
     block: usize,
     decode: impl Fn(&[u8; C]) -> [A; L],
     step: impl Fn(&mut [[A; L]; P], &[A; L], &[A; L]),
-    mut drain: impl FnMut(&[[A; L]; P]),
-) {
+    widen: impl Fn(A) -> T,
+) -> [[T; L]; P]
+where
+    A: Copy + Default,
+    T: Copy + Default + AddAssign,
+{
+    let mut total = [[T::default(); L]; P];
+    let mut drain = |acc: &[[A; L]; P]| {
+        for p in 0..P {
+            for j in 0..L {
+                total[p][j] += widen(acc[p][j]);
+            }
+        }
+    };
     let len = a.len().min(b.len()) / elem * elem;
     let (ca, ra) = a[..len].as_chunks::<C>();
     let (cb, rb) = b[..len].as_chunks::<C>();
@@ -73,28 +93,33 @@ fn fold<const C: usize, const L: usize, const P: usize, A: Copy + Default>(
         step(&mut acc, &decode(&padded(ra)), &decode(&padded(rb)));
         drain(&acc);
     }
+    total
 }
 
-/// Sum of `f32` lanes in `f64`.
+/// The sum of some wide lanes.
 #[inline(always)]
-fn lanes_f64(v: &[f32; FL]) -> f64 {
-    v.iter().map(|&x| f64::from(x)).sum()
+fn sum<T: Copy + Default + AddAssign, const L: usize>(lanes: &[T; L]) -> T {
+    let mut s = T::default();
+    for &x in lanes {
+        s += x;
+    }
+    s
 }
 
-/// Sum of `i32` lanes in `i64`.
-#[inline(always)]
-fn lanes_i64(v: &[i32; IL]) -> i64 {
-    v.iter().map(|&x| i64::from(x)).sum()
-}
+// The decoders read a whole chunk with one unaligned load (`pod_read_unaligned`) and then fix
+// the byte order per lane (a no-op on little-endian targets): LLVM vectorises that cleanly,
+// where per-lane `from_le_bytes` of byte pairs gets split into byte loads and shuffles.
 
 #[inline(always)]
 fn decode_f32(c: &[u8; 4 * FL]) -> [f32; FL] {
-    std::array::from_fn(|j| f32::from_le_bytes([c[4 * j], c[4 * j + 1], c[4 * j + 2], c[4 * j + 3]]))
+    let w: [u32; FL] = bytemuck::pod_read_unaligned(c);
+    w.map(|x| f32::from_bits(u32::from_le(x)))
 }
 
 #[inline(always)]
 fn decode_f16(c: &[u8; 2 * FL]) -> [f32; FL] {
-    std::array::from_fn(|j| f16_bits_to_f32(u16::from_le_bytes([c[2 * j], c[2 * j + 1]])))
+    let w: [u16; FL] = bytemuck::pod_read_unaligned(c);
+    w.map(|x| f16_bits_to_f32(u16::from_le(x)))
 }
 
 /// IEEE binary16 bits to `f32`, exactly, without branches (so it vectorises): shift exponent and
@@ -113,112 +138,103 @@ pub(super) fn f16_bits_to_f32(h: u16) -> f32 {
 
 #[inline(always)]
 fn decode_i8(c: &[u8; IL]) -> [i32; IL] {
-    std::array::from_fn(|j| i32::from(c[j] as i8))
+    c.map(|x| i32::from(x as i8))
 }
 
 #[inline(always)]
 fn decode_i16(c: &[u8; 2 * FL]) -> [f64; FL] {
-    std::array::from_fn(|j| f64::from(i16::from_le_bytes([c[2 * j], c[2 * j + 1]])))
+    let w: [i16; FL] = bytemuck::pod_read_unaligned(c);
+    w.map(|x| f64::from(i16::from_le(x)))
 }
 
 const FLOAT_BLOCK: usize = FLOAT_BLOCK_ELEMS / FL;
 const I8_BLOCK: usize = INT_BLOCK_ELEMS / IL;
 
-/// The four float kernels over one float encoding (`E` bytes per element, `C = FL * E`).
+/// The four float kernels over one float encoding (`$elem` bytes per element, `$c = FL * $elem`).
 macro_rules! float_family {
     ($c:literal, $elem:literal, $decode:ident,
      $l2:ident, $dot:ident, $l1:ident, $cos:ident,
      $rl2:path, $rdot:path, $rl1:path, $rcos:path) => {
         /// Squared Euclidean distance (see the module documentation for accuracy).
         pub fn $l2(a: &[u8], b: &[u8]) -> f32 {
-            let mut t = 0.0f64;
-            fold::<$c, FL, 1, f32>(
+            let [t] = fold::<$c, FL, 1, f32, f64>(
                 a,
                 b,
                 $elem,
                 FLOAT_BLOCK,
                 $decode,
                 |acc, x, y| {
-                    for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                        let d = x - y;
-                        *s += d * d;
+                    for j in 0..FL {
+                        let d = x[j] - y[j];
+                        acc[0][j] += d * d;
                     }
                 },
-                |acc| t += lanes_f64(&acc[0]),
+                f64::from,
             );
-            let r = t as f32;
+            let r = sum(&t) as f32;
             if r.is_finite() { r } else { $rl2(a, b) }
         }
 
         /// Negative inner product (see the module documentation for accuracy).
         pub fn $dot(a: &[u8], b: &[u8]) -> f32 {
-            let mut t = 0.0f64;
-            fold::<$c, FL, 1, f32>(
+            let [t] = fold::<$c, FL, 1, f32, f64>(
                 a,
                 b,
                 $elem,
                 FLOAT_BLOCK,
                 $decode,
                 |acc, x, y| {
-                    for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                        *s += x * y;
+                    for j in 0..FL {
+                        acc[0][j] += x[j] * y[j];
                     }
                 },
-                |acc| t += lanes_f64(&acc[0]),
+                f64::from,
             );
-            let r = -t as f32;
+            let r = -sum(&t) as f32;
             if r.is_finite() { r } else { $rdot(a, b) }
         }
 
         /// Sum of absolute differences (see the module documentation for accuracy).
         pub fn $l1(a: &[u8], b: &[u8]) -> f32 {
-            let mut t = 0.0f64;
-            fold::<$c, FL, 1, f32>(
+            let [t] = fold::<$c, FL, 1, f32, f64>(
                 a,
                 b,
                 $elem,
                 FLOAT_BLOCK,
                 $decode,
                 |acc, x, y| {
-                    for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                        *s += (x - y).abs();
+                    for j in 0..FL {
+                        acc[0][j] += (x[j] - y[j]).abs();
                     }
                 },
-                |acc| t += lanes_f64(&acc[0]),
+                f64::from,
             );
-            let r = t as f32;
+            let r = sum(&t) as f32;
             if r.is_finite() { r } else { $rl1(a, b) }
         }
 
         /// `1 - cos(a, b)` (see the module documentation for accuracy and edge cases).
         pub fn $cos(a: &[u8], b: &[u8]) -> f32 {
-            let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-            fold::<$c, FL, 3, f32>(
+            let [ab, aa, bb] = fold::<$c, FL, 3, f32, f64>(
                 a,
                 b,
                 $elem,
                 FLOAT_BLOCK,
                 $decode,
                 |acc, x, y| {
-                    let [sab, saa, sbb] = acc;
-                    for ((((pab, paa), pbb), &x), &y) in sab
-                        .iter_mut()
-                        .zip(saa.iter_mut())
-                        .zip(sbb.iter_mut())
-                        .zip(x)
-                        .zip(y)
-                    {
-                        *pab += x * y;
-                        *paa += x * x;
-                        *pbb += y * y;
+                    for j in 0..FL {
+                        acc[0][j] += x[j] * y[j];
+                    }
+                    for j in 0..FL {
+                        acc[1][j] += x[j] * x[j];
+                    }
+                    for j in 0..FL {
+                        acc[2][j] += y[j] * y[j];
                     }
                 },
-                |acc| {
-                    ab += lanes_f64(&acc[0]);
-                    aa += lanes_f64(&acc[1]);
-                    bb += lanes_f64(&acc[2]);
-                },
+                f64::from,
             );
+            let (ab, aa, bb) = (sum(&ab), sum(&aa), sum(&bb));
             if cosine_parts_ok(ab, aa, bb) {
                 scalar::cosine_from_parts(ab, aa, bb)
             } else {
@@ -257,211 +273,182 @@ float_family!(
 
 /// i8 squared Euclidean distance, exact.
 pub fn l2_i8(a: &[u8], b: &[u8]) -> f32 {
-    let mut t = 0i64;
-    fold::<IL, IL, 1, i32>(
+    let [t] = fold::<IL, IL, 1, i32, i64>(
         a,
         b,
         1,
         I8_BLOCK,
         decode_i8,
         |acc, x, y| {
-            for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                let d = x - y;
-                *s += d * d;
+            for j in 0..IL {
+                let d = x[j] - y[j];
+                acc[0][j] += d * d;
             }
         },
-        |acc| t += lanes_i64(&acc[0]),
+        i64::from,
     );
-    t as f64 as f32
+    sum(&t) as f64 as f32
 }
 
 /// i8 negative inner product, exact.
 pub fn dot_i8(a: &[u8], b: &[u8]) -> f32 {
-    let mut t = 0i64;
-    fold::<IL, IL, 1, i32>(
+    let [t] = fold::<IL, IL, 1, i32, i64>(
         a,
         b,
         1,
         I8_BLOCK,
         decode_i8,
         |acc, x, y| {
-            for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                *s += x * y;
+            for j in 0..IL {
+                acc[0][j] += x[j] * y[j];
             }
         },
-        |acc| t += lanes_i64(&acc[0]),
+        i64::from,
     );
-    -(t as f64) as f32
+    -(sum(&t) as f64) as f32
 }
 
 /// i8 sum of absolute differences, exact.
 pub fn l1_i8(a: &[u8], b: &[u8]) -> f32 {
-    let mut t = 0i64;
-    fold::<IL, IL, 1, i32>(
+    let [t] = fold::<IL, IL, 1, i32, i64>(
         a,
         b,
         1,
         I8_BLOCK,
         decode_i8,
         |acc, x, y| {
-            for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                *s += (x - y).abs();
+            for j in 0..IL {
+                acc[0][j] += (x[j] - y[j]).abs();
             }
         },
-        |acc| t += lanes_i64(&acc[0]),
+        i64::from,
     );
-    t as f64 as f32
+    sum(&t) as f64 as f32
 }
 
 /// i8 `1 - cos(a, b)`, from exact integer parts.
 pub fn cosine_i8(a: &[u8], b: &[u8]) -> f32 {
-    let (mut ab, mut aa, mut bb) = (0i64, 0i64, 0i64);
-    fold::<IL, IL, 3, i32>(
+    let [ab, aa, bb] = fold::<IL, IL, 3, i32, i64>(
         a,
         b,
         1,
         I8_BLOCK,
         decode_i8,
         |acc, x, y| {
-            let [sab, saa, sbb] = acc;
-            for ((((pab, paa), pbb), &x), &y) in sab
-                .iter_mut()
-                .zip(saa.iter_mut())
-                .zip(sbb.iter_mut())
-                .zip(x)
-                .zip(y)
-            {
-                *pab += x * y;
-                *paa += x * x;
-                *pbb += y * y;
+            for j in 0..IL {
+                acc[0][j] += x[j] * y[j];
+            }
+            for j in 0..IL {
+                acc[1][j] += x[j] * x[j];
+            }
+            for j in 0..IL {
+                acc[2][j] += y[j] * y[j];
             }
         },
-        |acc| {
-            ab += lanes_i64(&acc[0]);
-            aa += lanes_i64(&acc[1]);
-            bb += lanes_i64(&acc[2]);
-        },
+        i64::from,
     );
-    scalar::cosine_from_parts(ab as f64, aa as f64, bb as f64)
+    scalar::cosine_from_parts(sum(&ab) as f64, sum(&aa) as f64, sum(&bb) as f64)
 }
 
-/// Sum of `f64` lanes. Every lane and the total are integers below 2^53, so this is exact.
-#[inline(always)]
-fn lanes_exact(v: &[f64; FL]) -> f64 {
-    v.iter().sum()
-}
+// The i16 kernels accumulate in `f64` lanes and never need draining: every lane and every
+// total is an integer below 2^53, so all of it is exact.
 
-/// i16 squared Euclidean distance, exact (integer-valued `f64` lanes).
+/// i16 squared Euclidean distance, exact.
 pub fn l2_i16(a: &[u8], b: &[u8]) -> f32 {
-    let mut t = 0.0f64;
-    fold::<16, FL, 1, f64>(
+    let [t] = fold::<16, FL, 1, f64, f64>(
         a,
         b,
         2,
         usize::MAX,
         decode_i16,
         |acc, x, y| {
-            for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                let d = x - y;
-                *s += d * d;
+            for j in 0..FL {
+                let d = x[j] - y[j];
+                acc[0][j] += d * d;
             }
         },
-        |acc| t += lanes_exact(&acc[0]),
+        |x| x,
     );
-    t as f32
+    sum(&t) as f32
 }
 
-/// i16 negative inner product, exact (integer-valued `f64` lanes).
+/// i16 negative inner product, exact.
 pub fn dot_i16(a: &[u8], b: &[u8]) -> f32 {
-    let mut t = 0.0f64;
-    fold::<16, FL, 1, f64>(
+    let [t] = fold::<16, FL, 1, f64, f64>(
         a,
         b,
         2,
         usize::MAX,
         decode_i16,
         |acc, x, y| {
-            for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                *s += x * y;
+            for j in 0..FL {
+                acc[0][j] += x[j] * y[j];
             }
         },
-        |acc| t += lanes_exact(&acc[0]),
+        |x| x,
     );
-    -t as f32
+    -sum(&t) as f32
 }
 
-/// i16 sum of absolute differences, exact (integer-valued `f64` lanes).
+/// i16 sum of absolute differences, exact.
 pub fn l1_i16(a: &[u8], b: &[u8]) -> f32 {
-    let mut t = 0.0f64;
-    fold::<16, FL, 1, f64>(
+    let [t] = fold::<16, FL, 1, f64, f64>(
         a,
         b,
         2,
         usize::MAX,
         decode_i16,
         |acc, x, y| {
-            for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                *s += (x - y).abs();
+            for j in 0..FL {
+                acc[0][j] += (x[j] - y[j]).abs();
             }
         },
-        |acc| t += lanes_exact(&acc[0]),
+        |x| x,
     );
-    t as f32
+    sum(&t) as f32
 }
 
-/// i16 `1 - cos(a, b)`, from exact integer-valued parts.
+/// i16 `1 - cos(a, b)`, from exact parts.
 pub fn cosine_i16(a: &[u8], b: &[u8]) -> f32 {
-    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-    fold::<16, FL, 3, f64>(
+    let [ab, aa, bb] = fold::<16, FL, 3, f64, f64>(
         a,
         b,
         2,
         usize::MAX,
         decode_i16,
         |acc, x, y| {
-            let [sab, saa, sbb] = acc;
-            for ((((pab, paa), pbb), &x), &y) in sab
-                .iter_mut()
-                .zip(saa.iter_mut())
-                .zip(sbb.iter_mut())
-                .zip(x)
-                .zip(y)
-            {
-                *pab += x * y;
-                *paa += x * x;
-                *pbb += y * y;
+            for j in 0..FL {
+                acc[0][j] += x[j] * y[j];
+            }
+            for j in 0..FL {
+                acc[1][j] += x[j] * x[j];
+            }
+            for j in 0..FL {
+                acc[2][j] += y[j] * y[j];
             }
         },
-        |acc| {
-            ab += lanes_exact(&acc[0]);
-            aa += lanes_exact(&acc[1]);
-            bb += lanes_exact(&acc[2]);
-        },
+        |x| x,
     );
-    scalar::cosine_from_parts(ab, aa, bb)
+    scalar::cosine_from_parts(sum(&ab), sum(&aa), sum(&bb))
 }
 
 /// Number of differing bits, four `u64` words at a time.
 pub fn hamming(a: &[u8], b: &[u8]) -> f32 {
-    let mut t = 0u64;
-    fold::<32, 4, 1, u64>(
+    let [t] = fold::<32, 4, 1, u64, u64>(
         a,
         b,
         1,
         usize::MAX,
-        |c| std::array::from_fn(|j| u64::from_le_bytes(word(c, j))),
+        |c| {
+            let w: [u64; 4] = bytemuck::pod_read_unaligned(c);
+            w.map(u64::from_le)
+        },
         |acc, x, y| {
-            for ((s, &x), &y) in acc[0].iter_mut().zip(x).zip(y) {
-                *s += u64::from((x ^ y).count_ones());
+            for j in 0..4 {
+                acc[0][j] += u64::from((x[j] ^ y[j]).count_ones());
             }
         },
-        |acc| t += acc[0].iter().sum::<u64>(),
+        |x| x,
     );
-    t as f32
-}
-
-/// The `j`-th 8-byte word of a 32-byte chunk.
-#[inline(always)]
-fn word(c: &[u8; 32], j: usize) -> [u8; 8] {
-    std::array::from_fn(|k| c[8 * j + k])
+    sum(&t) as f32
 }
