@@ -20,10 +20,10 @@ chunks=${FSX_CHUNKS:-4}
 [ -c /dev/fuse ] || { echo "fsx.sh: /dev/fuse is missing" >&2; exit 2; }
 
 section "fsx: setup"
+export PATH="$HOME/.cargo/bin:$PATH"
 if ! fsx --version 2>/dev/null | grep -q "$FSX_VERSION"; then
   cargo install fsx --locked --version "$FSX_VERSION"
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --locked -p vexfs-cli
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 vexfs="${target_dir:-target}/debug/vexfs"

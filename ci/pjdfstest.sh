@@ -25,10 +25,10 @@ PJDFSTEST_VERSION=0.2.2
 [ -c /dev/fuse ] || { echo "pjdfstest.sh: /dev/fuse is missing" >&2; exit 2; }
 
 section "pjdfstest: setup"
+export PATH="$HOME/.cargo/bin:$PATH"
 if ! pjdfstest --version 2>/dev/null | grep -q "$PJDFSTEST_VERSION"; then
   cargo install pjdfstest --locked --version "$PJDFSTEST_VERSION"
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
 # pjdfstest switches to two unprivileged users; Debian has nobody, add "tests".
 id tests >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin tests
 nobody_group=$(id -gn nobody)
