@@ -26,7 +26,23 @@ impl Engine {
 
     /// Opens the image on `storage`, recovering it if it was not closed cleanly.
     pub fn open_image(storage: Arc<dyn Storage>, opts: OpenOptions) -> Result<Engine> {
-        let (journal, decoded) = Journal::open(Arc::clone(&storage), opts)?;
+        // One `Result` that is also the return value: moving the ~200-byte engine out of it and
+        // back would cost this frame three copies of it.
+        let mut r = Engine::load_checkpoint(Arc::clone(&storage), opts);
+        if let Ok(e) = &mut r
+            && let Err(err) = e.recover(&*storage)
+        {
+            r = Err(err);
+        }
+        r
+    }
+
+    /// The first half of [`Engine::open_image`]: the engine as of the live checkpoint, with its
+    /// journal attached in replay mode. Not inlined, like [`Engine::recover`], so that the
+    /// decoded checkpoint and the log replay do not share one stack frame.
+    #[inline(never)]
+    fn load_checkpoint(storage: Arc<dyn Storage>, opts: OpenOptions) -> Result<Engine> {
+        let (journal, decoded) = Journal::open(storage, opts)?;
         let sb = *journal.superblock();
         if decoded.lsn.checked_add(1) != Some(sb.log_lsn) {
             return Err(Error::Corrupted {
@@ -35,37 +51,54 @@ impl Engine {
             });
         }
         let mut e = Engine::from_parts(decoded.ns, decoded.colls, sb.seed);
-        let indexes_loaded = e.colls.len() as u64;
-        e.journal = Some(Box::new(journal));
+        e.journal = Some(journal);
+        Ok(e)
+    }
+
+    /// The second half of [`Engine::open_image`]: replays the log, frees the orphans and ends
+    /// recovery.
+    #[inline(never)]
+    fn recover(&mut self, storage: &dyn Storage) -> Result<()> {
+        let sb = *self
+            .journal
+            .as_ref()
+            .expect("attached by load_checkpoint")
+            .superblock();
+        let indexes_loaded = self.colls.len() as u64;
         let replayed = log::replay(
-            &*storage,
+            storage,
             (sb.log_block, sb.log_blocks),
             sb.log_lsn,
             |payload, at| {
                 let (op, ctx) = decode_op(&mut Reader::new(payload, at, "log record"))?;
-                e.execute(&op, &ctx).map(drop).map_err(|_| Error::Corrupted {
-                    what: "log record (does not apply)",
-                    offset: at,
+                // An I/O error while replaying (reading a file block) is the medium's, not
+                // damage to the log: report it as such, so the caller can retry.
+                self.execute(&op, &ctx).map(drop).map_err(|e| match e {
+                    Error::Io { .. } => e,
+                    _ => Error::Corrupted {
+                        what: "log record (does not apply)",
+                        offset: at,
+                    },
                 })
             },
         )?;
         // Nothing is open after a restart: free what was unlinked while open.
-        let orphans: Vec<Ino> = e.orphans().collect();
+        let orphans: Vec<Ino> = self.orphans().collect();
         let nobody = Ctx::new(Timestamp::default(), 0, 0);
         for &ino in &orphans {
-            e.commit(&Op::Release { ino }, &nobody)?;
+            self.commit(&Op::Release { ino }, &nobody)?;
         }
         let dirty = replayed.ops > 0 || !orphans.is_empty();
         let Engine {
             journal, ns, colls, ..
-        } = &mut e;
-        let j = journal.as_mut().expect("attached above");
+        } = self;
+        let j = journal.as_mut().expect("attached by load_checkpoint");
         j.finish_recovery(&replayed, dirty, ns, colls)?;
         let stats = j.stats_mut();
         stats.replayed = replayed.ops;
         stats.released_orphans = orphans.len() as u64;
         stats.indexes_loaded = indexes_loaded;
-        Ok(e)
+        Ok(())
     }
 
     /// Whether this engine persists to an image.
@@ -156,7 +189,20 @@ pub fn fsck(
     mut progress: impl FnMut(&str, u64, u64),
 ) -> Result<FsckReport> {
     let writable = repair || rebuild_index;
-    let mut e = Engine::open_image(storage, OpenOptions { read_only: !writable })?;
+    let e = Engine::open_image(storage, OpenOptions { read_only: !writable })?;
+    check_opened(e, repair, rebuild_index, &mut progress)
+}
+
+/// The part of [`fsck`] after opening. Not inlined, so that its frame is not on the stack
+/// while the image is opened.
+#[inline(never)]
+fn check_opened(
+    mut e: Engine,
+    repair: bool,
+    rebuild_index: bool,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<FsckReport> {
+    let writable = repair || rebuild_index;
     let mut report = FsckReport {
         replayed: e.journal_stats().map_or(0, |s| s.replayed),
         ..FsckReport::default()
