@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Filesystem benchmark of a VexFS mount against a bindfs passthrough mount (see run.sh).
+
+Everything goes through ordinary system calls from this one process, the way a user's program
+reaches either filesystem, and the same code runs against both mounts:
+
+- files: create (open O_CREAT|O_EXCL + close), stat, rename and unlink of N files in one
+  directory, in that order, each phase timed as a whole (operations per second);
+- sequential write and read of one file in 1 MiB requests (MB/s, 10^6 bytes), the write timed
+  from open to close, the read after POSIX_FADV_DONTNEED on a fresh open;
+- vectors (VexFS only): setxattr of user.vexfs.vector on N existing files of a 128-dim f32
+  collection (vectors per second);
+- search (VexFS only): a collection of S x 128 vectors is loaded with `vexfs import`, then Q
+  queries (k=10, default ef) go through /.vexfs/search one open file each: open O_RDWR, write the
+  JSON query, read the JSON lines to EOF, close; each transaction is timed (p50/p90/p99).
+
+Only the Python standard library is used. Prints one table, and the raw figures as JSON with
+--json-out.
+"""
+
+import argparse
+import json
+import os
+import random
+import struct
+import subprocess
+import sys
+import time
+
+MIB = 1 << 20
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def file_ops(root, n):
+    d = os.path.join(root, "files")
+    os.mkdir(d)
+    names = [os.path.join(d, "f%06d" % i) for i in range(n)]
+    renamed = [os.path.join(d, "r%06d" % i) for i in range(n)]
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY
+
+    def create():
+        for p in names:
+            os.close(os.open(p, flags, 0o644))
+
+    def stat():
+        for p in names:
+            os.stat(p)
+
+    def rename():
+        for a, b in zip(names, renamed):
+            os.rename(a, b)
+
+    def unlink():
+        for p in renamed:
+            os.unlink(p)
+
+    out = {}
+    for phase, fn in [("create", create), ("stat", stat), ("rename", rename), ("unlink", unlink)]:
+        out[phase] = n / timed(fn)
+    os.rmdir(d)
+    return out
+
+
+def sequential(root, mib):
+    path = os.path.join(root, "seq")
+    buf = os.urandom(MIB)
+
+    def write():
+        fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
+        for _ in range(mib):
+            view = memoryview(buf)
+            while view:
+                view = view[os.write(fd, view):]
+        os.close(fd)
+
+    got = [0]
+
+    def read():
+        fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        f = os.fdopen(fd, "rb", buffering=0)
+        b = bytearray(MIB)
+        while True:
+            k = f.readinto(b)
+            if not k:
+                break
+            got[0] += k
+        f.close()
+
+    w = timed(write)
+    # Drop what the kernel cached of the file before reading it back.
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    r = timed(read)
+    if got[0] != mib * MIB:
+        raise SystemExit("read back %d bytes, wrote %d" % (got[0], mib * MIB))
+    os.unlink(path)
+    return {"write": mib * MIB / w / 1e6, "read": mib * MIB / r / 1e6}
+
+
+def random_vector(rng, dim):
+    return [rng.uniform(-1.0, 1.0) for _ in range(dim)]
+
+
+def pack(v):
+    return struct.pack("<%df" % len(v), *v)
+
+
+def vector_set(vexfs, root, n, dim, rng):
+    d = os.path.join(root, "vset")
+    os.mkdir(d)
+    subprocess.run([vexfs, "index", "create", d, "--dim", str(dim)], check=True, stdout=subprocess.DEVNULL)
+    names = [os.path.join(d, "v%06d" % i) for i in range(n)]
+    for p in names:
+        os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o644))
+    blobs = [pack(random_vector(rng, dim)) for _ in range(n)]
+
+    def go():
+        for p, b in zip(names, blobs):
+            os.setxattr(p, "user.vexfs.vector", b)
+
+    return n / timed(go)
+
+
+def search(vexfs, root, size, dim, queries, rng, work):
+    d = os.path.join(root, "big")
+    os.mkdir(d)
+    subprocess.run([vexfs, "index", "create", d, "--dim", str(dim)], check=True, stdout=subprocess.DEVNULL)
+    src = os.path.join(work, "big.fvecs")
+    with open(src, "wb") as f:
+        head = struct.pack("<i", dim)
+        for _ in range(size):
+            f.write(head)
+            f.write(pack(random_vector(rng, dim)))
+    t = time.perf_counter()
+    subprocess.run([vexfs, "import", d, "--fvecs", src], check=True, stdout=subprocess.DEVNULL)
+    import_rate = size / (time.perf_counter() - t)
+    os.unlink(src)
+    search_file = os.path.join(root, ".vexfs", "search")
+    qs = [
+        json.dumps({"dir": "/big", "vector": [round(x, 6) for x in random_vector(rng, dim)], "k": 10}).encode()
+        for _ in range(queries + 50)
+    ]
+    lat = []
+    lines = 0
+    for i, q in enumerate(qs):
+        t = time.perf_counter()
+        fd = os.open(search_file, os.O_RDWR)
+        os.write(fd, q)
+        chunks = []
+        while True:
+            c = os.read(fd, 65536)
+            if not c:
+                break
+            chunks.append(c)
+        os.close(fd)
+        dt = time.perf_counter() - t
+        if i >= 50:  # the first 50 warm up
+            lat.append(dt)
+            lines += b"".join(chunks).count(b"\n")
+    if lines != 10 * queries:
+        raise SystemExit("expected %d result lines, got %d" % (10 * queries, lines))
+    lat.sort()
+
+    def pct(p):
+        return lat[min(len(lat) - 1, int(p / 100.0 * len(lat)))] * 1e3
+
+    return {"import": import_rate, "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vexfs", required=True, help="the vexfs binary")
+    ap.add_argument("--vexfs-root", required=True, help="a VexFS mountpoint")
+    ap.add_argument("--bindfs-root", required=True, help="a bindfs mountpoint")
+    ap.add_argument("--work", required=True, help="scratch directory outside both mounts")
+    ap.add_argument("--files", type=int, default=10000)
+    ap.add_argument("--seq-mib", type=int, default=256)
+    ap.add_argument("--vectors", type=int, default=10000)
+    ap.add_argument("--search-size", type=int, default=100000)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--json-out")
+    a = ap.parse_args()
+    rng = random.Random(20240601)
+    res = {"bindfs": {}, "vexfs": {}}
+    for name, root in [("bindfs", a.bindfs_root), ("vexfs", a.vexfs_root)]:
+        print("%s: file operations..." % name, file=sys.stderr)
+        res[name].update(file_ops(root, a.files))
+        print("%s: sequential I/O..." % name, file=sys.stderr)
+        res[name].update(sequential(root, a.seq_mib))
+    print("vexfs: vector set...", file=sys.stderr)
+    res["vexfs"]["vector_set"] = vector_set(a.vexfs, a.vexfs_root, a.vectors, a.dim, rng)
+    print("vexfs: search (loading %d vectors)..." % a.search_size, file=sys.stderr)
+    res["vexfs"]["search"] = search(a.vexfs, a.vexfs_root, a.search_size, a.dim, a.queries, rng, a.work)
+    try:
+        with open(os.path.join(a.vexfs_root, ".vexfs", "stats")) as f:
+            res["vexfs"]["stats_operations"] = json.load(f).get("operations", {})
+    except (OSError, ValueError) as e:
+        res["vexfs"]["stats_operations"] = {"error": str(e)}
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump(res, f, indent=1)
+    print_table(res, a)
+
+
+def print_table(res, a):
+    b, v = res["bindfs"], res["vexfs"]
+    rows = []
+    for key, what, unit in [
+        ("create", "create %d files" % a.files, "ops/s"),
+        ("stat", "stat %d files" % a.files, "ops/s"),
+        ("rename", "rename %d files" % a.files, "ops/s"),
+        ("unlink", "unlink %d files" % a.files, "ops/s"),
+        ("write", "sequential write, 1 MiB requests, %d MiB" % a.seq_mib, "MB/s"),
+        ("read", "sequential read, 1 MiB requests, %d MiB" % a.seq_mib, "MB/s"),
+    ]:
+        ratio = v[key] / b[key]
+        rows.append((what, "%.0f %s" % (b[key], unit), "%.0f %s" % (v[key], unit), "%.2fx" % ratio,
+                     ">= 1.0x", "met" if ratio >= 1.0 else "MISSED"))
+    vs = v["vector_set"]
+    rows.append(("vector set (setxattr), %d x %d f32" % (a.vectors, a.dim), "-", "%.0f /s" % vs, "-",
+                 ">= 5000 /s", "met" if vs >= 5000 else "MISSED"))
+    s = v["search"]
+    rows.append(("import %d x %d (vexfs import)" % (a.search_size, a.dim), "-", "%.0f /s" % s["import"], "-", "-", "-"))
+    rows.append(("search p50 (k=10), %d x %d" % (a.search_size, a.dim), "-", "%.3f ms" % s["p50_ms"], "-",
+                 "<= 0.5 ms", "met" if s["p50_ms"] <= 0.5 else "MISSED"))
+    rows.append(("search p90 / p99", "-", "%.3f / %.3f ms" % (s["p90_ms"], s["p99_ms"]), "-", "-", "-"))
+    head = ("measure", "bindfs", "VexFS", "VexFS/bindfs", "target", "")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+    print(line(head))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+
+
+if __name__ == "__main__":
+    main()
