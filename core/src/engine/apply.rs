@@ -392,6 +392,8 @@ impl Engine {
             p.ctime = ctx.now;
         }
         self.colls.resync(&self.ns, parent, src);
+        // Canary for the simulator: forget the target collection's index.
+        #[cfg(not(feature = "canary-skip-rename-resync"))]
         self.colls.resync(&self.ns, new_parent, src);
         let mut unlinked = None;
         if let Some(d) = dst {

@@ -252,6 +252,10 @@ impl Journal {
         let Some(w) = self.writer.as_mut() else {
             return Ok(());
         };
+        // Canary for the simulator: acknowledge the sync without writing anything.
+        if cfg!(feature = "canary-early-sync-ack") {
+            return Ok(());
+        }
         let r = w.flush_padded(&*self.storage).and_then(|()| {
             self.storage
                 .sync()

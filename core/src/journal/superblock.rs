@@ -114,18 +114,16 @@ impl Superblock {
     }
 }
 
-/// Whether slot bytes `b` hold an intact superblock (checksum right) older than the live one:
-/// it names the previous checkpoint, whose blocks may since have been freed and cut off the end
-/// of the image, so it can fail [`Superblock::decode`] without being damaged.
+/// Whether slot bytes `b` hold an intact superblock older than the live one: it names the
+/// previous checkpoint, whose blocks may since have been freed and cut off the end of the image,
+/// so it can fail [`Superblock::decode`] only for naming extents past the end. Every other check
+/// (magic, checksum, version, reserved bytes, slot) must pass.
 pub fn is_stale(b: &[u8], live_sequence: Option<u64>) -> bool {
     let Some(live) = live_sequence else { return false };
-    if b.len() < ENCODED_BYTES || &b[0..8] != MAGIC {
-        return false;
-    }
-    let crc = u32::from_le_bytes([b[124], b[125], b[126], b[127]]);
-    let mut seq = [0u8; 8];
-    seq.copy_from_slice(&b[16..24]);
-    crc == crc32c::crc32c(&b[..124]) && u64::from_le_bytes(seq) < live
+    // The slot number only decides which sequence parity is valid; either parity is stale.
+    [0, 1]
+        .into_iter()
+        .any(|slot| Superblock::decode(b, slot, u64::MAX).is_ok_and(|sb| sb.sequence < live))
 }
 
 #[cfg(test)]
@@ -158,9 +156,15 @@ mod tests {
             Superblock::decode(&enc, 1, 8192).is_err(),
             "checkpoint past the end"
         );
+        // A stale slot (older sequence, extents past the current end) is only stale if it is
+        // otherwise intact.
+        assert!(is_stale(&enc, Some(4)));
+        assert!(!is_stale(&enc, Some(3)), "not older than the live one");
+        assert!(!is_stale(&enc, None), "no live superblock");
         for i in 0..BLOCK_SIZE {
             let mut bad = enc;
             bad[i] ^= 0x10;
+            assert!(!is_stale(&bad, Some(4)), "flip at byte {i} passed as stale");
             assert!(
                 Superblock::decode(&bad, 1, 1 << 20).is_err(),
                 "flip at byte {i} undetected"

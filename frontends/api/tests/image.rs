@@ -1,6 +1,9 @@
 //! The API over an image file: create, populate, sync, reopen (clean and after a crash-like
 //! drop without close), read-only opens, and the one-open-at-a-time rule.
 
+// Helpers outside #[test] functions unwrap too: these are tests.
+#![allow(clippy::unwrap_used)]
+
 use vexfs::{Error, IndexConfig, OpenOptions, Vexfs, vector::ElemType};
 
 fn temp(name: &str) -> std::path::PathBuf {
