@@ -205,13 +205,15 @@ pub struct Collection {
 /// Every collection of an image, by directory inode.
 #[derive(Debug, Clone, Default)]
 pub struct Collections {
-    by_dir: BTreeMap<Ino, Collection>,
+    /// Boxed: a `Collection` is ~800 bytes, so unboxed B-tree nodes would be ~9 KiB and each
+    /// insert or remove that splits or merges one would move kilobytes through the stack.
+    by_dir: BTreeMap<Ino, Box<Collection>>,
 }
 
 impl Collections {
     /// The collection of directory `dir`.
     pub fn get(&self, dir: Ino) -> Option<&Collection> {
-        self.by_dir.get(&dir)
+        self.by_dir.get(&dir).map(|c| &**c)
     }
 
     /// Whether `dir` is a collection.
@@ -221,7 +223,7 @@ impl Collections {
 
     /// All collections in directory-inode order.
     pub fn iter(&self) -> impl Iterator<Item = (Ino, &Collection)> {
-        self.by_dir.iter().map(|(&d, c)| (d, c))
+        self.by_dir.iter().map(|(&d, c)| (d, &**c))
     }
 
     /// Number of collections.
@@ -261,7 +263,7 @@ impl Collections {
                 }
             }
         }
-        self.by_dir.insert(dir, Collection { config, index });
+        self.by_dir.insert(dir, Box::new(Collection { config, index }));
     }
 
     /// Rebuilds the index of collection `dir` from storage, from scratch.
@@ -273,7 +275,7 @@ impl Collections {
 
     /// Stops indexing `dir`.
     pub fn remove(&mut self, dir: Ino) -> Option<Collection> {
-        self.by_dir.remove(&dir)
+        self.by_dir.remove(&dir).map(|c| *c)
     }
 
     /// Brings the entry of `ino` in collection `dir` (if `dir` is one) in line with the
@@ -310,7 +312,7 @@ impl Collections {
 
     /// Inserts a collection as loaded from a checkpoint.
     pub fn insert_loaded(&mut self, dir: Ino, c: Collection) {
-        self.by_dir.insert(dir, c);
+        self.by_dir.insert(dir, Box::new(c));
     }
 }
 
