@@ -83,6 +83,7 @@ impl Engine {
             }
         }
         let mut path = Vec::new();
+        let mut by_dir = Vec::with_capacity(self.colls.len());
         for (dir, c) in self.colls.iter() {
             let mut unindexed = 0;
             if let Ok(d) = self.ns.get(dir).and_then(|n| n.dir()) {
@@ -100,16 +101,22 @@ impl Engine {
             }
             path.clear();
             let _ = self.ns.path_of(dir, &mut path);
-            s.collections.push(CollectionStats {
-                path: String::from_utf8_lossy(&path).into_owned(),
-                config: c.config.to_string(),
-                vectors: c.index.len() as u64,
-                unindexed,
-                deleted: c.index.deleted() as u64,
-                memory_bytes: c.index.memory_bytes() as u64,
-            });
+            by_dir.push((
+                dir,
+                CollectionStats {
+                    path: String::from_utf8_lossy(&path).into_owned(),
+                    config: c.config.to_string(),
+                    vectors: c.index.len() as u64,
+                    unindexed,
+                    deleted: c.index.deleted() as u64,
+                    memory_bytes: c.index.memory_bytes() as u64,
+                },
+            ));
         }
-        s.collections.sort_by(|a, b| a.path.cmp(&b.path));
+        // By path, ties (unreachable directories have no path) in directory order. Not a stable
+        // `sort_by`: its 4 KiB on-stack scratch buffer alone would take most of the stack budget.
+        by_dir.sort_unstable_by(|(da, a), (db, b)| a.path.cmp(&b.path).then(da.cmp(db)));
+        s.collections = by_dir.into_iter().map(|(_, c)| c).collect();
         for (kind, count) in self.op_counts() {
             s.operations.insert(
                 kind.name().to_owned(),
