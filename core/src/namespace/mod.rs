@@ -386,16 +386,24 @@ impl Namespace {
         if path.len() > PATH_LEN_MAX {
             return Err(Error::NameTooLong);
         }
-        // `pending` holds the components still to walk, last component at the end, so that a
-        // symbolic link's target can be spliced in front of the remaining path without
-        // recursion.
+        // The components still to walk are those of `pending`, top first, then the rest of
+        // `path`. `pending` holds what symbolic links spliced in front of the remaining path
+        // (without recursion), so a walk that follows no link allocates nothing.
+        let mut rest = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).peekable();
         let mut pending: Vec<Box<[u8]>> = Vec::new();
-        push_components(&mut pending, path);
         let mut cur = ROOT_INO;
         let mut hops = 0u32;
-        while let Some(comp) = pending.pop() {
+        loop {
+            let popped = pending.pop();
+            let comp: &[u8] = match &popped {
+                Some(c) => c,
+                None => match rest.next() {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
             let dir = self.get(cur)?.dir()?;
-            match &*comp {
+            match comp {
                 b"." => continue,
                 b".." => {
                     cur = self.parent_of_dir(cur)?;
@@ -406,9 +414,9 @@ impl Namespace {
             if comp.len() > NAME_LEN_MAX {
                 return Err(Error::NameTooLong);
             }
-            let next = dir.get(&comp).ok_or(Error::NotFound)?;
+            let next = dir.get(comp).ok_or(Error::NotFound)?;
             let node = self.get(next)?;
-            let is_last = pending.is_empty();
+            let is_last = pending.is_empty() && rest.peek().is_none();
             if let Body::Symlink(target) = &node.body
                 && (!is_last || follow_last)
             {
