@@ -225,14 +225,16 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
     h.entry = entry;
     h.max_level = max_level;
     h.draws = draws;
-    let mut pairs: Vec<(u64, u32)> = Vec::with_capacity(n - tombs as usize);
+    // Inserted in node order, no sort (a repeated label keeps its last node, as the sorted
+    // `BTreeMap::from_iter` did): `from_iter` sorts with a stable sort whose 4 KiB on-stack
+    // buffer, and `sort_unstable` with a recursion, would take much of `open_image`'s stack.
+    let mut by_label = BTreeMap::new();
     for id in 0..n {
         if h.info[id] & super::TOMB == 0 {
-            pairs.push((h.labels[id], id as u32));
+            by_label.insert(h.labels[id], id as u32);
         }
     }
-    pairs.sort_unstable();
-    h.by_label = BTreeMap::from_iter(pairs);
+    h.by_label = by_label;
 
     if let Err(v) = h.check_structure(false) {
         let at = v.at.map_or(0, |a| a as usize);
