@@ -304,8 +304,9 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
         what: "checkpoint (namespace structure)",
         offset: base,
     };
-    // Directories from the links that name their entries.
-    entries.sort_unstable_by_key(|e| (e.0, e.1));
+    // Directories from the links that name their entries, grouped by parent (in inode order:
+    // `Dir::from_parts` does not depend on the order, so no sort, whose recursion and scratch
+    // would take kilobytes of `open_image`'s stack).
     let mut by_parent: BTreeMap<Ino, Vec<DirEntryParts>> = BTreeMap::new();
     for (parent, cookie, name, child) in entries {
         by_parent.entry(parent).or_default().push((cookie, name, child));
