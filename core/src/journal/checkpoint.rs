@@ -227,7 +227,7 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
             .map_err(|_| blob_at.bad())?;
         colls.insert_loaded(dir, Collection { config, index });
     }
-    let mut inodes: BTreeMap<Ino, Inode> = BTreeMap::new();
+    let mut inodes: BTreeMap<Ino, Box<Inode>> = BTreeMap::new();
     // (parent, cookie, name, child) of every link, and each directory's next cookie.
     let mut entries: Vec<(Ino, u64, Box<[u8]>, Ino)> = Vec::new();
     let mut next_cookies: BTreeMap<Ino, u64> = BTreeMap::new();
@@ -247,7 +247,7 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
         }
         let (uid, gid, rdev) = (r.u32()?, r.u32()?, r.u32()?);
         let (atime, mtime, ctime, crtime) = (r.time()?, r.time()?, r.time()?, r.time()?);
-        let mut n = Inode::new(kind, perm, uid, gid, rdev, atime);
+        let mut n = Box::new(Inode::new(kind, perm, uid, gid, rdev, atime));
         (n.mtime, n.ctime, n.crtime) = (mtime, ctime, crtime);
         let links = r.count(20)?;
         for _ in 0..links {

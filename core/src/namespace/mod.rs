@@ -220,7 +220,9 @@ pub fn check_name(name: &[u8]) -> Result<()> {
 /// All inodes of an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
-    inodes: BTreeMap<Ino, Inode>,
+    /// Boxed: an `Inode` is ~200 bytes, so unboxed B-tree nodes would be ~2.4 KiB and every
+    /// insert or remove would move kilobytes through the stack of the operation.
+    inodes: BTreeMap<Ino, Box<Inode>>,
     next_ino: Ino,
 }
 
@@ -228,25 +230,27 @@ impl Namespace {
     /// A namespace with only the root directory.
     pub fn new(root_perm: u32, uid: u32, gid: u32, now: Timestamp) -> Self {
         let root = Inode::new(FileKind::Directory, root_perm & 0o7777, uid, gid, 0, now);
+        let mut inodes = BTreeMap::new();
+        inodes.insert(ROOT_INO, Box::new(root));
         Namespace {
-            inodes: BTreeMap::from([(ROOT_INO, root)]),
+            inodes,
             next_ino: ROOT_INO + 1,
         }
     }
 
     /// Rebuilds a namespace from its inodes (checkpoint loading).
-    pub fn from_parts(inodes: BTreeMap<Ino, Inode>, next_ino: Ino) -> Self {
+    pub fn from_parts(inodes: BTreeMap<Ino, Box<Inode>>, next_ino: Ino) -> Self {
         Namespace { inodes, next_ino }
     }
 
     /// The inode numbered `ino`.
     pub fn get(&self, ino: Ino) -> Result<&Inode> {
-        self.inodes.get(&ino).ok_or(Error::NotFound)
+        self.inodes.get(&ino).map(|n| &**n).ok_or(Error::NotFound)
     }
 
     /// The inode numbered `ino`, mutably.
     pub fn get_mut(&mut self, ino: Ino) -> Result<&mut Inode> {
-        self.inodes.get_mut(&ino).ok_or(Error::NotFound)
+        self.inodes.get_mut(&ino).map(|n| &mut **n).ok_or(Error::NotFound)
     }
 
     /// Two distinct inodes, mutably.
@@ -254,8 +258,8 @@ impl Namespace {
         assert_ne!(a, b);
         let (lo, hi) = (a.min(b), a.max(b));
         let mut it = self.inodes.range_mut(lo..=hi);
-        let first = it.next().filter(|(k, _)| **k == lo).ok_or(Error::NotFound)?.1;
-        let last = it
+        let first = &mut **it.next().filter(|(k, _)| **k == lo).ok_or(Error::NotFound)?.1;
+        let last = &mut **it
             .next_back()
             .filter(|(k, _)| **k == hi)
             .ok_or(Error::NotFound)?
@@ -280,23 +284,23 @@ impl Namespace {
     pub fn insert_new(&mut self, inode: Inode) -> Ino {
         let ino = self.next_ino;
         self.next_ino += 1;
-        self.inodes.insert(ino, inode);
+        self.inodes.insert(ino, Box::new(inode));
         ino
     }
 
     /// Removes an inode.
     pub fn remove(&mut self, ino: Ino) -> Option<Inode> {
-        self.inodes.remove(&ino)
+        self.inodes.remove(&ino).map(|n| *n)
     }
 
     /// All inodes in number order.
     pub fn iter(&self) -> impl Iterator<Item = (Ino, &Inode)> {
-        self.inodes.iter().map(|(&i, n)| (i, n))
+        self.inodes.iter().map(|(&i, n)| (i, &**n))
     }
 
     /// All inodes in number order, mutably (checkpoints write file blocks back).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (Ino, &mut Inode)> {
-        self.inodes.iter_mut().map(|(&i, n)| (i, n))
+        self.inodes.iter_mut().map(|(&i, n)| (i, &mut **n))
     }
 
     /// Number of inodes.
