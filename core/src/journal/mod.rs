@@ -314,7 +314,7 @@ impl Journal {
     /// Opens `storage`: picks the live superblock and decodes its checkpoint. The caller replays
     /// the log (from [`Journal::superblock`]) with `replaying` set, then calls
     /// [`Journal::finish_recovery`].
-    pub fn open(storage: Arc<dyn Storage>, opts: OpenOptions) -> Result<(Journal, checkpoint::Decoded)> {
+    pub fn open(storage: Arc<dyn Storage>, opts: OpenOptions) -> Result<(Box<Journal>, checkpoint::Decoded)> {
         let len = storage.len().map_err(|e| Error::io("opening the image", &e))?;
         if len < 2 * BS {
             return Err(Error::Corrupted {
@@ -370,7 +370,21 @@ impl Journal {
             });
         }
         let decoded = checkpoint::decode(&bytes, ckpt_at, len.div_ceil(BS), sb.seed)?;
-        let j = Journal {
+        let j = Journal::opened(storage, sb, opts, damaged_slots);
+        Ok((j, decoded))
+    }
+
+    /// The journal of an image just opened at superblock `sb`, in replay mode. Boxed, and built
+    /// in a frame of its own (not inlined), so that neither [`Journal::open`]'s frame, which is
+    /// live while the checkpoint is decoded, nor its caller's holds the ~440-byte value.
+    #[inline(never)]
+    fn opened(
+        storage: Arc<dyn Storage>,
+        sb: Superblock,
+        opts: OpenOptions,
+        damaged_slots: Vec<Error>,
+    ) -> Box<Journal> {
+        Box::new(Journal {
             storage,
             cache: Mutex::new(BlockCache::new(CACHE_BLOCKS)),
             alloc: Alloc::default(),
@@ -387,8 +401,7 @@ impl Journal {
             },
             damaged_slots,
             log_end: None,
-        };
-        Ok((j, decoded))
+        })
     }
 
     /// Ends recovery after the log was replayed through `segments`, ending before `next_lsn`:
