@@ -202,6 +202,18 @@ pub struct Collection {
     pub index: Hnsw,
 }
 
+impl Collection {
+    /// A collection with an empty index, built in a frame of its own (not inlined) so that the
+    /// caller's frame, live while the index is filled, does not hold the ~800-byte value.
+    #[inline(never)]
+    fn boxed(config: IndexConfig, index_seed: u64) -> Box<Collection> {
+        Box::new(Collection {
+            config,
+            index: Hnsw::new(config.index_params(index_seed)),
+        })
+    }
+}
+
 /// Every collection of an image, by directory inode.
 #[derive(Debug, Clone, Default)]
 pub struct Collections {
@@ -251,19 +263,19 @@ impl Collections {
             c.config = config;
             return;
         }
-        let mut index = Hnsw::new(config.index_params(Self::index_seed(image_seed, dir)));
+        let mut c = Collection::boxed(config, Self::index_seed(image_seed, dir));
         if let Ok(d) = ns.get(dir).and_then(|n| n.dir()) {
             // Entries in name order; a file with several names here is indexed once.
             for (_, ino) in d.iter() {
-                if index.contains(ino) {
+                if c.index.contains(ino) {
                     continue;
                 }
                 if let Some(v) = indexable(ns, dir, ino, &config) {
-                    index.insert(ino, v);
+                    c.index.insert(ino, v);
                 }
             }
         }
-        self.by_dir.insert(dir, Box::new(Collection { config, index }));
+        self.by_dir.insert(dir, c);
     }
 
     /// Rebuilds the index of collection `dir` from storage, from scratch.
