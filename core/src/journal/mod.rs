@@ -592,7 +592,8 @@ impl Journal {
             self.sb.checkpoint_block,
             self.sb.checkpoint_block + self.sb.checkpoint_bytes.div_ceil(BS),
         );
-        let mut buf = [0u8; BLOCK_SIZE];
+        // On the heap: a block on the stack would take 4 KiB of fsck's stack budget.
+        let mut buf = Box::new([0u8; BLOCK_SIZE]);
         for (ino, node) in ns.iter() {
             let Body::Regular(f) = &node.body else { continue };
             for (idx, b) in f.blocks() {
