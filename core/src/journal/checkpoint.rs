@@ -227,6 +227,39 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
             .map_err(|_| blob_at.bad())?;
         colls.insert_loaded(dir, Collection { config, index });
     }
+    let ns = decode_namespace(&mut r, n_inodes, next_ino, image_blocks, base, &colls)?;
+    let bad = || Error::Corrupted {
+        what: "checkpoint (namespace structure)",
+        offset: base,
+    };
+    for (dir, c) in colls.iter() {
+        let node = ns.get(dir).map_err(|_| bad())?;
+        node.dir().map_err(|_| bad())?;
+        if node.xattrs.get(INDEX_XATTR) != Some(c.config.to_string().as_bytes()) {
+            return Err(bad());
+        }
+        if c.index
+            .labels()
+            .any(|l| ns.get(l).ok().and_then(|n| n.name_in(dir)).is_none())
+        {
+            return Err(bad());
+        }
+    }
+    Ok(Decoded { ns, colls, lsn })
+}
+
+/// Decodes the `n_inodes` inodes at `r` (the rest of the checkpoint) into a namespace and checks
+/// its structure. Not inlined: the inodes' temporaries then take no stack while `decode`
+/// decodes the collections' indexes, and the other way round.
+#[inline(never)]
+fn decode_namespace(
+    r: &mut Reader<'_>,
+    n_inodes: usize,
+    next_ino: Ino,
+    image_blocks: u64,
+    base: u64,
+    colls: &Collections,
+) -> Result<Namespace> {
     let mut inodes: BTreeMap<Ino, Box<Inode>> = BTreeMap::new();
     // (parent, cookie, name, child) of every link, and each directory's next cookie.
     let mut entries: Vec<(Ino, u64, Box<[u8]>, Ino)> = Vec::new();
@@ -273,7 +306,10 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
                 0 => r.bytes(XATTR_VALUE_LEN_MAX)?,
                 1 => {
                     let dir = r.u64()?;
-                    colls.get(dir).and_then(|c| c.index.vector(ino)).ok_or_else(|| r.bad())?
+                    colls
+                        .get(dir)
+                        .and_then(|c| c.index.vector(ino))
+                        .ok_or_else(|| r.bad())?
                 }
                 _ => return Err(r.bad()),
             };
@@ -283,7 +319,7 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
         }
         n.xattrs = xattrs;
         n.body = match kind {
-            FileKind::Regular => Body::Regular(decode_file(&mut r, image_blocks, &mut unwritten)?),
+            FileKind::Regular => Body::Regular(decode_file(r, image_blocks, &mut unwritten)?),
             FileKind::Directory => {
                 next_cookies.insert(ino, r.u64()?);
                 Body::Directory(Dir::default())
@@ -332,20 +368,7 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
     }
     let ns = Namespace::from_parts(inodes, next_ino);
     validate_tree(&ns).map_err(|_| bad())?;
-    for (dir, c) in colls.iter() {
-        let node = ns.get(dir).map_err(|_| bad())?;
-        node.dir().map_err(|_| bad())?;
-        if node.xattrs.get(INDEX_XATTR) != Some(c.config.to_string().as_bytes()) {
-            return Err(bad());
-        }
-        if c.index
-            .labels()
-            .any(|l| ns.get(l).ok().and_then(|n| n.name_in(dir)).is_none())
-        {
-            return Err(bad());
-        }
-    }
-    Ok(Decoded { ns, colls, lsn })
+    Ok(ns)
 }
 
 fn decode_file(r: &mut Reader<'_>, image_blocks: u64, unwritten: &mut u64) -> Result<FileData> {
