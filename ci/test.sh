@@ -24,5 +24,11 @@ section "FUSE: POSIX suites through a mount"
 ci/pjdfstest.sh
 ci/fsx.sh
 
+section "stack and allocation audit"
+# Every core entry point in its worst-case shape on a painted, guarded stack (release build, as
+# shipped). Fails when one uses more than STACK_BUDGET_BYTES or a warmed-up search allocates; the
+# report is printed here and kept in target/stack-audit/report.{md,json}. See the README.
+cargo run --release --locked -p stack-audit
+
 section "done"
 echo "all checks passed in $SECONDS s"
