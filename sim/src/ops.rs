@@ -244,6 +244,18 @@ fn model_paths(model: &Model, scen: &Scenario) -> Vec<PathSel> {
     out
 }
 
+/// The paths of the model's collections.
+fn collection_dirs(model: &Model, scen: &Scenario) -> Vec<PathSel> {
+    model_paths(model, scen)
+        .into_iter()
+        .filter(|p| {
+            model
+                .resolve(p.path(scen).as_bytes())
+                .is_ok_and(|id| model.collection(id).is_some())
+        })
+        .collect()
+}
+
 fn random_path(r: &mut Rng, scen: &Scenario) -> PathSel {
     PathSel {
         parts: [r.next_u64() as u8, r.next_u64() as u8, r.next_u64() as u8],
@@ -286,7 +298,22 @@ pub fn generate(r: &mut Rng, scen: &Scenario, model: &Model) -> FsOp {
                 FsOp::Rmdir(path(r))
             }
         }
-        OpClass::Rename => FsOp::Rename(path(r), path(r), r.below(3) as u8),
+        OpClass::Rename => {
+            // Half the renames move something into a collection (often from another one),
+            // the case where two indexes must change in one operation.
+            let colls = collection_dirs(model, scen);
+            if !colls.is_empty() && r.chance(500_000) {
+                let mut to = *r.pick(&colls);
+                let depth = usize::from(to.depth) + 1;
+                if depth < scen.depth_max.min(3) {
+                    to.parts[depth] = r.next_u64() as u8;
+                    to.depth += 1;
+                }
+                FsOp::Rename(path(r), to, r.below(3) as u8)
+            } else {
+                FsOp::Rename(path(r), path(r), r.below(3) as u8)
+            }
+        }
         OpClass::Data => match r.below(4) {
             0 | 1 => FsOp::Write(
                 path(r),
