@@ -19,8 +19,7 @@ impl Engine {
     /// Creates a new image on `storage` (whatever it held is discarded).
     pub fn create_image(storage: Arc<dyn Storage>, cfg: EngineConfig) -> Result<Engine> {
         let mut e = Engine::new(cfg);
-        let j = Journal::create(storage, cfg.seed, &mut e.ns, &e.colls)?;
-        e.journal = Some(Box::new(j));
+        e.journal = Some(Journal::create(storage, cfg.seed, &mut e.ns, &e.colls)?);
         Ok(e)
     }
 

@@ -274,11 +274,12 @@ impl Journal {
         seed: u64,
         ns: &mut Namespace,
         colls: &Collections,
-    ) -> Result<Journal> {
+    ) -> Result<Box<Journal>> {
         storage
             .set_len(0)
             .map_err(|e| Error::io("creating the image", &e))?;
-        let mut j = Journal {
+        // Boxed here, so the caller's frame holds a pointer rather than ~440 bytes.
+        let mut j = Box::new(Journal {
             storage,
             cache: Mutex::new(BlockCache::new(CACHE_BLOCKS)),
             alloc: Alloc::from_used(vec![(0, 2)]),
@@ -303,7 +304,7 @@ impl Journal {
             stats: JournalStats::default(),
             damaged_slots: Vec::new(),
             log_end: None,
-        };
+        });
         j.storage
             .write_at(0, &[0u8; 2 * BLOCK_SIZE])
             .map_err(|e| Error::io("creating the image", &e))?;
