@@ -30,5 +30,29 @@ section "stack and allocation audit"
 # report is printed here and kept in target/stack-audit/report.{md,json}. See the README.
 cargo run --release --locked -p stack-audit
 
+section "simulator (madsim): tests, regression seeds, sweep, determinism, canaries"
+# The simulator builds with --cfg madsim through build.rustflags (as the `cargo sim` alias does).
+# An outer RUSTFLAGS would override that and drop the cfg silently, so it is cleared here, and
+# the test count is checked: a build without the cfg compiles sim/tests/sim.rs to nothing.
+# The fuzz corpus replay (sim/tests/fuzz_corpus.rs) already ran with the workspace tests.
+unset RUSTFLAGS
+sim_cfg=(--config "build.rustflags=['--cfg','madsim']" --target-dir target-sim)
+cargo clippy --locked -p vexfs-sim --all-targets "${sim_cfg[@]}" -- -D warnings
+sim_out="$(cargo test --locked -p vexfs-sim --test sim "${sim_cfg[@]}" 2>&1)" || { echo "$sim_out"; exit 1; }
+echo "$sim_out" | grep -E "^test |test result"
+sim_passed="$(echo "$sim_out" | grep -oE "test result: ok\. [0-9]+ passed" | awk '{s += $4} END {print s + 0}')"
+[ "$sim_passed" -gt 0 ] || { echo "no simulator test ran: was the madsim cfg lost?" >&2; exit 1; }
+sim_bin=target-sim/debug/vexfs-sim
+"$sim_bin" --seeds 0..200 --ops 500 --faults all --jobs 2 --quiet
+"$sim_bin" --seeds 200..260 --ops 500 --faults crash --jobs 2 --quiet
+MADSIM_TEST_CHECK_DETERMINISM=1 "$sim_bin" --seeds 0..3 --ops 300 --faults all --quiet
+for canary in canary-skip-rename-resync canary-early-sync-ack; do
+  cargo test --locked -p vexfs-sim --features "$canary" --test canary "${sim_cfg[@]}" -- --nocapture 2>&1 \
+    | grep -E "canary caught by [0-9]+ of|test result"
+done
+
+section "fuzzing (cargo-fuzz, short run of every target)"
+ci/fuzz.sh 20
+
 section "done"
 echo "all checks passed in $SECONDS s"
