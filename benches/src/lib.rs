@@ -2,7 +2,18 @@
 //!
 //! This crate owns the benchmarks (`benches/`); the library only holds what several of them
 //! need: deterministic vectors of every element type, so that every run (and every machine)
-//! measures the same inputs. Nothing here reads a clock or draws unseeded randomness.
+//! measures the same inputs. Nothing here draws unseeded randomness; only [`clock`] reads a
+//! clock.
+//!
+//! Modules used by the `vexfs-bench` tool and the criterion index benches: [`vecs`] (the
+//! `.fvecs`/`.ivecs` formats), [`dataset`] (seeded clustered Gaussian data and exact
+//! neighbours), [`ann`] (element-type conversions, filter tags, recall) and [`clock`] (wall and
+//! CPU time).
+
+pub mod ann;
+pub mod clock;
+pub mod dataset;
+pub mod vecs;
 
 use vexfs_core::vector::ElemType;
 
