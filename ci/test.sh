@@ -52,7 +52,7 @@ for canary in canary-skip-rename-resync canary-early-sync-ack; do
 done
 
 section "fuzzing (cargo-fuzz, short run of every target)"
-ci/fuzz.sh 20
+ci/fuzz.sh 15
 
 section "done"
 echo "all checks passed in $SECONDS s"
