@@ -6,6 +6,8 @@ reaches either filesystem, and the same code runs against both mounts:
 
 - files: create (open O_CREAT|O_EXCL + close), stat, rename and unlink of N files in one
   directory, in that order, each phase timed as a whole (operations per second);
+- these and the sequential I/O run in --rounds rounds alternating bindfs and VexFS, and each
+  figure is the median over the rounds (a busy machine then slows both alike);
 - sequential write and read of one file in 1 MiB requests (MB/s, 10^6 bytes), the write timed
   from open to close, the read after POSIX_FADV_DONTNEED on a fresh open;
 - vectors (VexFS only): setxattr of user.vexfs.vector on N existing files of a 128-dim f32
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import struct
 import subprocess
 import sys
@@ -36,7 +39,29 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def file_ops(root, n):
+def op_counts(root):
+    """The mount's request counters by kind (VexFS only; None elsewhere)."""
+    try:
+        with open(os.path.join(root, ".vexfs", "stats")) as f:
+            ops = json.load(f).get("operations", {})
+        return {k: v.get("count", 0) for k, v in ops.items()}
+    except (OSError, ValueError):
+        return None
+
+
+def requests_per_op(before, after, n):
+    """FUSE requests the mount served per operation between two op_counts, e.g. '1 rename + 6 getattr'."""
+    if before is None or after is None:
+        return None
+    parts = []
+    for k, v in sorted(after.items(), key=lambda kv: -(kv[1] - before.get(kv[0], 0))):
+        d = (v - before.get(k, 0)) / n
+        if d >= 0.05 and k != "stats":
+            parts.append("%.3g %s" % (d, k))
+    return " + ".join(parts)
+
+
+def file_ops(root, n, trace):
     d = os.path.join(root, "files")
     os.mkdir(d)
     names = [os.path.join(d, "f%06d" % i) for i in range(n)]
@@ -61,7 +86,11 @@ def file_ops(root, n):
 
     out = {}
     for phase, fn in [("create", create), ("stat", stat), ("rename", rename), ("unlink", unlink)]:
+        before = op_counts(root)
         out[phase] = n / timed(fn)
+        per_op = requests_per_op(before, op_counts(root), n)
+        if per_op is not None:
+            trace[phase] = per_op
     os.rmdir(d)
     return out
 
@@ -125,7 +154,9 @@ def vector_set(vexfs, root, n, dim, rng):
         for p, b in zip(names, blobs):
             os.setxattr(p, "user.vexfs.vector", b)
 
-    return n / timed(go)
+    before = op_counts(root)
+    rate = n / timed(go)
+    return rate, requests_per_op(before, op_counts(root), n)
 
 
 def search(vexfs, root, size, dim, queries, rng, work):
@@ -186,28 +217,51 @@ def main():
     ap.add_argument("--search-size", type=int, default=100000)
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the file and I/O measures (median)")
     ap.add_argument("--json-out")
     a = ap.parse_args()
     rng = random.Random(20240601)
-    res = {"bindfs": {}, "vexfs": {}}
-    for name, root in [("bindfs", a.bindfs_root), ("vexfs", a.vexfs_root)]:
-        print("%s: file operations..." % name, file=sys.stderr)
-        res[name].update(file_ops(root, a.files))
-        print("%s: sequential I/O..." % name, file=sys.stderr)
-        res[name].update(sequential(root, a.seq_mib))
+    rounds = {"bindfs": [], "vexfs": []}
+    trace = {}
+    # Alternate the two filesystems round by round, so that a noisy neighbour on the machine
+    # affects both alike; each figure is the median of the rounds.
+    for r in range(a.rounds):
+        for name, root in [("bindfs", a.bindfs_root), ("vexfs", a.vexfs_root)]:
+            print("round %d/%d, %s: files, sequential I/O..." % (r + 1, a.rounds, name), file=sys.stderr)
+            got = file_ops(root, a.files, trace)
+            got.update(sequential(root, a.seq_mib))
+            rounds[name].append(got)
+    res = {name: {k: statistics.median(g[k] for g in rs) for k in rs[0]} for name, rs in rounds.items()}
+    res["rounds"] = rounds
     print("vexfs: vector set...", file=sys.stderr)
-    res["vexfs"]["vector_set"] = vector_set(a.vexfs, a.vexfs_root, a.vectors, a.dim, rng)
+    res["vexfs"]["vector_set"], trace["vector set"] = vector_set(a.vexfs, a.vexfs_root, a.vectors, a.dim, rng)
     print("vexfs: search (loading %d vectors)..." % a.search_size, file=sys.stderr)
+    before = op_counts(a.vexfs_root)
     res["vexfs"]["search"] = search(a.vexfs, a.vexfs_root, a.search_size, a.dim, a.queries, rng, a.work)
+    ops = {}
     try:
         with open(os.path.join(a.vexfs_root, ".vexfs", "stats")) as f:
-            res["vexfs"]["stats_operations"] = json.load(f).get("operations", {})
+            ops = json.load(f).get("operations", {})
     except (OSError, ValueError) as e:
-        res["vexfs"]["stats_operations"] = {"error": str(e)}
+        print("cannot read /.vexfs/stats: %s" % e, file=sys.stderr)
+    res["vexfs"]["stats_operations"] = ops
+    res["requests_per_op"] = trace
     if a.json_out:
         with open(a.json_out, "w") as f:
             json.dump(res, f, indent=1)
     print_table(res, a)
+    print()
+    print("FUSE requests VexFS served per operation (from /.vexfs/stats counters):")
+    for k, v in trace.items():
+        print("  %-10s %s" % (k, v))
+    s = ops.get("search", {})
+    if s.get("p50_us") is not None:
+        print("search inside the mount (/.vexfs/stats, all searches): p50 %s us, p90 %s us, p99 %s us"
+              % (s.get("p50_us"), s.get("p90_us"), s.get("p99_us")))
+    x = ops.get("setxattr", {})
+    if x.get("p50_us") is not None:
+        print("setxattr inside the mount (vector set and import): p50 %s us, p90 %s us, p99 %s us"
+              % (x.get("p50_us"), x.get("p90_us"), x.get("p99_us")))
 
 
 def print_table(res, a):
