@@ -666,3 +666,72 @@ fn io_errors_are_sticky_and_lose_nothing_durable() {
     assert!(e.lookup(ROOT_INO, b"kept").is_ok());
     check(&e).unwrap();
 }
+
+/// A checkpoint that fails at its last sync leaves a new superblock written but not durable. A
+/// reopen in the same boot reads it (and so shows the newer state); that state must then be
+/// durable, so a crash right after cannot roll the image back past what the opener saw.
+#[test]
+fn what_recovery_shows_survives_a_crash() {
+    #[derive(Debug, Default)]
+    struct Flaky {
+        current: std::sync::Mutex<Vec<u8>>,
+        durable: std::sync::Mutex<Vec<u8>>,
+        /// Syncs that succeed before one fails (negative: never fail).
+        syncs_left: std::sync::atomic::AtomicI64,
+    }
+    impl Storage for Flaky {
+        fn read_at(&self, o: u64, b: &mut [u8]) -> std::io::Result<()> {
+            MemStorage::from_bytes(self.current.lock().unwrap().clone()).read_at(o, b)
+        }
+        fn write_at(&self, o: u64, d: &[u8]) -> std::io::Result<()> {
+            let mut c = self.current.lock().unwrap();
+            let end = o as usize + d.len();
+            if c.len() < end {
+                c.resize(end, 0);
+            }
+            c[o as usize..end].copy_from_slice(d);
+            Ok(())
+        }
+        fn sync(&self) -> std::io::Result<()> {
+            if self.syncs_left.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                return Err(std::io::Error::from_raw_os_error(5));
+            }
+            *self.durable.lock().unwrap() = self.current.lock().unwrap().clone();
+            Ok(())
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            Ok(self.current.lock().unwrap().len() as u64)
+        }
+        fn set_len(&self, l: u64) -> std::io::Result<()> {
+            self.current.lock().unwrap().resize(l as usize, 0);
+            Ok(())
+        }
+    }
+    let s = Arc::new(Flaky {
+        syncs_left: (-1).into(),
+        ..Flaky::default()
+    });
+    let mut e = Engine::create_image(s.clone() as Arc<dyn Storage>, EngineConfig::default()).unwrap();
+    let c = ctx(1);
+    e.create(ROOT_INO, b"a", 0o644, &c).unwrap();
+    e.sync().unwrap();
+    e.create(ROOT_INO, b"b", 0o644, &c).unwrap();
+    // A checkpoint syncs twice: data and state, then the superblock. Fail the second.
+    s.syncs_left.store(1, std::sync::atomic::Ordering::Relaxed);
+    assert!(matches!(e.checkpoint(), Err(Error::Io { .. })));
+    drop(e);
+    s.syncs_left.store(-1, std::sync::atomic::Ordering::Relaxed);
+    let e = Engine::open_image(s.clone() as Arc<dyn Storage>, OpenOptions::default()).unwrap();
+    assert!(
+        e.lookup(ROOT_INO, b"b").is_ok(),
+        "the reopen reads the unsynced superblock"
+    );
+    drop(e);
+    let crashed = MemStorage::from_bytes(s.durable.lock().unwrap().clone());
+    let e = Engine::open_image(Arc::new(crashed), OpenOptions::default()).unwrap();
+    assert!(
+        e.lookup(ROOT_INO, b"b").is_ok(),
+        "a crash after the reopen lost what it showed"
+    );
+    check(&e).unwrap();
+}

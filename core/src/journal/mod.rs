@@ -405,9 +405,9 @@ impl Journal {
         })
     }
 
-    /// Ends recovery after the log was replayed through `segments`, ending before `next_lsn`:
-    /// rebuilds free space and, if the replay changed anything (`dirty`), writes a checkpoint so
-    /// that new records never follow a damaged tail.
+    /// Ends recovery after the log was replayed: rebuilds free space and, if the replay changed
+    /// anything (`dirty`), writes a checkpoint so that new records never follow a damaged tail;
+    /// otherwise syncs, so that everything recovery read is durable either way.
     pub fn finish_recovery(
         &mut self,
         replayed: &log::Replayed,
@@ -437,7 +437,14 @@ impl Journal {
                 self.sb.log_blocks,
                 self.sb.log_lsn,
             ));
-            Ok(())
+            // What recovery read may include writes that were never synced (a process that
+            // failed with an I/O error mid-checkpoint and was restarted reads them back from the
+            // host's cache). Make it durable now, so that a crash cannot take the state the
+            // opener has seen back to an older one.
+            match self.storage.sync() {
+                Ok(()) => Ok(()),
+                Err(e) => self.fail(Error::io("syncing the recovered image", &e)),
+            }
         }
     }
 
