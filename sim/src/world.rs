@@ -105,6 +105,8 @@ pub struct World {
     step: u64,
     time: i64,
     trace: Fnv,
+    /// Print every event to stderr as it happens (`VEXFS_SIM_TRACE=1`), to debug a seed.
+    print_trace: bool,
     flips_on_image: u64,
     /// Counters.
     pub stats: WorldStats,
@@ -132,6 +134,7 @@ impl World {
             step: 0,
             time: 0,
             trace: Fnv::new(),
+            print_trace: std::env::var_os("VEXFS_SIM_TRACE").is_some(),
             flips_on_image: 0,
             stats: WorldStats::default(),
         };
@@ -193,6 +196,9 @@ impl World {
     fn note(&mut self, event: &str) {
         self.trace.write(event.as_bytes());
         self.trace.write(b"\n");
+        if self.print_trace {
+            eprintln!("trace: {event}");
+        }
     }
 
     /// Starts over on an empty image (at the start, or after detected corruption).
@@ -809,11 +815,14 @@ fn data_digest(data: &[u8]) -> String {
     format!("size={} data={:016x}", data.len(), h.finish())
 }
 
+/// One attribute, bytes escaped so that distinct values always print differently (a lossy
+/// UTF-8 conversion would print every invalid byte as U+FFFD and make different binary vectors
+/// look equal).
 fn xattr_line(path: &str, name: &[u8], value: &[u8]) -> String {
     format!(
-        "{path} xattr {}={:?}",
-        String::from_utf8_lossy(name),
-        String::from_utf8_lossy(value)
+        "{path} xattr {}=\"{}\"",
+        name.escape_ascii(),
+        value.escape_ascii()
     )
 }
 
