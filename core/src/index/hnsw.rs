@@ -43,7 +43,11 @@
 //! [`Hnsw::remove`] tombstones the node: it leaves the label map, is never returned by a
 //! search, but keeps its vector and links for navigation (and its tree edges). Each live
 //! neighbour that links back to it re-selects its list from its own neighbours ∪ the removed
-//! node's neighbours (dropping the removed node unless the link is protected). The slot goes on
+//! node's neighbours (dropping the removed node unless the link is protected), with the
+//! heuristic relaxed by [`REPAIR_ALPHA`] as in FreshDiskANN's delete consolidation: a strict
+//! heuristic drops the removed node's long links (to a far-away cluster, say) from every
+//! repaired list, and after enough deletions such a cluster can no longer be found by a search
+//! that starts elsewhere; the relaxed one keeps them. The slot goes on
 //! a LIFO free list; the next insert reuses it in place (same level, new vector and label,
 //! relinked by a fresh beam search), so [`Hnsw::replace`] is remove + insert into the same slot.
 //! When tombstones exceed [`TOMBSTONE_COMPACT_PERCENT`] % of the slots and number at least
@@ -78,6 +82,23 @@ pub(crate) const TOMB: u8 = 0x80;
 /// `info` mask of the node's level.
 pub(crate) const LEVEL_MASK: u8 = 0x1f;
 const _: () = assert!(HNSW_LEVEL_MAX <= LEVEL_MASK);
+
+/// How much the pruning rule is relaxed when repairing the lists around a removed node: a
+/// candidate `c` of node `b` is dropped only when an already kept neighbour `s` is closer to
+/// `c` than `b` is by this factor (`α · dist(c, s) < dist(c, b)`, in plain distance; squared
+/// for `l2`). 1.2 is FreshDiskANN's value; the churn tests in `tests.rs` show what it buys.
+const REPAIR_ALPHA: f32 = 1.2;
+
+/// Which rule [`Hnsw::select`] applies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prune {
+    /// A new node's own list: the plain heuristic, nothing protected.
+    New,
+    /// A list that overflowed: the plain heuristic, tree edges protected.
+    Shrink,
+    /// A list repaired after a removal: the relaxed heuristic, tree edges protected.
+    Repair,
+}
 /// SplitMix64's increment.
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -532,7 +553,7 @@ impl Hnsw {
                 bs.build.cands.retain(|&k| !prot.contains(&key_id(k)));
             }
             let room = self.m.min(self.cap(l) - bs.build.list.len());
-            self.select(&bs.build.cands, room, id, l, false, &mut bs.build.sel);
+            self.select(&bs.build.cands, room, id, l, Prune::New, &mut bs.build.sel);
             bs.build.list.extend_from_slice(&bs.build.sel);
             if l == 0 && fresh {
                 let p = self.find_parent(&bs.build.list, &bs.build.cands, id);
@@ -590,22 +611,31 @@ impl Hnsw {
             keys.push(key((self.kernel)(vy, self.vec_of(t)), t));
         }
         keys.sort_unstable();
-        self.select(keys, cap, y, level, true, out);
+        self.select(keys, cap, y, level, Prune::Shrink, out);
         self.set_links(y, level, out);
     }
 
     /// Heuristic neighbour selection (algorithm 4): walks `cands` (keys by distance to
     /// `base`, ascending) and keeps a candidate unless an already kept one is closer to it
-    /// than `base` is, up to `cap`. With `protect`, level-0 tree edges of `base` are always
-    /// kept and reserve their slots. Fewer than `cap` candidates are all kept.
-    fn select(&self, cands: &[u64], cap: usize, base: u32, level: usize, protect: bool, out: &mut Vec<u32>) {
+    /// than `base` is, up to `cap` ([`Prune::Repair`] relaxes "closer" by [`REPAIR_ALPHA`]).
+    /// Unless `rule` is [`Prune::New`], level-0 tree edges of `base` are always kept and
+    /// reserve their slots. Fewer than `cap` candidates are all kept.
+    fn select(&self, cands: &[u64], cap: usize, base: u32, level: usize, rule: Prune, out: &mut Vec<u32>) {
         out.clear();
-        let is_prot = |t: u32| protect && level == 0 && self.is_tree_edge(base, t);
+        let protect = rule != Prune::New && level == 0;
+        let is_prot = |t: u32| protect && self.is_tree_edge(base, t);
         if cands.len() <= cap {
             out.extend(cands.iter().map(|&k| key_id(k)));
             return;
         }
-        let nprot = if protect && level == 0 {
+        let alpha = match (rule, self.params.metric) {
+            (Prune::New | Prune::Shrink, _) => 1.0,
+            // A factor on a negative inner product would tighten the rule, not relax it.
+            (Prune::Repair, vector::Metric::Dot) => 1.0,
+            (Prune::Repair, vector::Metric::L2) => REPAIR_ALPHA * REPAIR_ALPHA,
+            (Prune::Repair, _) => REPAIR_ALPHA,
+        };
+        let nprot = if protect {
             cands.iter().filter(|&&k| is_prot(key_id(k))).count()
         } else {
             0
@@ -626,7 +656,9 @@ impl Hnsw {
             }
             let dc = key_dist(k);
             let vc = self.vec_of(c);
-            let good = out.iter().all(|&s| (self.kernel)(vc, self.vec_of(s)) >= dc);
+            let good = out
+                .iter()
+                .all(|&s| alpha * (self.kernel)(vc, self.vec_of(s)) >= dc);
             if good {
                 out.push(c);
                 room -= 1;
@@ -658,7 +690,7 @@ impl Hnsw {
                 }
                 keys.sort_unstable();
                 keys.dedup();
-                self.select(keys, self.cap(l), n, l, true, &mut bs.build.shrink_sel);
+                self.select(keys, self.cap(l), n, l, Prune::Repair, &mut bs.build.shrink_sel);
                 let sel = std::mem::take(&mut bs.build.shrink_sel);
                 self.set_links(n, l, &sel);
                 bs.build.shrink_sel = sel;
