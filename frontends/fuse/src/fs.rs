@@ -38,7 +38,7 @@ use crate::convert::{file_attr, file_type, now, timestamp};
 use crate::errno::errno;
 use crate::metrics::FsOp;
 use crate::state::Shared;
-use crate::virt::{self, Handle, SEARCH, STATS, Search, VEXFS_COOKIE, VEXFS_DIR, is_vexfs_name};
+use crate::virt::{self, Handle, SEARCH, STATS, VEXFS_COOKIE, VEXFS_DIR, is_vexfs_name};
 use fuser::{
     AccessFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
@@ -490,10 +490,7 @@ impl Filesystem for VexFs {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match ino.0 {
             SEARCH => {
-                let fh = self
-                    .s
-                    .handles
-                    .insert(Handle::Search(Box::new(std::sync::Mutex::new(Search::new()))));
+                let fh = self.s.handles.open_search();
                 reply.opened(
                     FileHandle(fh),
                     FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_STREAM,

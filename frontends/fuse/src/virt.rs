@@ -12,7 +12,9 @@
 //!   be created, linked or renamed into it (`EPERM`).
 //! - `search` (mode 0666) is a transaction file. Each open gets its own [`Search`]: a query
 //!   buffer, its own `Scratch` and result buffer, reused across queries, so concurrent searches
-//!   never see each other's results. A write appends to the query (more than `QUERY_LEN_MAX`
+//!   never see each other's results. The `Scratch` (visited tags sized to the largest
+//!   collection, heaps) comes from a small pool and goes back to it on release: building a
+//!   fresh one for every open was half the latency of a one-query open/write/read/close. A write appends to the query (more than `QUERY_LEN_MAX`
 //!   bytes in all: `EINVAL`); once the bytes form a complete JSON value the query is parsed and
 //!   run. Incomplete JSON is accepted and waits for more; a malformed or failing query fails the
 //!   write (`EINVAL` for malformed queries, the core's errno otherwise, e.g. `ENOENT` for a
@@ -107,11 +109,17 @@ pub(crate) enum Handle {
     Stats(Vec<u8>),
 }
 
+/// Scratches kept for reuse by later opens of `search` (at most this many; one per search
+/// running at once is all that is ever needed, and the FUSE session runs a few threads).
+const SCRATCH_POOL_MAX: usize = 8;
+
 /// Open virtual files by file handle. Handles start at 1; engine files use handle 0.
 #[derive(Debug)]
 pub(crate) struct Handles {
     next: AtomicU64,
     map: Mutex<HashMap<u64, Arc<Handle>>>,
+    /// Scratches of released `search` files, handed to the next opens.
+    scratches: Mutex<Vec<Scratch>>,
 }
 
 impl Handles {
@@ -119,7 +127,21 @@ impl Handles {
         Handles {
             next: AtomicU64::new(1),
             map: Mutex::new(HashMap::new()),
+            scratches: Mutex::new(Vec::new()),
         }
+    }
+
+    fn scratches(&self) -> std::sync::MutexGuard<'_, Vec<Scratch>> {
+        // A pool of interchangeable buffers: nothing a panic could leave inconsistent.
+        self.scratches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a new open `search` file, with a pooled scratch when one is free.
+    pub(crate) fn open_search(&self) -> u64 {
+        let scratch = self.scratches().pop().unwrap_or_default();
+        self.insert(Handle::Search(Box::new(Mutex::new(Search::with_scratch(
+            scratch,
+        )))))
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Handle>>> {
@@ -139,9 +161,22 @@ impl Handles {
         self.map().get(&fh).cloned()
     }
 
-    /// Forgets `fh` (release).
+    /// Forgets `fh` (release); a `search` file's scratch goes back to the pool unless a
+    /// request still in flight holds the handle.
     pub(crate) fn remove(&self, fh: u64) {
-        self.map().remove(&fh);
+        let Some(h) = self.map().remove(&fh) else {
+            return;
+        };
+        if let Ok(Handle::Search(search)) = Arc::try_unwrap(h) {
+            let scratch = search
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .scratch;
+            let mut pool = self.scratches();
+            if pool.len() < SCRATCH_POOL_MAX {
+                pool.push(scratch);
+            }
+        }
     }
 
     /// Open virtual files.
@@ -191,13 +226,19 @@ pub(crate) type Runner<'a> =
     dyn FnMut(&Query, &mut Scratch, &mut Vec<Hit>, &mut Vec<u8>) -> Result<(), Error> + 'a;
 
 impl Search {
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Search::with_scratch(Scratch::new())
+    }
+
+    /// A new open `search` file that runs its queries with `scratch`.
+    pub(crate) fn with_scratch(scratch: Scratch) -> Self {
         Search {
             query: Vec::new(),
             state: State::Empty,
             out: Vec::new(),
             cursor: 0,
-            scratch: Scratch::new(),
+            scratch,
             hits: Vec::new(),
         }
     }
@@ -299,6 +340,28 @@ mod tests {
             all.extend(chunk);
         }
         String::from_utf8(all).unwrap()
+    }
+
+    #[test]
+    fn released_search_files_return_their_scratch_to_a_bounded_pool() {
+        let h = Handles::new();
+        let fhs: Vec<u64> = (0..SCRATCH_POOL_MAX + 3).map(|_| h.open_search()).collect();
+        assert_eq!(h.scratches().len(), 0);
+        // A request still holding the handle keeps its scratch out of the pool.
+        let held = h.get(fhs[0]).unwrap();
+        h.remove(fhs[0]);
+        assert_eq!(h.scratches().len(), 0);
+        drop(held);
+        for &fh in &fhs[1..] {
+            h.remove(fh);
+        }
+        assert_eq!(h.scratches().len(), SCRATCH_POOL_MAX);
+        let again = h.open_search();
+        assert_eq!(h.scratches().len(), SCRATCH_POOL_MAX - 1);
+        h.remove(again);
+        h.remove(again);
+        assert_eq!(h.scratches().len(), SCRATCH_POOL_MAX);
+        assert_eq!(h.len(), 0);
     }
 
     #[test]
