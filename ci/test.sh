@@ -54,5 +54,24 @@ done
 section "fuzzing (cargo-fuzz, short run of every target)"
 ci/fuzz.sh 15
 
+section "benchmark smoke checks (nothing about speed is asserted)"
+# Every criterion bench runs once (`-- --test`), and vexfs-bench runs end to end on a tiny generated
+# data set: f32 with the generated ground truth, a filtered search (10% match) and bin/hamming. Each
+# must report recall@10 > 0.9 at ef 64: a check that the harness measures what it says (the real
+# runs and their numbers are in benches/README.md).
+cargo bench --locked -p vexfs-benches --benches -- --test
+cargo build --release --locked -p vexfs-benches --bin vexfs-bench
+bench_bin="${CARGO_TARGET_DIR:-target}/release/vexfs-bench"
+bench_data="$(mktemp -d)"
+"$bench_bin" gen --n 3000 --queries 100 --dim 64 --clusters 10 --seed 7 --out "$bench_data" --k 10
+for extra in "--gt $bench_data/gt.ivecs" "--filter-selectivity 0.1" "--type bin --metric hamming"; do
+  # shellcheck disable=SC2086 # $extra is several arguments
+  out="$("$bench_bin" ann --base "$bench_data/base.fvecs" --query "$bench_data/query.fvecs" --ef 64 --json $extra)"
+  echo "$out"
+  echo "$out" | grep '"phase":"search"' | grep -oE '"recall":[0-9.eE+-]+' | cut -d: -f2 \
+    | awk -v what="ann $extra" '{ if ($1 > 0.9) ok = 1 } END { if (!ok) { print what ": recall <= 0.9" > "/dev/stderr"; exit 1 } }'
+done
+rm -rf "$bench_data"
+
 section "done"
 echo "all checks passed in $SECONDS s"

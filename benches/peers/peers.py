@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""Peer ANN libraries on the same files as `vexfs-bench ann`, and the side-by-side table.
+
+    peers.py run --lib hnswlib|faiss --base B.fvecs --query Q.fvecs --gt G.ivecs \
+        [--metric l2|cosine|dot] [--m 16] [--ef-construction 200] [--ef 10,20,...] [-k 10] [--runs R]
+    peers.py best ROUND1.jsonl ROUND2.jsonl ...   (one library's rounds -> its best figures)
+    peers.py compare vexfs.jsonl hnswlib.jsonl faiss.jsonl
+
+`run` prints the same JSON lines as `vexfs-bench ann --json`: one `build` object
+(`seconds`, `inserts_per_s`, `bytes_per_vector`, ...) then one `search` object per ef
+(`ef`, `recall`, `qps`, ...). Everything runs on one thread: OMP_NUM_THREADS=1,
+faiss.omp_set_num_threads(1), hnswlib set_num_threads(1) and num_threads=1 on every call.
+
+Timing: CPU time of the process (time.process_time), like vexfs-bench, because the machine is
+shared; wall-clock rates are printed beside them (`*_wall`). Queries are passed to the library as
+one batch per ef, which the library answers one query after the other on its single thread: that
+keeps Python's per-call overhead out of the peers' figures (it favours them slightly, compared
+with vexfs-bench's one call per query). With --runs R each ef sweep is repeated R times and the
+fastest run is kept, as vexfs-bench does.
+
+Index bytes per vector, two figures each:
+- `bytes_per_vector`: growth of the process's resident memory from just before the index is
+  created to just after the last insert, divided by the vector count (what the index really
+  holds: for hnswlib that includes its per-element mutex, label hash map and visited-list pool;
+  the base array was already resident before);
+- `serialized_bytes_per_vector`: size of the saved index (hnswlib `save_index`,
+  `faiss.serialize_index`) divided by the vector count.
+
+`best` merges several rounds of one library (run.sh runs the three libraries in turn, ROUNDS
+times): the build of the round with the highest inserts/s, and per ef the search with the highest
+queries/s. Interference from other work on a shared machine only ever slows a run down, so the
+best of several interleaved rounds is the least disturbed estimate.
+
+`compare` prints a Markdown table: per library, inserts/s, bytes/vector and queries/s at recall
+0.90, 0.95 and 0.99, and the ratios ours / theirs. Queries/s at a target recall is interpolated
+linearly between the two measured ef points whose recalls bracket the target (reported as n/a
+when no measured ef reaches the target).
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+TARGETS = (0.90, 0.95, 0.99)
+
+
+def read_vecs(path, dtype):
+    import numpy as np
+
+    raw = np.fromfile(path, dtype="<i4")
+    if raw.size == 0:
+        sys.exit(f"peers.py: {path}: empty file")
+    d = int(raw[0])
+    if d <= 0 or raw.size % (d + 1) != 0:
+        sys.exit(f"peers.py: {path}: not a .{'f' if dtype == 'f' else 'i'}vecs file (dimension {d})")
+    rows = raw.reshape(-1, d + 1)
+    if not (rows[:, 0] == d).all():
+        sys.exit(f"peers.py: {path}: records of different dimensions")
+    body = np.ascontiguousarray(rows[:, 1:])
+    return body.view("<f4") if dtype == "f" else body
+
+
+def rss():
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def normalize(x):
+    import numpy as np
+
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    n[n == 0] = 1
+    return np.ascontiguousarray(x / n, dtype="float32")
+
+
+class Hnswlib:
+    name = "hnswlib"
+
+    def __init__(self, dim, metric, m, efc, n):
+        import hnswlib
+
+        space = {"l2": "l2", "cosine": "cosine", "dot": "ip"}[metric]
+        self.index = hnswlib.Index(space=space, dim=dim)
+        self.index.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
+        self.index.set_num_threads(1)
+
+    def add(self, x):
+        import numpy as np
+
+        self.index.add_items(x, np.arange(len(x)), num_threads=1)
+
+    def search(self, q, k, ef):
+        self.index.set_ef(ef)
+        labels, _ = self.index.knn_query(q, k=k, num_threads=1)
+        return labels
+
+    def serialized_bytes(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "index.bin")
+            self.index.save_index(p)
+            return os.path.getsize(p)
+
+    @staticmethod
+    def version():
+        import importlib.metadata
+
+        return importlib.metadata.version("hnswlib")
+
+
+class Faiss:
+    name = "faiss"
+
+    def __init__(self, dim, metric, m, efc, n):
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        self.faiss = faiss
+        self.normalize = metric == "cosine"
+        mt = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        self.index = faiss.IndexHNSWFlat(dim, m, mt)
+        self.index.hnsw.efConstruction = efc
+
+    def prep(self, x):
+        return normalize(x) if self.normalize else x
+
+    def add(self, x):
+        self.index.add(self.prep(x))
+
+    def search(self, q, k, ef):
+        self.index.hnsw.efSearch = ef
+        _, labels = self.index.search(self.prep(q), k)
+        return labels
+
+    def serialized_bytes(self):
+        return int(self.faiss.serialize_index(self.index).nbytes)
+
+    @staticmethod
+    def version():
+        import faiss
+
+        return faiss.__version__
+
+
+def run(a):
+    import numpy as np
+
+    base = read_vecs(a.base, "f")
+    queries = read_vecs(a.query, "f")
+    gt = read_vecs(a.gt, "i")
+    if a.queries:
+        queries = queries[: a.queries]
+    if base.shape[1] != queries.shape[1]:
+        sys.exit("peers.py: base and query dimensions differ")
+    if gt.shape[0] < len(queries) or gt.shape[1] < a.k:
+        sys.exit("peers.py: ground truth has too few rows or neighbours")
+    gt = gt[: len(queries), : a.k]
+    n, dim = base.shape
+    lib = {"hnswlib": Hnswlib, "faiss": Faiss}[a.lib]
+    before = rss()
+    idx = lib(dim, a.metric, a.m, a.ef_construction, n)
+    w0, c0 = time.perf_counter(), time.process_time()
+    idx.add(base)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    grown = rss() - before
+    ser = idx.serialized_bytes()
+    print(
+        json.dumps(
+            {
+                "phase": "build",
+                "lib": a.lib,
+                "version": lib.version(),
+                "seconds": cpu,
+                "inserts_per_s": n / cpu,
+                "bytes_per_vector": grown / n,
+                "wall_seconds": wall,
+                "inserts_per_s_wall": n / wall,
+                "serialized_bytes_per_vector": ser / n,
+                "n": n,
+                "dim": dim,
+                "metric": a.metric,
+                "m": a.m,
+                "ef_construction": a.ef_construction,
+            }
+        ),
+        flush=True,
+    )
+    for ef in a.ef:
+        best = None
+        for _ in range(a.runs):
+            idx.search(queries[:1], a.k, ef)  # warm-up
+            w0, c0 = time.perf_counter(), time.process_time()
+            labels = idx.search(queries, a.k, ef)
+            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            if best is None or cpu < best[0]:
+                best = (cpu, wall, labels)
+        cpu, wall, labels = best
+        hits = sum(len(np.intersect1d(labels[i], gt[i])) for i in range(len(queries)))
+        recall = hits / (len(queries) * a.k)
+        print(
+            json.dumps(
+                {
+                    "phase": "search",
+                    "lib": a.lib,
+                    "ef": ef,
+                    "recall": recall,
+                    "qps": len(queries) / cpu,
+                    "qps_wall": len(queries) / wall,
+                    "k": a.k,
+                    "queries": len(queries),
+                }
+            ),
+            flush=True,
+        )
+
+
+def load(path):
+    build, search = None, []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            o = json.loads(line)
+            if o.get("phase") == "build":
+                build = o
+            elif o.get("phase") == "search":
+                search.append(o)
+    if build is None or not search:
+        sys.exit(f"peers.py: {path}: no build line or no search lines")
+    return build, sorted(search, key=lambda o: o["ef"])
+
+
+def best(a):
+    builds, searches = [], {}
+    for p in a.files:
+        b, s = load(p)
+        builds.append(b)
+        for o in s:
+            if o["ef"] not in searches or o["qps"] > searches[o["ef"]]["qps"]:
+                searches[o["ef"]] = o
+    top = max(builds, key=lambda b: b["inserts_per_s"])
+    top = dict(top, rounds=len(builds), inserts_per_s_all=[b["inserts_per_s"] for b in builds])
+    print(json.dumps(top))
+    for ef in sorted(searches):
+        print(json.dumps(searches[ef]))
+
+
+def qps_at(search, target):
+    """qps at recall `target`, interpolated between the bracketing ef points; None if not reached."""
+    pts = [(o["recall"], o["qps"]) for o in search]
+    if pts[0][0] >= target:
+        return pts[0][1], ">="
+    for (r1, q1), (r2, q2) in zip(pts, pts[1:]):
+        if r1 <= target <= r2:
+            if r2 == r1:
+                return max(q1, q2), ""
+            return q1 + (q2 - q1) * (target - r1) / (r2 - r1), ""
+    return None, ""
+
+
+def compare(a):
+    runs = [load(p) for p in a.files]
+    ours_b, ours_s = runs[0]
+    names = ["vexfs"] + [b.get("lib", os.path.basename(p)) for (b, _), p in zip(runs[1:], a.files[1:])]
+
+    def fmt(x, d=0):
+        return "n/a" if x is None else f"{x:,.{d}f}"
+
+    print("| library | inserts/s | bytes/vector (memory) | bytes/vector (serialized) | "
+          + " | ".join(f"qps @ recall {t:.2f}" for t in TARGETS) + " |")
+    print("|---|---:|---:|---:|" + "---:|" * len(TARGETS))
+    for name, (b, s) in zip(names, runs):
+        ser = b.get("serialized_bytes_per_vector", b.get("encoded_bytes_per_vector"))
+        cells = []
+        for t in TARGETS:
+            q, mark = qps_at(s, t)
+            cells.append((mark + " " if mark else "") + fmt(q))
+        print(f"| {name} | {fmt(b['inserts_per_s'])} | {fmt(b['bytes_per_vector'], 1)} | {fmt(ser, 1)} | "
+              + " | ".join(cells) + " |")
+    for name, (b, s) in zip(names[1:], runs[1:]):
+        cells = []
+        for t in TARGETS:
+            qo, _ = qps_at(ours_s, t)
+            qt, _ = qps_at(s, t)
+            cells.append("n/a" if qo is None or qt is None else f"{qo / qt:.2f}x")
+        mem = ours_b["bytes_per_vector"] / b["bytes_per_vector"]
+        ser = ours_b.get("encoded_bytes_per_vector", 0) / b.get("serialized_bytes_per_vector", 1)
+        print(f"| **vexfs / {name}** | {ours_b['inserts_per_s'] / b['inserts_per_s']:.2f}x | {mem:.2f}x | "
+              f"{ser:.2f}x | " + " | ".join(cells) + " |")
+    print()
+    efs = sorted({o["ef"] for _, s in runs for o in s})
+    print("| ef | " + " | ".join(f"{n} recall | {n} qps" for n in names) + " |")
+    print("|---:|" + "---:|---:|" * len(names))
+    for ef in efs:
+        cells = []
+        for _, s in runs:
+            o = next((o for o in s if o["ef"] == ef), None)
+            cells += ["", ""] if o is None else [f"{o['recall']:.4f}", f"{o['qps']:,.0f}"]
+        print(f"| {ef} | " + " | ".join(cells) + " |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--lib", choices=["hnswlib", "faiss"], required=True)
+    r.add_argument("--base", required=True)
+    r.add_argument("--query", required=True)
+    r.add_argument("--gt", required=True)
+    r.add_argument("--metric", choices=["l2", "cosine", "dot"], default="l2")
+    r.add_argument("--m", type=int, default=16)
+    r.add_argument("--ef-construction", type=int, default=200)
+    r.add_argument("--ef", type=lambda s: [int(x) for x in s.split(",")], default=[10, 20, 40, 80, 160, 320])
+    r.add_argument("-k", type=int, default=10)
+    r.add_argument("--runs", type=int, default=1)
+    r.add_argument("--queries", type=int, default=0)
+    b = sub.add_parser("best")
+    b.add_argument("files", nargs="+", help="rounds of one library")
+    c = sub.add_parser("compare")
+    c.add_argument("files", nargs="+", help="vexfs.jsonl first, then the peers")
+    a = p.parse_args()
+    {"run": run, "best": best, "compare": compare}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
