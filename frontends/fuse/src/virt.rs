@@ -13,8 +13,8 @@
 //! - `search` (mode 0666) is a transaction file. Each open gets its own [`Search`]: a query
 //!   buffer, its own `Scratch` and result buffer, reused across queries, so concurrent searches
 //!   never see each other's results. The `Scratch` (visited tags sized to the largest
-//!   collection, heaps) comes from a small pool and goes back to it on release: building a
-//!   fresh one for every open was half the latency of a one-query open/write/read/close. A write appends to the query (more than `QUERY_LEN_MAX`
+//!   collection, heaps) comes from a small pool and goes back to it on release, so an open
+//!   does not allocate and zero them again. A write appends to the query (more than `QUERY_LEN_MAX`
 //!   bytes in all: `EINVAL`); once the bytes form a complete JSON value the query is parsed and
 //!   run. Incomplete JSON is accepted and waits for more; a malformed or failing query fails the
 //!   write (`EINVAL` for malformed queries, the core's errno otherwise, e.g. `ENOENT` for a
