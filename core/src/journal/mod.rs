@@ -147,6 +147,11 @@ pub struct Journal {
     stats: JournalStats,
     /// Superblock slots that were neither valid nor blank when the image was opened.
     damaged_slots: Vec<Error>,
+    /// Between opening and the end of recovery: the file blocks the live checkpoint references
+    /// (in runs). They stay in use until a newer checkpoint is durable, whatever the replay
+    /// did to them, so that a recovery which fails part-way cannot overwrite what the next
+    /// one must read.
+    checkpoint_data: Vec<(u64, u64)>,
     /// Where replay stopped: segment and offset of the first invalid record, and its LSN.
     log_end: Option<((u64, u32, u64), u64)>,
 }
@@ -303,6 +308,7 @@ impl Journal {
             payload: Vec::new(),
             stats: JournalStats::default(),
             damaged_slots: Vec::new(),
+            checkpoint_data: Vec::new(),
             log_end: None,
         });
         j.storage
@@ -371,7 +377,8 @@ impl Journal {
             });
         }
         let decoded = checkpoint::decode(&bytes, ckpt_at, len.div_ceil(BS), sb.seed)?;
-        let j = Journal::opened(storage, sb, opts, damaged_slots);
+        let checkpoint_data = runs(data_extents(&decoded.ns));
+        let j = Journal::opened(storage, sb, opts, damaged_slots, checkpoint_data);
         Ok((j, decoded))
     }
 
@@ -384,6 +391,7 @@ impl Journal {
         sb: Superblock,
         opts: OpenOptions,
         damaged_slots: Vec<Error>,
+        checkpoint_data: Vec<(u64, u64)>,
     ) -> Box<Journal> {
         Box::new(Journal {
             storage,
@@ -401,6 +409,7 @@ impl Journal {
                 ..JournalStats::default()
             },
             damaged_slots,
+            checkpoint_data,
             log_end: None,
         })
     }
@@ -424,6 +433,9 @@ impl Journal {
         ];
         used.extend(replayed.segments.iter().map(|&(b, n)| (b, u64::from(n))));
         used.extend(data_extents(ns));
+        // Freed by the replay, but still the live checkpoint's until the next one is durable
+        // (which rebuilds the allocator from the state it wrote).
+        used.append(&mut self.checkpoint_data);
         self.alloc = Alloc::from_used(used);
         if self.read_only {
             return Ok(());
@@ -622,6 +634,18 @@ impl Journal {
         }
         problems
     }
+}
+
+/// `extents` with each extent that directly follows the previous one merged into it.
+fn runs(extents: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (start, len) in extents {
+        match out.last_mut() {
+            Some((s, l)) if *s + *l == start => *l += len,
+            _ => out.push((start, len)),
+        }
+    }
+    out
 }
 
 /// `(first block, length)` of every on-disk file block (single blocks; the allocator merges).
