@@ -129,7 +129,7 @@ impl World {
             fs: None,
             model: Model::new(),
             window: vec![Model::new()],
-            history: Vec::new(),
+            history: vec![digest(&dump_model(&Model::new()))],
             rng,
             step: 0,
             time: 0,
@@ -217,7 +217,9 @@ impl World {
         self.fs = Some(fs);
         self.model = Model::new();
         self.window = vec![Model::new()];
-        self.history.clear();
+        // The empty filesystem is the first state this image goes through (a later flip may
+        // bring it back: the first checkpoint's superblock slot outlives newer damaged ones).
+        self.history = vec![digest(&dump_model(&self.model))];
         self.flips_on_image = 0;
         self.note(&format!("fresh image ({why})"));
         Ok(())
