@@ -377,7 +377,7 @@ impl Journal {
             });
         }
         let decoded = checkpoint::decode(&bytes, ckpt_at, len.div_ceil(BS), sb.seed)?;
-        let checkpoint_data = runs(data_extents(&decoded.ns));
+        let checkpoint_data = data_runs(&decoded.ns);
         let j = Journal::opened(storage, sb, opts, damaged_slots, checkpoint_data);
         Ok((j, decoded))
     }
@@ -636,10 +636,14 @@ impl Journal {
     }
 }
 
-/// `extents` with each extent that directly follows the previous one merged into it.
-fn runs(extents: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+/// The on-disk file blocks of `ns` as runs (a block that directly follows the previous one
+/// extends its run). Not inlined: the iterator's state would otherwise sit in the frame of
+/// [`Journal::open`], which is live while the checkpoint is decoded (the deepest stack of
+/// opening an image; measured +464 bytes by the stack audit).
+#[inline(never)]
+fn data_runs(ns: &Namespace) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
-    for (start, len) in extents {
+    for (start, len) in data_extents(ns) {
         match out.last_mut() {
             Some((s, l)) if *s + *l == start => *l += len,
             _ => out.push((start, len)),
