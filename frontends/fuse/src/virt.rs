@@ -24,7 +24,8 @@
 //!   (`pread`/`lseek` fail with `ESPIPE`). A write after a finished query starts a new one.
 //! - `stats` (mode 0444) is rendered once per open, so every read of one open file sees the
 //!   same document; reads are by offset.
-//! - Both are opened with `direct_io` and have TTL 0, so nothing about them is ever cached.
+//! - Both are opened with `direct_io`, so their contents are never cached. Their names and
+//!   attributes (size 0, the mount's time) never change, so the kernel may cache those.
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 use std::collections::HashMap;

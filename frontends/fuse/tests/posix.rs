@@ -217,6 +217,185 @@ fn times_and_statfs(root: &Path) {
     File::open(root).unwrap().sync_all().unwrap();
 }
 
+/// The kernel may cache attributes (see `fs.rs`): every change must still be visible to the
+/// very next `stat`, through whichever name, including changes the engine makes to an inode
+/// other than the one the system call names (link counts, parents' times, the target of a
+/// rename) and changes that arrive as page write-back (mmap) or fallocate.
+fn no_stale_attributes(root: &Path) {
+    fn meta(p: &Path) -> std::fs::Metadata {
+        std::fs::metadata(p).unwrap()
+    }
+    fn ctime(m: &std::fs::Metadata) -> (i64, i64) {
+        (m.ctime(), m.ctime_nsec())
+    }
+    fn mtime(m: &std::fs::Metadata) -> (i64, i64) {
+        (m.mtime(), m.mtime_nsec())
+    }
+    // Every step: stat (so the kernel holds fresh attributes), let the clock move, change,
+    // stat again at once.
+    let tick = || std::thread::sleep(std::time::Duration::from_millis(5));
+    let d = root.join("stale");
+    std::fs::create_dir(&d).unwrap();
+    let (a, b, c) = (d.join("a"), d.join("b"), d.join("c"));
+    std::fs::write(&a, b"0123").unwrap();
+    std::fs::hard_link(&a, &b).unwrap();
+    // The kernel does cache them (or this test would prove nothing): 50 stats of one file
+    // cost far fewer than 50 GETATTR requests.
+    let getattrs = || stats(root)["operations"]["getattr"]["count"].as_u64().unwrap();
+    let g0 = getattrs();
+    for _ in 0..50 {
+        meta(&a);
+    }
+    let cached = getattrs() - g0;
+    assert!(
+        cached < 10,
+        "{cached} GETATTRs for 50 stats: attributes are not cached"
+    );
+
+    // A new name, seen through an old one: nlink and ctime.
+    let before = meta(&b);
+    tick();
+    std::fs::hard_link(&a, &c).unwrap();
+    let m = meta(&b);
+    assert_eq!(m.nlink(), 3);
+    assert!(
+        ctime(&m) > ctime(&before),
+        "link: ctime stale through another name"
+    );
+    // chmod through one name, seen through another.
+    std::fs::set_permissions(&a, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    assert_eq!(meta(&c).mode() & 0o7777, 0o600);
+    // unlink of one name, seen through another.
+    let before = meta(&b);
+    tick();
+    std::fs::remove_file(&c).unwrap();
+    let m = meta(&b);
+    assert_eq!(m.nlink(), 2);
+    assert!(
+        ctime(&m) > ctime(&before),
+        "unlink: ctime stale through another name"
+    );
+    // A rename over a hard-linked name: the replaced inode loses a link.
+    std::fs::write(&c, b"other").unwrap();
+    let before = meta(&b);
+    tick();
+    std::fs::rename(&c, &a).unwrap();
+    let m = meta(&b);
+    assert_eq!(m.nlink(), 1);
+    assert!(ctime(&m) > ctime(&before), "rename over: ctime stale");
+    assert_eq!(meta(&a).len(), 5);
+
+    // The directory's own times and link count when entries come and go.
+    let before = meta(&d);
+    tick();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    let m = meta(&d);
+    assert_eq!(m.nlink(), before.nlink() + 1);
+    assert!(mtime(&m) > mtime(&before), "mkdir: parent mtime stale");
+    // A directory moved between parents: both parents' link counts, the moved one's ctime.
+    let other = root.join("stale-other");
+    std::fs::create_dir(&other).unwrap();
+    let (bd, bo, bs) = (meta(&d), meta(&other), meta(&d.join("sub")));
+    tick();
+    std::fs::rename(d.join("sub"), other.join("sub")).unwrap();
+    assert_eq!(meta(&d).nlink(), bd.nlink() - 1);
+    assert_eq!(meta(&other).nlink(), bo.nlink() + 1);
+    assert!(
+        ctime(&meta(&other.join("sub"))) > ctime(&bs),
+        "rename: moved ctime stale"
+    );
+
+    // Data changes: write, truncate, mmap write-back, fallocate, copy_file_range.
+    let f = File::options().read(true).write(true).open(&b).unwrap();
+    let before = meta(&b);
+    tick();
+    f.write_all_at(b"xy", 10).unwrap();
+    let m = meta(&b);
+    assert_eq!(m.len(), 12);
+    assert!(mtime(&m) > mtime(&before), "write: mtime stale");
+    tick();
+    f.set_len(3 * 4096).unwrap();
+    let m2 = meta(&b);
+    assert_eq!(m2.len(), 3 * 4096);
+    assert!(mtime(&m2) > mtime(&m), "truncate: mtime stale");
+    // SAFETY: maps one page of a file at least that long; unmapped below.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(map, libc::MAP_FAILED);
+    let before = meta(&b);
+    tick();
+    // SAFETY: writing within the one mapped page, then syncing and unmapping it.
+    unsafe {
+        map.cast::<u8>().write(b'M');
+        assert_eq!(libc::msync(map, 4096, libc::MS_SYNC), 0);
+        assert_eq!(libc::munmap(map, 4096), 0);
+    }
+    assert!(mtime(&meta(&b)) > mtime(&before), "mmap write-back: mtime stale");
+    let before = meta(&b);
+    tick();
+    // SAFETY: plain syscall on an open descriptor.
+    let r = unsafe {
+        libc::fallocate(
+            f.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            4096,
+            4096,
+        )
+    };
+    assert_eq!(r, 0);
+    assert!(mtime(&meta(&b)) > mtime(&before), "punch hole: mtime stale");
+    tick();
+    // SAFETY: plain syscall on an open descriptor.
+    assert_eq!(unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, 5 * 4096) }, 0);
+    assert_eq!(meta(&b).len(), 5 * 4096, "fallocate: size stale");
+    let dst = File::create(d.join("dst")).unwrap();
+    let before = meta(&d.join("dst"));
+    tick();
+    let (mut off_in, mut off_out): (i64, i64) = (0, 100);
+    // SAFETY: valid descriptors and offsets.
+    let n = unsafe { libc::copy_file_range(f.as_raw_fd(), &mut off_in, dst.as_raw_fd(), &mut off_out, 4, 0) };
+    assert_eq!(n, 4);
+    let m = meta(&d.join("dst"));
+    assert_eq!(m.len(), 104, "copy_file_range: size stale");
+    assert!(mtime(&m) > mtime(&before), "copy_file_range: mtime stale");
+    drop((f, dst));
+
+    // Extended attributes, vectors included: ctime.
+    let before = meta(&b);
+    tick();
+    setxattr(&b, b"user.tag", b"v", 0).unwrap();
+    assert!(ctime(&meta(&b)) > ctime(&before), "setxattr: ctime stale");
+    setxattr(&d, b"user.vexfs.index", b"dim=2", 0).unwrap();
+    let before = meta(&b);
+    tick();
+    setxattr(&b, b"user.vexfs.vector", &vec_bytes(&[1.0, 2.0]), 0).unwrap();
+    assert!(ctime(&meta(&b)) > ctime(&before), "vector set: ctime stale");
+    let before = meta(&b);
+    tick();
+    removexattr(&b, b"user.vexfs.vector").unwrap();
+    assert!(ctime(&meta(&b)) > ctime(&before), "vector removal: ctime stale");
+
+    // relatime: reading a file modified since its last access moves atime.
+    let before = meta(&a);
+    tick();
+    std::fs::write(&a, b"fresh").unwrap();
+    let mut buf = Vec::new();
+    File::open(&a).unwrap().read_to_end(&mut buf).unwrap();
+    assert!(meta(&a).atime() >= before.atime());
+    let m = meta(&a);
+    assert!((m.atime(), m.atime_nsec()) >= mtime(&m), "read: atime stale");
+    std::fs::remove_dir_all(&d).unwrap();
+    std::fs::remove_dir_all(&other).unwrap();
+}
+
 /// Kernel references are counted exactly: after every name is gone and the kernel drops its
 /// caches, every forget has arrived and every orphan is freed (none leaked, none freed early).
 fn kernel_references(root: &Path) {
@@ -264,6 +443,7 @@ fn posix_extras() {
         links_and_orphans(root);
         mmap_and_holes(root);
         times_and_statfs(root);
+        no_stale_attributes(root);
         kernel_references(root);
         // While mounted, the image is locked: a second mount or open fails clearly.
         let e = vexfs_fuse::spawn(&s.image, &s.dir, &MountOptions::default()).unwrap_err();
