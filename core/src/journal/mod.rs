@@ -174,6 +174,22 @@ impl BlockSource for Journal {
         cache.insert(addr, crc, out);
         Ok(())
     }
+
+    fn read_run(&self, addr: u64, crcs: &[u32], out: &mut [u8]) -> Result<()> {
+        debug_assert_eq!(out.len(), crcs.len() * BLOCK_SIZE);
+        self.storage
+            .read_at(addr * BS, out)
+            .map_err(|e| Error::io("reading file data", &e))?;
+        for ((i, &crc), block) in crcs.iter().enumerate().zip(out.chunks_exact(BLOCK_SIZE)) {
+            if crc32c::crc32c(block) != crc {
+                return Err(Error::Corrupted {
+                    what: "file data block",
+                    offset: (addr + i as u64) * BS,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Journal {
