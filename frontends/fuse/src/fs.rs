@@ -5,8 +5,9 @@
 //! inode numbers are the FUSE node ids, so every name of a hard link has the same id; the
 //! virtual `/.vexfs` nodes are handled first, by `virt`.
 //!
-//! **Caching (TTLs).** Attributes are returned with [`ATTR_TTL`] (1 s) and directory entries
-//! with [`ENTRY_TTL`] (60 s). Both are safe because every change to an image passes through this
+//! **Caching (TTLs).** Attributes are returned with [`ATTR_TTL`] and directory entries
+//! with [`ENTRY_TTL`] (both 60 s, as libfuse's passthrough example uses long timeouts when it
+//! is the only writer). Both are safe because every change to an image passes through this
 //! mount's kernel (the image is locked exclusively while mounted) and the kernel drops what it
 //! cached for every inode a request can change:
 //! - Entries: the kernel updates its dentry cache itself on every create, unlink, rename and
@@ -66,7 +67,7 @@ use vexfs_core::{
 /// How long the kernel may cache a directory entry (see the module docs).
 pub(crate) const ENTRY_TTL: Duration = Duration::from_secs(60);
 /// How long the kernel may cache attributes (see the module docs).
-pub(crate) const ATTR_TTL: Duration = Duration::from_secs(1);
+pub(crate) const ATTR_TTL: Duration = Duration::from_secs(60);
 /// Largest `WRITE` the kernel is asked to send: one core write operation.
 pub(crate) const MAX_WRITE: u32 = WRITE_OP_BYTES_MAX as u32;
 
