@@ -457,9 +457,9 @@ mod tests {
         std::cell::Cell<u32>,
     );
 
-    impl BlockSource for Image {
-        fn read_block(&self, addr: u64, crc: u32, out: &mut [u8; BLOCK_SIZE]) -> Result<()> {
-            self.1.set(self.1.get() + 1);
+    impl Image {
+        /// Image block `addr`, checked against `crc`.
+        fn block(&self, addr: u64, crc: u32) -> Result<&[u8; BLOCK_SIZE]> {
             let b = self.0.get(&addr).ok_or(Error::Corrupted {
                 what: "block",
                 offset: addr,
@@ -470,24 +470,21 @@ mod tests {
                     offset: addr * BS,
                 });
             }
-            out.copy_from_slice(b);
+            Ok(b)
+        }
+    }
+
+    impl BlockSource for Image {
+        fn read_block(&self, addr: u64, crc: u32, out: &mut [u8; BLOCK_SIZE]) -> Result<()> {
+            self.1.set(self.1.get() + 1);
+            out.copy_from_slice(self.block(addr, crc)?);
             Ok(())
         }
 
         fn read_run(&self, addr: u64, crcs: &[u32], out: &mut [u8]) -> Result<()> {
             self.2.set(self.2.get() + 1);
             for ((i, &crc), chunk) in crcs.iter().enumerate().zip(out.chunks_exact_mut(BLOCK_SIZE)) {
-                let b = self.0.get(&(addr + i as u64)).ok_or(Error::Corrupted {
-                    what: "block",
-                    offset: addr,
-                })?;
-                if crc32c::crc32c(b) != crc {
-                    return Err(Error::Corrupted {
-                        what: "file block",
-                        offset: (addr + i as u64) * BS,
-                    });
-                }
-                chunk.copy_from_slice(b);
+                chunk.copy_from_slice(self.block(addr + i as u64, crc)?);
             }
             Ok(())
         }
