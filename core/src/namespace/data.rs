@@ -164,13 +164,14 @@ impl FileData {
         }
         let n = (buf.len() as u64).min(self.size - offset) as usize;
         let buf = &mut buf[..n];
-        buf.fill(0);
         let Some((first, last)) = block_span(offset, n as u64) else {
             return Ok(0);
         };
         // On-disk blocks are read whole (their checksum covers the whole block): those wholly
         // inside the read go straight into `buf`, consecutive ones in one run; the one or two
-        // only partly inside go through one heap buffer.
+        // only partly inside go through one heap buffer. Holes are zeroed as the walk passes them
+        // (`filled`: the bytes before it are written or zeroed), so no byte is written twice.
+        let mut filled = 0;
         let mut tmp: Option<Box<[u8; BLOCK_SIZE]>> = None;
         let mut run = Run {
             addr: 0,
@@ -183,6 +184,8 @@ impl FileData {
             let end = ((idx + 1) * BS).min(offset + n as u64);
             let within = (start - idx * BS) as usize..(end - idx * BS) as usize;
             let at = (start - offset) as usize;
+            buf[filled..at].fill(0);
+            filled = (end - offset) as usize;
             if let Block::Disk { addr, crc } = *block
                 && within.len() == BLOCK_SIZE
             {
@@ -196,7 +199,7 @@ impl FileData {
             }
             let dst = &mut buf[at..(end - offset) as usize];
             match block {
-                Block::Zero => {}
+                Block::Zero => dst.fill(0),
                 Block::Mem(b) => dst.copy_from_slice(&b[within]),
                 Block::Disk { .. } => {
                     let t = tmp.get_or_insert_with(|| Box::new([0u8; BLOCK_SIZE]));
@@ -205,6 +208,7 @@ impl FileData {
                 }
             }
         }
+        buf[filled..].fill(0);
         run.flush(buf, src)?;
         Ok(n)
     }
@@ -448,6 +452,29 @@ mod tests {
         assert_eq!(f.seek_data(BS), Some(2 * BS));
         assert_eq!(f.seek_hole(2 * BS), Some(3 * BS));
         assert_eq!(f.seek_data(3 * BS), None);
+    }
+
+    #[test]
+    fn reads_write_every_byte_of_the_buffer() {
+        // Hole, unwritten (fallocated), hole, written, hole, size ending inside a hole: every
+        // window read into a dirty buffer equals the same window of a byte model.
+        let mut f = FileData::default();
+        let mut model = vec![0u8; 5 * BLOCK_SIZE + 300];
+        f.allocate(BS, BS, true);
+        f.write(3 * BS + 10, &[5; 100], None).unwrap();
+        model[3 * BLOCK_SIZE + 10..3 * BLOCK_SIZE + 110].fill(5);
+        f.set_size(model.len() as u64, None).unwrap();
+        for (off, len) in [
+            (0, model.len()),
+            (1, 3 * BLOCK_SIZE),
+            (BS - 1, 2),
+            (3 * BS + 50, 9000),
+        ] {
+            let mut buf = vec![0xAA; len];
+            let n = f.read(off, &mut buf, None).unwrap();
+            let want = &model[off as usize..(off as usize + len).min(model.len())];
+            assert_eq!(&buf[..n], want, "read of {len} at {off}");
+        }
     }
 
     /// A block source over a map of image blocks, counting single-block reads and runs.
