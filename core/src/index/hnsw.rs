@@ -60,6 +60,7 @@
 mod check;
 mod codec;
 mod heap;
+mod pages;
 mod search;
 #[cfg(test)]
 mod tests;
@@ -254,7 +255,11 @@ impl Hnsw {
     /// Makes room for `additional` more nodes without reallocating.
     pub fn reserve(&mut self, additional: usize) {
         let n = additional;
+        let cap = self.nodes.capacity();
         self.nodes.reserve_exact(n * self.rec);
+        if self.nodes.capacity() != cap {
+            pages::advise_huge(&self.nodes);
+        }
         self.labels.reserve_exact(n);
         self.info.reserve_exact(n);
         self.parent.reserve_exact(n);

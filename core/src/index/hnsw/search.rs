@@ -33,6 +33,8 @@ pub(crate) const FILTER_RATE_MIN_INV: u32 = 32;
 const PREFETCH_GATHER: usize = 64;
 /// Bytes of the next neighbour's vector prefetched while computing the current distance.
 const PREFETCH_NEXT: usize = usize::MAX;
+/// How many neighbours ahead of the distance being computed their whole vectors are fetched.
+const PREFETCH_AHEAD: usize = 1;
 /// Largest epoch tag (the filter memo stores `tag << 1 | passed` in a `u16`).
 const TAG_MAX: u16 = 0x7fff;
 
@@ -346,12 +348,16 @@ impl Hnsw {
                 }
             }
             let cnt = st.buf.len();
+            for &n in &st.buf[..cnt.min(PREFETCH_AHEAD)] {
+                self.prefetch_vector(n, PREFETCH_NEXT);
+            }
             for i in 0..cnt {
                 // SAFETY: `i < cnt == buf.len()`.
                 let n = unsafe { *st.buf.get_unchecked(i) };
-                if i + 1 < cnt {
-                    // SAFETY: `i + 1 < cnt`.
-                    self.prefetch_vector(unsafe { *st.buf.get_unchecked(i + 1) }, PREFETCH_NEXT);
+                if i + PREFETCH_AHEAD < cnt {
+                    // SAFETY: `i + PREFETCH_AHEAD < cnt`.
+                    let ahead = unsafe { *st.buf.get_unchecked(i + PREFETCH_AHEAD) };
+                    self.prefetch_vector(ahead, PREFETCH_NEXT);
                 }
                 debug_assert!((n as usize) < n_nodes);
                 // SAFETY: `n < n_nodes` (see above).
@@ -600,11 +606,13 @@ fn prefetch_lines(p: *const u8, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // Every line `[p, p + bytes)` touches: `p` need not be line-aligned.
+        let bytes = bytes.min(16 * 64);
         let mut off = 0;
-        while off < bytes.min(16 * 64) {
-            // SAFETY: `off < bytes`, so the address stays inside the allocation; a prefetch
-            // never faults anyway, and SSE is part of the x86-64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off).cast()) };
+        while off < bytes + (p as usize & 63) {
+            // SAFETY: a prefetch never faults, whatever the address (the offset stays within
+            // one line of the range), and SSE is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast()) };
             off += 64;
         }
     }
