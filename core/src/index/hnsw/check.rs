@@ -4,15 +4,16 @@
 //! Verified, in order: array lengths and the upper-level prefix sums; node levels, the entry
 //! point and the top level; tombstones (count, free list, no duplicates) and the label map
 //! (each live label has exactly one live node and the reverse); every list (count within its
-//! bound, zeroed unused slots, targets in range, no self link, no duplicate, upper-level targets
-//! present at that level); the spanning tree (one root, both directions of every tree edge
-//! present at level 0, no cycle); and reachability of every live node from the entry point over
+//! slots, on level 0 at most `2m` links besides those to the node's at most `TREE_SLOTS`
+//! children, zeroed unused slots, targets in range, no self link, no duplicate, upper-level
+//! targets present at that level); the spanning tree (one root, both directions of every tree
+//! edge present at level 0, no cycle); and reachability of every live node from the entry point over
 //! level-0 links (iterative BFS). A valid spanning tree already implies that level 0 is strongly
 //! connected, so decoding skips the BFS (it is the only part of the check that reads records in
 //! random order); [`Hnsw::check`] runs it anyway. The list checks are one sequential pass over
 //! the records. Nothing here recurses.
 
-use super::{Hnsw, LEVEL_MASK, NONE, TOMB};
+use super::{Hnsw, LEVEL_MASK, NONE, TOMB, TREE_SLOTS};
 use crate::limits::HNSW_LEVEL_MAX;
 
 /// Which serialized section a violation concerns (decode turns it into a byte offset).
@@ -205,6 +206,9 @@ impl Hnsw {
                 }
                 if l == 0 && (!has_parent || kids != children[id as usize]) {
                     return Err(bad("hnsw tree: parent edge missing", Parent, Some(id)));
+                }
+                if l == 0 && (kids as usize > TREE_SLOTS || cnt - kids as usize > self.m0) {
+                    return Err(bad("hnsw links: degree over its bound", sec, Some(id)));
                 }
             }
         }

@@ -1,11 +1,11 @@
 //! The checkpoint form of an [`Hnsw`]: compact little-endian, bulk arrays copied as they lie in
 //! memory (a `bytemuck` byte view on little-endian hosts), so decoding is close to `memcpy`.
 //!
-//! Layout (all integers little-endian, no padding; `n` nodes, `s0 = 1 + 2m`):
+//! Layout (all integers little-endian, no padding; `n` nodes, `s0 = 1 + 2m + TREE_SLOTS`):
 //!
 //! | offset | bytes | field |
 //! |---|---|---|
-//! | 0 | 8 | magic `VXHNSW\0\x01` |
+//! | 0 | 8 | magic `VXHNSW\0\x02` |
 //! | 8 | 1+1+1+1 | element type code, metric code, top level, reserved (0) |
 //! | 12 | 4+4+4 | dim, m, ef_construction |
 //! | 24 | 8 | seed |
@@ -14,7 +14,7 @@
 //! | 56 | n | node info (level, tombstone flag) |
 //! | | 8n | labels |
 //! | | 4n | spanning-tree parents (`u32::MAX` for the root) |
-//! | | 4·n·r | node records of `r = s0 + ⌈vector_bytes / 4⌉` words: the level-0 list (count, then `2m` slots, unused slots zero), then the vector's raw bytes (zero-padded to whole words) |
+//! | | 4·n·r | node records of `r = s0 + ⌈vector_bytes / 4⌉` words: the level-0 list (count, then `2m + TREE_SLOTS` slots, unused slots zero), then the vector's raw bytes (zero-padded to whole words) |
 //! | | 4u | upper-level lists, nodes in id order, `level` blocks of `1 + m` each |
 //! | | 4t | free list (tombstoned slots, in reuse order) |
 //!
@@ -30,7 +30,9 @@ use crate::error::{Error, Result};
 use crate::index::IndexParams;
 use std::collections::BTreeMap;
 
-const MAGIC: [u8; 8] = *b"VXHNSW\x00\x01";
+/// The last byte is the layout's version: 2 since level-0 lists have their `TREE_SLOTS` (a
+/// version-1 graph, with `2m` slots, is rejected like any other mismatch).
+const MAGIC: [u8; 8] = *b"VXHNSW\x00\x02";
 const HEADER_BYTES: usize = 56;
 
 fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {

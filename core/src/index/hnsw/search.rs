@@ -7,7 +7,7 @@
 //! best `ef` *eligible* nodes. Every node is used for navigation; only eligible nodes (live, not
 //! the node being linked, passing the filter) enter `W`. A neighbour is admitted when `W` is not
 //! full or it is closer than `W`'s worst. Candidates are bounded: when the heap reaches its
-//! limit (`2·ef + 2m + 16`), entries no closer than `W`'s worst (which can never be expanded)
+//! limit (`2·ef + 2m + TREE_SLOTS + 16`), entries no closer than `W`'s worst (which can never be expanded)
 //! are dropped, then if needed the farthest half, so the heap never outgrows the capacity
 //! reserved for it. Keys are `(distance, node id)` packed in a `u64`, so ties are deterministic.
 //!
@@ -133,19 +133,19 @@ impl SearchScratch {
         if memo && self.memo.len() < nodes {
             self.memo.resize(nodes, 0);
         }
-        let limit = 2 * ef + h.m0 + 16;
+        let limit = 2 * ef + h.slots0 + 16;
         self.beam.cand_limit = limit;
         self.beam.cand.reserve_total(limit);
         self.beam.res.reserve_total(ef + 1);
-        ensure_cap(&mut self.beam.buf, h.m0);
+        ensure_cap(&mut self.beam.buf, h.slots0);
         self.top.reserve_total(ef + 1);
         ensure_cap(&mut self.pairs, ef + 1);
         let b = &mut self.build;
         ensure_cap(&mut b.cands, ef + 1);
-        ensure_cap(&mut b.sel, h.m0 + 1);
-        ensure_cap(&mut b.list, h.m0 + 1);
-        ensure_cap(&mut b.shrink, 2 * h.m0 + 2);
-        ensure_cap(&mut b.shrink_sel, h.m0 + 1);
+        ensure_cap(&mut b.sel, h.slots0 + 1);
+        ensure_cap(&mut b.list, h.slots0 + 1);
+        ensure_cap(&mut b.shrink, 2 * h.slots0 + 2);
+        ensure_cap(&mut b.shrink_sel, h.slots0 + 1);
     }
 
     /// Starts a new search epoch.
@@ -312,7 +312,7 @@ impl Hnsw {
         }
         let n_nodes = self.labels.len();
         debug_assert!(st.visited.len() >= n_nodes);
-        debug_assert!(st.buf.capacity() >= self.m0);
+        debug_assert!(st.buf.capacity() >= self.slots0);
         while let Some(c) = st.cand.pop() {
             if st.res.len() >= ef && st.res.peek().is_some_and(|top| c > top) {
                 break;
@@ -342,7 +342,7 @@ impl Hnsw {
                 if *v != tag {
                     *v = tag;
                     self.prefetch_vector(n, PREFETCH_GATHER);
-                    // Never reallocates: lists hold at most `m0` links, the capacity `prepare`
+                    // Never reallocates: lists hold at most `slots0` links, the capacity `prepare`
                     // reserved.
                     st.buf.push(n);
                 }

@@ -438,6 +438,45 @@ fn determinism_and_codec_round_trip() {
 }
 
 #[test]
+fn tree_links_have_slots_of_their_own() {
+    let p = params(ElemType::F32, Metric::L2, 8, 4, 32);
+    let h = build(p, &clustered(3000, 8, 10, 0.3, 5));
+    h.check().unwrap();
+    let child = |y: u32, t: u32| h.parent[t as usize] == y;
+    let (mut full_with_kids, mut spare) = (0, None);
+    for y in 0..h.node_count() as u32 {
+        let links = h.links(y, 0);
+        let kids = links.iter().filter(|&&t| child(y, t)).count();
+        let others = links.len() - kids;
+        assert!(
+            kids <= TREE_SLOTS && others <= h.m0,
+            "node {y}: {kids} children, {others} others"
+        );
+        full_with_kids += usize::from(kids > 0 && others == h.m0);
+        if others == h.m0 && kids < TREE_SLOTS {
+            spare = Some(y);
+        }
+    }
+    // Links to children come on top of full heuristic lists (they used to displace them).
+    assert!(full_with_kids > 0);
+    // A non-child link in a child's slot is over the bound, and check() says so.
+    let y = spare.expect("a full list with a free tree slot");
+    let mut bad = h.clone();
+    let mut list = bad.links(y, 0).to_vec();
+    let t = (0..bad.node_count() as u32)
+        .find(|&t| t != y && !list.contains(&t) && !child(y, t))
+        .unwrap();
+    list.push(t);
+    bad.set_links(y, 0, &list);
+    assert!(bad.check().unwrap_err().contains("degree over its bound"));
+    // A graph in the layout before tree slots (magic version 1) is refused.
+    let mut e = Vec::new();
+    h.encode(&mut e);
+    e[7] = 1;
+    assert!(matches!(Hnsw::decode(p, &e), Err(crate::Error::Corrupted { .. })));
+}
+
+#[test]
 fn decode_rejects_forged_counts_without_allocating() {
     let p = params(ElemType::F32, Metric::L2, 4, 4, 16);
     let mut h = Hnsw::new(p);
