@@ -478,6 +478,73 @@ fn round_trip_loads_graphs_instead_of_rebuilding() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// Reads lent from the image's map (`read_view`) give exactly what copying reads give, or
+/// nothing where the bytes are not in one run on disk; a damaged block is an error either way.
+#[test]
+fn mapped_reads_equal_copied_reads() {
+    let path = temp_image("views.img");
+    let storage = Arc::new(FileStorage::open(&path, true, true).unwrap()) as Arc<dyn Storage>;
+    let mut e = Engine::create_image(storage, EngineConfig::default()).unwrap();
+    let c = ctx(1);
+    let f = e.create(ROOT_INO, b"f", 0o644, &c).unwrap().ino;
+    let data: Vec<u8> = (0..3 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    for chunk in 0..3u64 {
+        e.write(f, chunk << 20, &data[(chunk as usize) << 20..][..1 << 20], &c)
+            .unwrap();
+    }
+    e.checkpoint().unwrap();
+    assert_eq!(
+        e.read_view(f, 0, 3 << 20).unwrap(),
+        Some(&data[..]),
+        "one extent, lent whole"
+    );
+    // After the checkpoint: a rewritten stretch (in memory), a hole, an unwritten stretch.
+    e.write(f, 100_000, &[1; 5000], &c).unwrap();
+    e.fallocate(f, 1 << 20, 8192, FallocMode::PunchHole, &c).unwrap();
+    e.fallocate(f, 2 << 20, 8192, FallocMode::PunchHole, &c).unwrap();
+    e.fallocate(f, 2 << 20, 4096, FallocMode::KeepSize, &c).unwrap();
+    let (mut lent, mut copied) = (0, 0);
+    let mut buf = vec![0u8; 300_000];
+    for offset in (0..(3 << 20) + 10_000).step_by(77_777) {
+        for len in [1, 4096, 131_072, 300_000] {
+            let n = e.read(f, offset, &mut buf[..len]).unwrap();
+            match e.read_view(f, offset, len).unwrap() {
+                Some(view) => {
+                    assert_eq!(view, &buf[..n], "at {offset}+{len}");
+                    lent += 1;
+                }
+                None => copied += 1,
+            }
+        }
+    }
+    assert!(lent > 100 && copied > 10, "{lent} lent, {copied} copied");
+    // Damage the file's first data block: every block-aligned copy of its first 64 bytes (the
+    // log may hold one too).
+    drop(e);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let copies: Vec<usize> = (0..bytes.len() / 4096)
+        .filter(|&b| bytes[b * 4096..].starts_with(&data[..64]))
+        .collect();
+    assert!(!copies.is_empty());
+    for b in copies {
+        bytes[b * 4096 + 10] ^= 0x40;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let storage = Arc::new(FileStorage::open(&path, false, true).unwrap()) as Arc<dyn Storage>;
+    let e = Engine::open_image(storage, OpenOptions::default()).unwrap();
+    let f = e.lookup(ROOT_INO, b"f").unwrap().ino;
+    assert!(matches!(e.read_view(f, 0, 4096), Err(Error::Corrupted { .. })));
+    assert!(matches!(
+        e.read(f, 0, &mut buf[..4096]),
+        Err(Error::Corrupted { .. })
+    ));
+    assert_eq!(e.read_view(f, 4096, 4096).unwrap(), Some(&data[4096..8192]));
+    drop(e);
+    std::fs::remove_file(&path).unwrap();
+}
+
 #[test]
 fn churn_keeps_the_image_small() {
     let storage = Arc::new(MemStorage::new());

@@ -170,6 +170,33 @@ pub fn case(e: EntryPoint) -> Case {
                 Ok((s, r))
             },
         )),
+        EntryPoint::ReadView => single(call(
+            "1 MiB at an unaligned offset, lent from an image file's map (cold)",
+            |w, m| {
+                // A copy of the world in a file, plus a 2 MiB file written in one go and
+                // checkpointed: one run of image blocks.
+                let path = std::env::temp_dir().join(format!("vexfs-audit-view-{}.img", std::process::id()));
+                let mut e = World::open_file_copy(&w.clean_image(), &path);
+                let ctx = w.ctx();
+                let bytes = vec![0x5A; BLOB_BYTES];
+                let ino = ok(e.create(vexfs_core::ROOT_INO, b"mapped", 0o644, &ctx), "create")
+                    .and_then(|a| ok(e.write(a.ino, 0, &bytes, &ctx), "write").map(|_| a.ino))
+                    .and_then(|ino| ok(e.checkpoint(), "checkpoint").map(|()| ino));
+                let r = ino.and_then(|ino| {
+                    once(m, || {
+                        e.read_view(ino, 1000, WRITE_OP_BYTES_MAX)
+                            .map(|v| v.map(<[u8]>::len))
+                    })
+                });
+                drop(e);
+                let _ = std::fs::remove_file(&path);
+                let (s, r) = r?;
+                if r != Ok(Some(WRITE_OP_BYTES_MAX)) {
+                    return Err(format!("read_view returned {r:?}, not 1 MiB lent"));
+                }
+                Ok((s, r))
+            },
+        )),
         EntryPoint::Lseek => Case {
             probes: vec![
                 call("SEEK_DATA over a 1 TiB hole", |w, m| {

@@ -24,7 +24,7 @@ use vexfs_core::journal::OpenOptions;
 use vexfs_core::limits::{
     DIM_MAX, NAME_LEN_MAX, PATH_LEN_MAX, SYMLINK_HOPS_MAX, XATTR_NAME_LEN_MAX, XATTR_VALUE_LEN_MAX,
 };
-use vexfs_core::storage::{MemStorage, Storage};
+use vexfs_core::storage::{FileStorage, MemStorage, Storage};
 use vexfs_core::types::{Ctx, FileKind, Ino, Timestamp, XattrMode};
 use vexfs_core::vector::{self, ElemType, Metric};
 use vexfs_core::{Engine, EngineConfig, INDEX_XATTR, VECTOR_XATTR};
@@ -477,6 +477,14 @@ impl World {
         let engine = Engine::open_image(storage.clone() as Arc<dyn Storage>, OpenOptions::default())
             .expect("fixture: open a copy of the image");
         (storage, engine)
+    }
+
+    /// Opens a copy of `image` written to the file `path` (for cases that need the image
+    /// memory-mapped, as a mount has it).
+    pub fn open_file_copy(image: &[u8], path: &std::path::Path) -> Engine {
+        std::fs::write(path, image).expect("fixture: write the image file");
+        let storage = FileStorage::open(path, false, true).expect("fixture: open the image file");
+        Engine::open_image(Arc::new(storage), OpenOptions::default()).expect("fixture: open the image")
     }
 
     /// Checks that the fixtures are what the cases assume.

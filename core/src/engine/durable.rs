@@ -110,9 +110,16 @@ impl Engine {
         self.journal.as_ref().map(|j| j.stats())
     }
 
-    /// The storage under the image.
-    pub fn storage(&self) -> Option<&Arc<dyn Storage>> {
-        self.journal.as_ref().map(|j| j.storage())
+    /// The image's length in bytes (`None` in memory or when the storage cannot tell).
+    /// The storage itself is not handed out: the engine is its only writer (see
+    /// [`Storage::view`]).
+    pub fn image_bytes(&self) -> Option<u64> {
+        self.journal.as_ref().and_then(|j| j.storage().len().ok())
+    }
+
+    /// Bytes the image could still grow by (`None` in memory or when unknown).
+    pub fn image_room(&self) -> Option<u64> {
+        self.journal.as_ref().and_then(|j| j.storage().available())
     }
 
     /// Makes every operation applied so far durable (`fsync`, `fdatasync`, `syncfs`).

@@ -14,7 +14,7 @@
 //!   variant cannot be added without also being in `ALL`.
 //!
 //! Accessors that only return a field or an iterator over one (`namespace`, `collection`,
-//! `seed`, `is_pinned`, `orphans`, `op_counts`, `journal_stats`, `storage`, ...) are not entry
+//! `seed`, `is_pinned`, `orphans`, `op_counts`, `journal_stats`, `image_bytes`, ...) are not entry
 //! points: they do no work whose stack or allocations could vary with the input.
 
 use super::OpKind;
@@ -76,6 +76,8 @@ entry_points! {
     ReadLink => "readlink",
     /// `Engine::read`.
     Read => "read",
+    /// `Engine::read_view` (bytes lent from a memory-mapped image).
+    ReadView => "read_view",
     /// `Engine::lseek` (`SEEK_DATA`, `SEEK_HOLE`).
     Lseek => "lseek",
     /// `Engine::readdir`.

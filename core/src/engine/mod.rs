@@ -634,6 +634,13 @@ impl Engine {
         self.ns.get(ino)?.file()?.read(offset, buf, self.source())
     }
 
+    /// What [`Engine::read`] of `len` bytes would give, lent straight from the image when the
+    /// bytes lie there in one verified run (see [`FileData::view`](crate::namespace::FileData::view));
+    /// `None` when they do not (then `read`). For large reads: nothing is copied.
+    pub fn read_view(&self, ino: Ino, offset: u64, len: usize) -> Result<Option<&[u8]>> {
+        self.ns.get(ino)?.file()?.view(offset, len, self.source())
+    }
+
     /// `SEEK_DATA` / `SEEK_HOLE` from `offset`; `ENXIO`-style `None` past the data.
     pub fn lseek(&self, ino: Ino, offset: u64, whence: Whence) -> Result<Option<u64>> {
         let f = self.ns.get(ino)?.file()?;

@@ -24,6 +24,7 @@ use crate::collections::Collections;
 use crate::engine::Op;
 use crate::error::{Error, Result};
 use crate::limits::BLOCK_SIZE;
+use crate::namespace::data::verify_block;
 use crate::namespace::{Block, BlockSource, Body, Namespace};
 use crate::storage::Storage;
 use crate::types::Ctx;
@@ -165,12 +166,7 @@ impl BlockSource for Journal {
         self.storage
             .read_at(addr * BS, out)
             .map_err(|e| Error::io("reading file data", &e))?;
-        if crc32c::crc32c(out) != crc {
-            return Err(Error::Corrupted {
-                what: "file data block",
-                offset: addr * BS,
-            });
-        }
+        verify_block(addr, crc, out)?;
         cache.insert(addr, crc, out);
         Ok(())
     }
@@ -181,14 +177,17 @@ impl BlockSource for Journal {
             .read_at(addr * BS, out)
             .map_err(|e| Error::io("reading file data", &e))?;
         for ((i, &crc), block) in crcs.iter().enumerate().zip(out.chunks_exact(BLOCK_SIZE)) {
-            if crc32c::crc32c(block) != crc {
-                return Err(Error::Corrupted {
-                    what: "file data block",
-                    offset: (addr + i as u64) * BS,
-                });
-            }
+            verify_block(addr + i as u64, crc, block)?;
         }
         Ok(())
+    }
+
+    fn view(&self, addr: u64, blocks: usize) -> Option<&[u8]> {
+        let len = blocks.checked_mul(BLOCK_SIZE)?;
+        // SAFETY: the journal is its storage's only writer (the engine hands the storage to
+        // no one else), and every write goes through `&mut Journal`; the slice borrows the
+        // journal shared, so nothing writes while it lives.
+        unsafe { self.storage.view(addr.checked_mul(BS)?, len) }
     }
 }
 
@@ -207,7 +206,7 @@ impl Journal {
         }
     }
 
-    /// The storage under the image.
+    /// The storage under the image (for reading: the journal is its only writer).
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
     }
@@ -548,8 +547,9 @@ impl Journal {
         Ok(())
     }
 
-    /// Writes every in-memory file block to newly allocated blocks, consecutive blocks of a file
-    /// in one run, and turns them into on-disk blocks.
+    /// Writes every in-memory file block to newly allocated blocks and turns them into on-disk
+    /// blocks. Consecutive blocks of a file get one extent (so that reads of them are one run,
+    /// lent whole from a mapped image), written at most `RUN_BLOCKS_MAX` blocks at a time.
     fn write_back(&mut self, ns: &mut Namespace) -> Result<()> {
         const RUN_BLOCKS_MAX: usize = 256;
         let mut run: Vec<u8> = Vec::new();
@@ -565,13 +565,19 @@ impl Journal {
                 }
             }
             let mut i = 0;
+            let mut extent = (0, 0);
             while i < pending.len() {
-                // A run of consecutive block indexes, written to consecutive image blocks.
-                let mut j = i + 1;
-                while j < pending.len() && j - i < RUN_BLOCKS_MAX && pending[j].0 == pending[j - 1].0 + 1 {
-                    j += 1;
+                // A stretch of consecutive block indexes gets consecutive image blocks.
+                if extent.1 == 0 {
+                    let mut end = i + 1;
+                    while end < pending.len() && pending[end].0 == pending[end - 1].0 + 1 {
+                        end += 1;
+                    }
+                    extent = (self.alloc.alloc((end - i) as u64), end - i);
                 }
-                let addr = self.alloc.alloc((j - i) as u64);
+                let j = i + extent.1.min(RUN_BLOCKS_MAX);
+                let addr = extent.0;
+                extent = (addr + (j - i) as u64, extent.1 - (j - i));
                 run.clear();
                 crcs.clear();
                 for (_, b) in &pending[i..j] {

@@ -25,6 +25,25 @@ pub trait BlockSource {
     /// blocks long) in one go, verifying block `i` against `crcs[i]`. For large reads: the
     /// journal does one storage read and leaves its cache alone.
     fn read_run(&self, addr: u64, crcs: &[u32], out: &mut [u8]) -> Result<()>;
+
+    /// The consecutive image blocks `addr, addr + 1, ...` (`blocks` of them) lent without
+    /// copying and not yet verified, when the source can lend them; `None` otherwise.
+    fn view(&self, addr: u64, blocks: usize) -> Option<&[u8]> {
+        let _ = (addr, blocks);
+        None
+    }
+}
+
+/// Checks the bytes of image block `addr` against its CRC-32C.
+pub(crate) fn verify_block(addr: u64, crc: u32, bytes: &[u8]) -> Result<()> {
+    if crc32c::crc32c(bytes) == crc {
+        Ok(())
+    } else {
+        Err(Error::Corrupted {
+            what: "file data block",
+            offset: addr * BS,
+        })
+    }
 }
 
 /// Most blocks one [`BlockSource::read_run`] reads (a 256 KiB run; the kernel reads files
@@ -211,6 +230,52 @@ impl FileData {
         buf[filled..].fill(0);
         run.flush(buf, src)?;
         Ok(n)
+    }
+
+    /// Up to `len` bytes at `offset` (cut at the end of the file) lent straight from the image,
+    /// without copying: `Some` when they lie in on-disk blocks at consecutive image addresses,
+    /// each verified against its checksum, and the source can lend them; `None` when any block
+    /// of the range is a hole, unwritten, in memory or elsewhere in the image, and then
+    /// [`FileData::read`] is the way. A range at or past the end is `Some` and empty.
+    pub fn view<'s>(
+        &self,
+        offset: u64,
+        len: usize,
+        src: Option<&'s dyn BlockSource>,
+    ) -> Result<Option<&'s [u8]>> {
+        let n = (len as u64).min(self.size.saturating_sub(offset));
+        let Some((first, last)) = block_span(offset, n) else {
+            return Ok(Some(&[]));
+        };
+        let Some(src) = src else {
+            return Ok(None);
+        };
+        let span = self.blocks.range(first..=last);
+        let mut base = None;
+        let mut count = 0;
+        for (&idx, block) in span.clone() {
+            let Block::Disk { addr, .. } = *block else {
+                return Ok(None);
+            };
+            let base = *base.get_or_insert(addr);
+            if idx != first + count || addr != base + count {
+                return Ok(None);
+            }
+            count += 1;
+        }
+        let Some(base) = base.filter(|_| count == last - first + 1) else {
+            return Ok(None);
+        };
+        let Some(bytes) = src.view(base, count as usize) else {
+            return Ok(None);
+        };
+        for ((_, block), chunk) in span.zip(bytes.chunks_exact(BLOCK_SIZE)) {
+            if let Block::Disk { addr, crc } = *block {
+                verify_block(addr, crc, chunk)?;
+            }
+        }
+        let skip = (offset - first * BS) as usize;
+        Ok(bytes.get(skip..skip + n as usize))
     }
 
     /// Loads the on-disk blocks that a change of `[offset, end)` only partly covers, so that the
@@ -637,5 +702,87 @@ mod tests {
         assert_eq!(FileData::check_range(FILE_SIZE_MAX - 1, 1), Ok(()));
         assert_eq!(FileData::check_range(FILE_SIZE_MAX, 1), Err(Error::FileTooBig));
         assert_eq!(FileData::check_range(u64::MAX, 2), Err(Error::FileTooBig));
+    }
+
+    /// An image in one flat buffer, which lends views like a memory map.
+    struct Flat(Vec<u8>);
+
+    impl BlockSource for Flat {
+        fn read_block(&self, addr: u64, crc: u32, out: &mut [u8; BLOCK_SIZE]) -> Result<()> {
+            self.read_run(addr, &[crc], out)
+        }
+
+        fn read_run(&self, addr: u64, crcs: &[u32], out: &mut [u8]) -> Result<()> {
+            out.copy_from_slice(self.view(addr, crcs.len()).unwrap());
+            for (i, (&crc, b)) in crcs.iter().zip(out.chunks_exact(BLOCK_SIZE)).enumerate() {
+                verify_block(addr + i as u64, crc, b)?;
+            }
+            Ok(())
+        }
+
+        fn view(&self, addr: u64, blocks: usize) -> Option<&[u8]> {
+            self.0
+                .get(addr as usize * BLOCK_SIZE..(addr as usize + blocks) * BLOCK_SIZE)
+        }
+    }
+
+    #[test]
+    fn views_are_what_reads_give_or_nothing() {
+        let mut img = Flat((0..40 * BLOCK_SIZE).map(|i| (i * 7 % 251) as u8).collect());
+        let disk = |img: &Flat, addr: u64| Block::Disk {
+            addr,
+            crc: crc32c::crc32c(&img.0[addr as usize * BLOCK_SIZE..][..BLOCK_SIZE]),
+        };
+        // Blocks 0-3 at image 10-13, 4 at 20 (not next to 13), 5 a hole, 6 in memory,
+        // 7 unwritten, 8 at 30 and the last, partly past the size.
+        let mut blocks: BTreeMap<u64, Block> = (0..4).map(|i| (i, disk(&img, 10 + i))).collect();
+        blocks.insert(4, disk(&img, 20));
+        blocks.insert(6, Block::Mem(Box::new([3; BLOCK_SIZE])));
+        blocks.insert(7, Block::Zero);
+        let size = 9 * BS - 100;
+        let mut tail = img.0[30 * BLOCK_SIZE..31 * BLOCK_SIZE].to_vec();
+        tail[BLOCK_SIZE - 100..].fill(0);
+        img.0[30 * BLOCK_SIZE..31 * BLOCK_SIZE].copy_from_slice(&tail);
+        blocks.insert(8, disk(&img, 30));
+        let f = FileData::from_parts(size, blocks);
+        let read = |offset: u64, len: usize| {
+            let mut buf = vec![0xEE; len];
+            let n = f.read(offset, &mut buf, Some(&img)).unwrap();
+            buf.truncate(n);
+            buf
+        };
+        for (offset, len) in [
+            (0, 4 * BLOCK_SIZE),
+            (5, 3 * BLOCK_SIZE),
+            (4 * BS, 10),
+            (9 * BS - 150, 1000),
+        ] {
+            let view = f.view(offset, len, Some(&img)).unwrap();
+            assert_eq!(view, Some(&read(offset, len)[..]), "at {offset}+{len}");
+        }
+        for (offset, len) in [
+            (3 * BS + 1, BLOCK_SIZE),
+            (5 * BS, 1),
+            (6 * BS, 1),
+            (7 * BS, 1),
+            (4 * BS, 2 * BLOCK_SIZE),
+        ] {
+            assert_eq!(
+                f.view(offset, len, Some(&img)).unwrap(),
+                None,
+                "at {offset}+{len}"
+            );
+        }
+        assert_eq!(f.view(size, 10, Some(&img)).unwrap(), Some(&[][..]));
+        assert_eq!(f.view(0, 10, None).unwrap(), None, "no image, nothing to lend");
+        // A damaged block inside the range is an error, never bytes.
+        img.0[11 * BLOCK_SIZE + 5] ^= 1;
+        assert_eq!(
+            f.view(0, 4 * BLOCK_SIZE, Some(&img)),
+            Err(Error::Corrupted {
+                what: "file data block",
+                offset: 11 * BS
+            })
+        );
     }
 }

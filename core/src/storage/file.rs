@@ -4,20 +4,37 @@
 //! the same image, from this process or another, fails with [`Error::Locked`] instead of
 //! corrupting it. `sync` is `fdatasync` (`File::sync_data`) unless the length changed since the last sync,
 //! then `fsync` (`File::sync_all`): the format relies on no other file metadata.
+//!
+//! Views ([`Storage::view`]) come from read-only shared memory maps of the file. A map is never
+//! moved or shrunk while the storage lives: when the image outgrows the newest map, a map twice
+//! the size is added and the older ones stay until drop, so a slice lent from any of them stays
+//! valid. Views are bounds-checked against the length this value last gave the file (`len`),
+//! so no view reaches past its end. Another process truncating the image under a mounted
+//! filesystem would make a view fault; the exclusive lock is what keeps cooperating processes
+//! away.
 
 use super::Storage;
 use crate::error::{Error, Result};
+use memmap2::{Mmap, MmapOptions};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// Smallest map made for views (address space only: pages are mapped as they are touched).
+const MAP_MIN: u64 = 64 << 20;
 
 /// An image file.
 #[derive(Debug)]
 pub struct FileStorage {
     file: File,
     len_changed: AtomicBool,
+    /// The file's length as this value last left it: at most the real length at any moment.
+    len: AtomicU64,
+    /// Maps for views, each twice the size of the one before; the last is the one used.
+    maps: Mutex<Vec<Mmap>>,
 }
 
 impl FileStorage {
@@ -39,9 +56,15 @@ impl FileStorage {
             Err(TryLockError::WouldBlock) => return Err(Error::Locked),
             Err(TryLockError::Error(e)) => return Err(Error::io("locking the image", &e)),
         }
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("opening the image", &e))?
+            .len();
         Ok(FileStorage {
             file,
             len_changed: AtomicBool::new(false),
+            len: AtomicU64::new(len),
+            maps: Mutex::new(Vec::new()),
         })
     }
 }
@@ -52,10 +75,13 @@ impl Storage for FileStorage {
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if offset.saturating_add(data.len() as u64) > self.file.metadata()?.len() {
+        let end = offset.saturating_add(data.len() as u64);
+        if end > self.len.load(Ordering::Acquire) {
             self.len_changed.store(true, Ordering::Relaxed);
         }
-        self.file.write_all_at(data, offset)
+        self.file.write_all_at(data, offset)?;
+        self.len.fetch_max(end, Ordering::AcqRel);
+        Ok(())
     }
 
     fn sync(&self) -> io::Result<()> {
@@ -72,11 +98,43 @@ impl Storage for FileStorage {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.len_changed.store(true, Ordering::Relaxed);
-        self.file.set_len(len)
+        // Lower first, raise after: `len` never exceeds the real length, even on failure.
+        self.len.fetch_min(len, Ordering::AcqRel);
+        self.file.set_len(len)?;
+        self.len.store(len, Ordering::Release);
+        Ok(())
     }
 
     fn available(&self) -> Option<u64> {
         fs_available(&self.file)
+    }
+
+    unsafe fn view(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        if len == 0 {
+            return Some(&[]);
+        }
+        let end = offset.checked_add(len as u64)?;
+        let file_len = self.len.load(Ordering::Acquire);
+        if end > file_len {
+            return None;
+        }
+        let start = usize::try_from(offset).ok()?;
+        let mut maps = self.maps.lock().unwrap_or_else(PoisonError::into_inner);
+        if maps.last().is_none_or(|m| (m.len() as u64) < end) {
+            let size = usize::try_from(file_len.max(MAP_MIN).checked_next_power_of_two()?).ok()?;
+            // SAFETY: a read-only shared map of our own locked image. What may change the
+            // mapped bytes is the caller's to rule out (this method's contract); pages past
+            // the end of the file are mapped but never touched, as every view is checked
+            // against `len` above.
+            let map = unsafe { MmapOptions::new().len(size).map(&self.file) }.ok()?;
+            maps.push(map);
+        }
+        let base = maps.last()?.as_ptr();
+        drop(maps);
+        // SAFETY: `[start, start + len)` lies inside the map (its size is at least `end`) and
+        // inside the file. The map is dropped only with `self`, which the slice borrows, and
+        // the caller keeps writers away while it lives.
+        Some(unsafe { std::slice::from_raw_parts(base.add(start), len) })
     }
 }
 
@@ -112,6 +170,33 @@ mod tests {
         let b = FileStorage::open(&path, false, true).unwrap();
         assert_eq!(b.len().unwrap(), 1);
         drop(b);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn views_follow_the_file_and_outlive_growth() {
+        let dir = std::env::temp_dir().join(format!("vexfs-view-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = FileStorage::open(&dir.join("img"), true, true).unwrap();
+        s.write_at(0, &[7u8; 8192]).unwrap();
+        s.write_at(8192, b"abc").unwrap();
+        // SAFETY (all views here): nothing writes a viewed range while its view lives.
+        let head = unsafe { s.view(4096, 4096) }.unwrap();
+        assert!(head.iter().all(|&b| b == 7));
+        assert_eq!(unsafe { s.view(8192, 3) }, Some(&b"abc"[..]));
+        assert_eq!(unsafe { s.view(8192, 4) }, None, "past the end");
+        assert_eq!(unsafe { s.view(u64::MAX, 1) }, None);
+        // Growing past the first map adds a bigger one; the earlier view still reads right.
+        let far = MAP_MIN + 12_345;
+        s.write_at(far, b"far").unwrap();
+        assert_eq!(unsafe { s.view(far, 3) }, Some(&b"far"[..]));
+        assert_eq!(s.maps.lock().unwrap().len(), 2);
+        assert!(head.iter().all(|&b| b == 7));
+        // Shortening takes the cut bytes out of reach.
+        s.set_len(8192).unwrap();
+        assert_eq!(unsafe { s.view(8192, 1) }, None);
+        assert_eq!(unsafe { s.view(0, 1) }, Some(&[7u8][..]));
+        drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,6 +5,11 @@
 //! interchangeable. The core assumes only what `docs/format.md` states of the medium: a write
 //! changes no bytes outside its range; after `sync` returns, every earlier write is durable;
 //! a crash may drop or tear any write not yet synced.
+//!
+//! One optional addition, [`Storage::view`], lends bytes of the medium without copying them (a
+//! memory map of the image file): the FUSE frontend answers large reads straight from it. Its
+//! contract is the engine's: the engine is the only writer of its storage, every write needs
+//! `&mut` engine, and a view borrows the engine shared, so no write overlaps a live view.
 
 pub mod crash;
 mod file;
@@ -36,6 +41,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Bytes the medium could still grow by (for `statfs`); `None` when unknown.
     fn available(&self) -> Option<u64> {
+        None
+    }
+    /// The `len` bytes at `offset`, lent without copying, when the implementation can (a
+    /// memory map); `None` when it cannot or the range is not wholly inside the medium, and
+    /// then `read_at` is the way.
+    ///
+    /// # Safety
+    /// The slice aliases the medium itself: nothing may write, shorten or truncate it (through
+    /// this value or any other handle to the same bytes) while the slice is alive.
+    unsafe fn view(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let _ = (offset, len);
         None
     }
 }

@@ -535,7 +535,7 @@ impl Vexfs {
     /// The stats document (with the image size when there is an image).
     pub fn stats(&self) -> Stats {
         let mut s = self.engine().stats();
-        s.image_bytes = self.engine().storage().and_then(|st| st.len().ok());
+        s.image_bytes = self.engine().image_bytes();
         s
     }
 

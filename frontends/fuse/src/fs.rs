@@ -27,6 +27,10 @@
 //!   copy_file_range, shared mmap write-back), so cached pages are never stale. This is also
 //!   what makes `mmap` work. Writes are write-through (no writeback cache): a `WRITE` request
 //!   reaches the engine before `write(2)` returns.
+//! - A read whose bytes lie in one run of consecutive image blocks is answered from a memory
+//!   map of the image (`Engine::read_view`): checksums are verified on the mapped bytes and
+//!   the kernel copies them into the reply, with no copy into a buffer first. The read lock is
+//!   held until the reply is written, so no write can change the bytes in between.
 //! - The `/.vexfs` nodes are cached like the others (their names and attributes never change)
 //!   and are opened with `direct_io`, so their contents are never cached.
 //!
@@ -209,7 +213,7 @@ impl VexFs {
     fn stats_json(&self) -> Result<Vec<u8>, Errno> {
         let (stats, image_bytes) = self.s.metrics.time(FsOp::Stats, || -> Result<_, Errno> {
             let e = self.s.read()?;
-            let image = e.storage().and_then(|s| s.len().ok());
+            let image = e.image_bytes();
             Ok((e.stats(), image))
         })?;
         let mut doc = serde_json::to_value(&stats).map_err(|_| Errno::EIO)?;
@@ -225,6 +229,12 @@ impl VexFs {
                     "read_only": self.s.read_only,
                     "threads": self.s.threads,
                     "max_write_bytes": self.s.max_write_seen.load(Ordering::Relaxed),
+                    "max_read_bytes": self.s.max_read_seen.load(Ordering::Relaxed),
+                    "mapped_reads": self.s.mapped_reads.load(Ordering::Relaxed),
+                    "readahead_kib": match self.s.readahead_kib.load(Ordering::Relaxed) {
+                        0 => None,
+                        kib => Some(kib),
+                    },
                     "open_virtual_files": self.s.handles.len(),
                     "referenced_inodes": self.s.referenced_inodes(),
                 }),
@@ -550,13 +560,30 @@ impl Filesystem for VexFs {
             };
         }
         let no_atime = flags.0 & libc::O_NOATIME != 0;
+        self.s.max_read_seen.fetch_max(u64::from(size), Ordering::Relaxed);
         BUF.with_borrow_mut(|buf| {
+            let mut reply = Some(reply);
             let r = self.s.metrics.time(FsOp::Read, || {
                 let e = self.s.read()?;
+                let stale = !no_atime && self.wants_atime(&e, ino.0);
+                // Bytes lying in one run of the image go out straight from its map, under the
+                // read lock, so no write changes them before the kernel has copied them. A
+                // read that moves atime is copied instead: it records the access first.
+                if !stale
+                    && let Some(bytes) = e.read_view(ino.0, offset, size as usize).or_errno()?
+                    && let Some(reply) = reply.take()
+                {
+                    reply.data(bytes);
+                    self.s.mapped_reads.fetch_add(1, Ordering::Relaxed);
+                    return Ok((0, false));
+                }
                 buf.resize(size as usize, 0);
                 let n = e.read(ino.0, offset, buf).or_errno()?;
-                Ok((n, !no_atime && self.wants_atime(&e, ino.0)))
+                Ok((n, stale))
             });
+            let Some(reply) = reply else {
+                return;
+            };
             match r {
                 Ok((n, stale)) => {
                     self.touch_atime(ino.0, stale, req);
@@ -820,9 +847,10 @@ impl Filesystem for VexFs {
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let r = self.s.metrics.time(FsOp::Statfs, || {
             let e = self.s.read()?;
-            let capacity = e.storage().map_or(0, |s| {
-                s.len().unwrap_or(0).saturating_add(s.available().unwrap_or(0))
-            });
+            let capacity = e
+                .image_bytes()
+                .unwrap_or(0)
+                .saturating_add(e.image_room().unwrap_or(0));
             Ok(e.statfs(capacity))
         });
         match r {

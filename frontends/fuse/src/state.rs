@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 use crate::virt::Handles;
 use fuser::Errno;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 use vexfs_core::{Ctx, Engine, Ino};
@@ -50,6 +50,12 @@ pub(crate) struct Shared {
     pub(crate) mounted_at: SystemTime,
     /// Largest `WRITE` request received, in bytes.
     pub(crate) max_write_seen: AtomicU64,
+    /// Largest `READ` request received, in bytes.
+    pub(crate) max_read_seen: AtomicU64,
+    /// `READ`s answered straight from the image's map (the rest were copied).
+    pub(crate) mapped_reads: AtomicU64,
+    /// The kernel's readahead window for the mount, in KiB, once known (0 until then).
+    pub(crate) readahead_kib: AtomicU32,
 }
 
 impl Shared {
@@ -63,6 +69,9 @@ impl Shared {
             threads,
             mounted_at: SystemTime::now(),
             max_write_seen: AtomicU64::new(0),
+            max_read_seen: AtomicU64::new(0),
+            mapped_reads: AtomicU64::new(0),
+            readahead_kib: AtomicU32::new(0),
         }
     }
 

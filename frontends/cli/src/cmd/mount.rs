@@ -1,4 +1,4 @@
-//! `vexfs mount IMAGE MOUNTPOINT [--threads N] [-o ro] [-o allow_other]`: mount an image
+//! `vexfs mount IMAGE MOUNTPOINT [--threads N] [--readahead-kib N] [-o ro] [-o allow_other]`: mount an image
 //! through FUSE in the foreground until it is unmounted (`umount`, `fusermount3 -u`, SIGINT or
 //! SIGTERM), then write a checkpoint and exit 0.
 //!
@@ -19,6 +19,9 @@ pub struct Args {
     /// Worker threads serving requests.
     #[arg(long, default_value_t = MountOptions::default().threads)]
     pub threads: usize,
+    /// Readahead window in KiB (0: the kernel's default, 128); set when run as root.
+    #[arg(long, value_name = "KIB", default_value_t = MountOptions::default().readahead_kib)]
+    pub readahead_kib: u32,
     /// Mount options, comma-separated or repeated: ro, rw, allow_other.
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
     pub options: Vec<String>,
@@ -31,6 +34,7 @@ fn options(args: &Args) -> CliResult<MountOptions> {
     }
     let mut opts = MountOptions {
         threads: args.threads,
+        readahead_kib: args.readahead_kib,
         ..MountOptions::default()
     };
     for o in args.options.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
