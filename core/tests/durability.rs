@@ -638,7 +638,27 @@ fn corruption_is_reported_never_trusted() {
         }
     }
     assert!(reported > 100, "only {reported} flips reported");
-    // Truncations at every block boundary.
+    // The same through an image file, whose checkpoint is decoded straight from its map: each
+    // sampled flip gets the verdict it gets in memory.
+    let verdict = |r: vexfs_core::Result<vexfs_core::engine::FsckReport>, at: usize| match r {
+        Err(Error::Corrupted { .. }) => "corrupted",
+        Ok(r) if !r.problems.is_empty() => "problems",
+        Ok(_) => "clean",
+        Err(e) => panic!("flip at {at}: unexpected {e}"),
+    };
+    let path = temp_image("flips.img");
+    let mut reported = 0;
+    for at in (2 * 4096..logged.len()).step_by((logged.len() / 200) | 1) {
+        let mut b = logged.clone();
+        b[at] ^= 0x20;
+        std::fs::write(&path, &b).unwrap();
+        let storage = Arc::new(FileStorage::open(&path, false, false).unwrap()) as Arc<dyn Storage>;
+        let in_file = verdict(fsck(storage, false, false, |_, _, _| {}), at);
+        assert_eq!(in_file, verdict(fsck_bytes(b), at), "flip at {at}");
+        reported += usize::from(in_file != "clean");
+    }
+    assert!(reported > 10, "only {reported} flips reported in the file");
+    std::fs::remove_file(&path).unwrap();
     // Truncations at every block boundary: reported as corruption, or (when only the log's
     // unsynced tail or free space was cut) opened as a consistent prefix.
     for len in (0..logged.len()).step_by(4096) {

@@ -109,6 +109,18 @@ impl Storage for FileStorage {
         fs_available(&self.file)
     }
 
+    fn will_need(&self, offset: u64, len: u64) {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+            return;
+        };
+        // SAFETY: advice on a descriptor `self.file` keeps open; it reads nothing from memory
+        // and changes no bytes. A failure only means no read-ahead.
+        unsafe {
+            libc::posix_fadvise(self.file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED);
+        }
+    }
+
     unsafe fn view(&self, offset: u64, len: usize) -> Option<&[u8]> {
         if len == 0 {
             return Some(&[]);

@@ -43,6 +43,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn available(&self) -> Option<u64> {
         None
     }
+    /// Hints that `[offset, offset + len)` is about to be read whole, so the implementation
+    /// may start fetching it (a file asks the kernel to read it ahead). Changes nothing.
+    fn will_need(&self, offset: u64, len: u64) {
+        let _ = (offset, len);
+    }
     /// The `len` bytes at `offset`, lent without copying, when the implementation can (a
     /// memory map); `None` when it cannot or the range is not wholly inside the medium, and
     /// then `read_at` is the way.

@@ -83,10 +83,10 @@ fn put_nodes(out: &mut Vec<u8>, h: &Hnsw) {
 /// Copies node records (any alignment), converting list words from little-endian.
 fn get_nodes(src: &[u8], rec: usize, stride0: usize) -> Vec<u32> {
     let len = src.len() / 4;
-    // Fresh zeroed memory is not touched yet: advised before the copy writes it.
     let mut v = vec![0u32; len];
-    super::pages::advise_huge(&v);
     bytemuck::cast_slice_mut::<u32, u8>(&mut v).copy_from_slice(&src[..len * 4]);
+    // Advised after the copy, so the copy faults in 4 KiB pages (see `pages`).
+    super::pages::advise_huge(&v);
     if cfg!(target_endian = "big") {
         for r in v.chunks_exact_mut(rec) {
             for x in &mut r[..stride0] {
