@@ -257,8 +257,8 @@ impl FileData {
             let Block::Disk { addr, .. } = *block else {
                 return Ok(None);
             };
-            let base = *base.get_or_insert(addr);
-            if idx != first + count || addr != base + count {
+            let start = *base.get_or_insert(addr);
+            if idx != first + count || addr != start + count {
                 return Ok(None);
             }
             count += 1;
