@@ -593,7 +593,7 @@ impl Hnsw {
     }
 
     /// A parent for new node `id`: the first of its selected neighbours, then of its beam
-    /// candidates, then of all nodes (by id), with a free unprotected level-0 slot.
+    /// candidates, then of all nodes (by id), with fewer than [`TREE_SLOTS`] children.
     fn find_parent(&self, selected: &[u32], cands: &[u64], id: u32) -> u32 {
         let has_room = |y: u32| y != id && self.child_count(y) < TREE_SLOTS;
         if let Some(&y) = selected.iter().find(|&&y| has_room(y)) {

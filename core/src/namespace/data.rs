@@ -46,8 +46,9 @@ pub(crate) fn verify_block(addr: u64, crc: u32, bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// Most blocks one [`BlockSource::read_run`] reads (a 256 KiB run; the kernel reads files
-/// through FUSE in 128 KiB requests).
+/// Most blocks one [`BlockSource::read_run`] reads (a 256 KiB run). A 1 MiB `READ` that is
+/// copied rather than lent takes four; the run's checksums sit in `read`'s frame, so this
+/// bounds its stack.
 const RUN_BLOCKS: usize = 64;
 
 /// Consecutive on-disk blocks wholly inside one read, gathered for one `read_run`.
