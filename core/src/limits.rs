@@ -66,6 +66,13 @@ pub const FILTER_TERMS_MAX: usize = 256;
 /// Most values in one `in (...)` list.
 pub const FILTER_IN_VALUES_MAX: usize = 256;
 
+/// Blocks per log segment unless the image is opened with another size (1 MiB). A record that
+/// does not fit (a 1 MiB write) gets a segment of its own, as long as it needs.
+pub const LOG_SEGMENT_BLOCKS_DEFAULT: u32 = 256;
+/// Fewest blocks per log segment: one for records, one for the record that names the next
+/// segment.
+pub const LOG_SEGMENT_BLOCKS_MIN: u32 = 2;
+
 /// Peak stack, in bytes, that any core entry point may use in a release build. Measured and
 /// enforced by `stack-audit`.
 pub const STACK_BUDGET_BYTES: usize = 6144;
@@ -85,3 +92,4 @@ const _: () = assert!(XATTR_NAME_LEN_MAX <= XATTR_LIST_LEN_MAX);
 const _: () = assert!(FILTER_DEPTH_MAX <= 64);
 const _: () = assert!(BLOCK_SIZE.is_power_of_two());
 const _: () = assert!(FILE_SIZE_MAX.is_multiple_of(BLOCK_SIZE as u64));
+const _: () = assert!(LOG_SEGMENT_BLOCKS_MIN >= 2 && LOG_SEGMENT_BLOCKS_DEFAULT >= LOG_SEGMENT_BLOCKS_MIN);

@@ -674,7 +674,7 @@ fn damaged_log_records_are_reported_by_fsck() {
     let (_, logged) = small_images();
     let e = Engine::open_image(
         Arc::new(MemStorage::from_bytes(logged.clone())),
-        OpenOptions { read_only: true },
+        OpenOptions::read_only(),
     )
     .unwrap();
     let sb_log = {

@@ -139,6 +139,7 @@ pub fn image(input: &ImageInput) -> Result<(), String> {
     let storage: Arc<dyn vexfs_core::storage::Storage> = Arc::new(MemStorage::from_bytes(img.clone()));
     let opts = OpenOptions {
         read_only: input.read_only,
+        ..OpenOptions::default()
     };
     match Vexfs::open_on(storage, opts, Clock::Fixed(Timestamp::new(1, 0))) {
         Err(e) if clear(&e) => {}

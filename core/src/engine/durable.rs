@@ -19,7 +19,13 @@ impl Engine {
     /// Creates a new image on `storage` (whatever it held is discarded).
     pub fn create_image(storage: Arc<dyn Storage>, cfg: EngineConfig) -> Result<Engine> {
         let mut e = Engine::new(cfg);
-        e.journal = Some(Journal::create(storage, cfg.seed, &mut e.ns, &e.colls)?);
+        e.journal = Some(Journal::create(
+            storage,
+            cfg.seed,
+            cfg.log_segment_blocks,
+            &mut e.ns,
+            &e.colls,
+        )?);
         Ok(e)
     }
 
@@ -195,7 +201,13 @@ pub fn fsck(
     mut progress: impl FnMut(&str, u64, u64),
 ) -> Result<FsckReport> {
     let writable = repair || rebuild_index;
-    let e = Engine::open_image(storage, OpenOptions { read_only: !writable })?;
+    let e = Engine::open_image(
+        storage,
+        OpenOptions {
+            read_only: !writable,
+            ..OpenOptions::default()
+        },
+    )?;
     check_opened(e, repair, rebuild_index, &mut progress)
 }
 

@@ -268,6 +268,9 @@ pub struct EngineConfig {
     pub root_gid: u32,
     /// Permission bits of the root directory.
     pub root_perm: u32,
+    /// Length in blocks of the log segments the creating session allocates (not stored: see
+    /// [`OpenOptions::log_segment_blocks`](crate::journal::OpenOptions)).
+    pub log_segment_blocks: u32,
 }
 
 impl Default for EngineConfig {
@@ -278,6 +281,7 @@ impl Default for EngineConfig {
             root_uid: 0,
             root_gid: 0,
             root_perm: 0o755,
+            log_segment_blocks: crate::limits::LOG_SEGMENT_BLOCKS_DEFAULT,
         }
     }
 }

@@ -23,7 +23,7 @@ pub mod superblock;
 use crate::collections::Collections;
 use crate::engine::Op;
 use crate::error::{Error, Result};
-use crate::limits::BLOCK_SIZE;
+use crate::limits::{BLOCK_SIZE, LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
 use crate::namespace::data::verify_block;
 use crate::namespace::{Block, BlockSource, Body, Namespace};
 use crate::storage::Storage;
@@ -45,10 +45,33 @@ pub const CHECKPOINT_FOOTPRINT_MIN: u64 = 64 * 1024 * 1024;
 pub const CACHE_BLOCKS: usize = 16 * 1024;
 
 /// How an image is opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenOptions {
     /// Never write: recovery happens in memory only and every change fails with `EROFS`.
     pub read_only: bool,
+    /// Length in blocks of the log segments this session allocates (each segment records its
+    /// own length, so any size opens anywhere). Small sizes make tests and the simulator reach
+    /// segment ends quickly; at least `LOG_SEGMENT_BLOCKS_MIN`.
+    pub log_segment_blocks: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            read_only: false,
+            log_segment_blocks: LOG_SEGMENT_BLOCKS_DEFAULT,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Read-only, with the default segment size.
+    pub fn read_only() -> Self {
+        OpenOptions {
+            read_only: true,
+            ..OpenOptions::default()
+        }
+    }
 }
 
 /// Counters of what the journal did since the image was opened.
@@ -140,6 +163,8 @@ pub struct Journal {
     sb: Superblock,
     writer: Option<LogWriter>,
     read_only: bool,
+    /// Length in blocks of the log segments this session allocates.
+    segment_blocks: u32,
     /// True while the log is being replayed: operations are applied but not logged again.
     pub(crate) replaying: bool,
     failed: bool,
@@ -292,9 +317,13 @@ impl Journal {
     pub fn create(
         storage: Arc<dyn Storage>,
         seed: u64,
+        segment_blocks: u32,
         ns: &mut Namespace,
         colls: &Collections,
     ) -> Result<Box<Journal>> {
+        if segment_blocks < LOG_SEGMENT_BLOCKS_MIN {
+            return Err(Error::Invalid("log segments need at least 2 blocks"));
+        }
         storage
             .set_len(0)
             .map_err(|e| Error::io("creating the image", &e))?;
@@ -315,8 +344,9 @@ impl Journal {
                 log_lsn: 1,
                 image_blocks: 2,
             },
-            writer: Some(LogWriter::new(0, 0, 1)),
+            writer: Some(LogWriter::new(0, 0, 1, segment_blocks)),
             read_only: false,
+            segment_blocks,
             replaying: false,
             failed: false,
             footprint: 0,
@@ -337,6 +367,9 @@ impl Journal {
     /// the log (from [`Journal::superblock`]) with `replaying` set, then calls
     /// [`Journal::finish_recovery`].
     pub fn open(storage: Arc<dyn Storage>, opts: OpenOptions) -> Result<(Box<Journal>, checkpoint::Decoded)> {
+        if opts.log_segment_blocks < LOG_SEGMENT_BLOCKS_MIN {
+            return Err(Error::Invalid("log segments need at least 2 blocks"));
+        }
         let len = storage.len().map_err(|e| Error::io("opening the image", &e))?;
         if len < 2 * BS {
             return Err(Error::Corrupted {
@@ -429,6 +462,7 @@ impl Journal {
             sb,
             writer: None,
             read_only: opts.read_only,
+            segment_blocks: opts.log_segment_blocks,
             replaying: true,
             failed: false,
             footprint: 0,
@@ -470,13 +504,15 @@ impl Journal {
             return Ok(());
         }
         if dirty {
-            self.writer = Some(LogWriter::new(0, 0, next_lsn));
+            // A writer only to carry the LSN into the checkpoint, which starts the log anew.
+            self.writer = Some(LogWriter::new(0, 0, next_lsn, self.segment_blocks));
             self.checkpoint(ns, colls)
         } else {
             self.writer = Some(LogWriter::new(
                 self.sb.log_block,
                 self.sb.log_blocks,
                 self.sb.log_lsn,
+                self.segment_blocks,
             ));
             // What recovery read may include writes that were never synced (a process that
             // failed with an I/O error mid-checkpoint and was restarted reads them back from the
@@ -522,7 +558,7 @@ impl Journal {
             return Err(Error::io("writing a checkpoint", &e));
         }
         drop(indexes);
-        let seg_blocks = log::SEGMENT_BLOCKS;
+        let seg_blocks = self.segment_blocks;
         let seg = self.alloc.alloc(u64::from(seg_blocks));
         let io = |e: std::io::Error| Error::io("writing a checkpoint", &e);
         self.storage.sync().map_err(io)?;
@@ -554,7 +590,7 @@ impl Journal {
             self.storage.set_len(end).map_err(io)?;
         }
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.writer = Some(LogWriter::new(seg, seg_blocks, next_lsn));
+        self.writer = Some(LogWriter::new(seg, seg_blocks, next_lsn, seg_blocks));
         self.footprint = 0;
         self.stats.checkpoints += 1;
         self.stats.checkpoint_bytes = ckpt_bytes;

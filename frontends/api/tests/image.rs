@@ -34,7 +34,7 @@ fn create_sync_reopen() {
         "create refuses to overwrite"
     );
     drop(fs);
-    let fs = Vexfs::open_with(&path, OpenOptions { read_only: true }).unwrap();
+    let fs = Vexfs::open_with(&path, OpenOptions::read_only()).unwrap();
     assert_eq!(fs.read("/notes/a").unwrap(), b"alpha");
     let hits = fs
         .search_json(r#"{"dir":"/notes","vector":[1,0],"k":1,"filter":"lang = en"}"#)
@@ -57,7 +57,7 @@ fn create_sync_reopen() {
 fn read_only_refuses_changes() {
     let path = temp("ro.img");
     Vexfs::create(&path).unwrap().close().unwrap();
-    let mut fs = Vexfs::open_with(&path, OpenOptions { read_only: true }).unwrap();
+    let mut fs = Vexfs::open_with(&path, OpenOptions::read_only()).unwrap();
     assert_eq!(fs.create_dir("/x").unwrap_err(), Error::ReadOnly);
     assert_eq!(fs.write("/x", b"").unwrap_err(), Error::ReadOnly);
     fs.close().unwrap();

@@ -119,6 +119,7 @@ fn open_engine(image: &Path, opts: &MountOptions) -> Result<Engine, MountError> 
         Arc::new(storage),
         OpenOptions {
             read_only: opts.read_only,
+            ..OpenOptions::default()
         },
     )
     .map_err(image_err)

@@ -84,7 +84,7 @@ fn check_closed(s: &Scratch, name: &str, content: &[u8]) {
     let storage = vexfs_core::storage::FileStorage::open(&s.image, false, false).unwrap();
     let e = vexfs_core::Engine::open_image(
         std::sync::Arc::new(storage),
-        vexfs_core::journal::OpenOptions { read_only: true },
+        vexfs_core::journal::OpenOptions::read_only(),
     )
     .unwrap();
     assert_eq!(

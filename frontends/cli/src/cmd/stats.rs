@@ -24,7 +24,7 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
         println!("{}", text.trim_end());
         return Ok(ExitCode::SUCCESS);
     }
-    let fs = Vexfs::open_with(path, OpenOptions { read_only: true }).map_err(|e| match e {
+    let fs = Vexfs::open_with(path, OpenOptions::read_only()).map_err(|e| match e {
         Error::Locked => CliError::new(format!(
             "{}: image is in use (mounted?); run stats on the mountpoint",
             path.display()
