@@ -7,7 +7,10 @@
 //! - collections: every collection is a linked directory whose `user.vexfs.index` is the
 //!   canonical form of its configuration, every such directory is a collection, and each index
 //!   holds exactly the files the membership rule admits, with exactly their vectors;
-//! - each index's own graph invariants (`Hnsw::check`).
+//! - each index's own graph invariants (`Hnsw::check`);
+//! - for an image, its layout: superblocks, checkpoint, log segments and file data never
+//!   overlap, none of it is free space, and every file's on-disk blocks are its own
+//!   (`Journal::layout_problems`).
 
 use crate::collections::{INDEX_XATTR, indexable};
 use crate::engine::Engine;
@@ -107,6 +110,9 @@ pub fn check(engine: &Engine) -> Result<(), Problems> {
     let mut p = Problems::default();
     check_namespace(engine, &mut p);
     check_collections(engine, &mut p);
+    for problem in engine.layout_problems() {
+        problem!(p, "{problem}");
+    }
     if p.is_empty() { Ok(()) } else { Err(p) }
 }
 

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
+use vexfs_core::check::check;
 use vexfs_core::engine::fsck;
 use vexfs_core::journal::OpenOptions;
 use vexfs_core::limits::LOG_SEGMENT_BLOCKS_DEFAULT;
@@ -33,6 +34,13 @@ fn open(storage: Arc<dyn Storage>, seg: u32) -> Engine {
         ..OpenOptions::default()
     };
     Engine::open_image(storage, opts).unwrap()
+}
+
+/// Asserts every invariant of `e`, the image layout's included.
+fn assert_checked(e: &Engine) {
+    if let Err(p) = check(e) {
+        panic!("check: {p}");
+    }
 }
 
 /// Opens `bytes` and asserts fsck calls the image clean.
@@ -78,6 +86,7 @@ fn every_fsynced_create_survives_a_crash() {
                     e.sync().unwrap();
                 }
             }
+            assert_checked(&e);
             let crashed = s.crash_now(CrashMode::DropUnsynced);
             drop(e);
             let bytes = crashed.clone();
@@ -169,4 +178,44 @@ fn a_long_session_never_overwrites_earlier_files() {
         };
         assert_clean(bytes);
     }
+}
+
+/// fsck names damage of case 3's kind: a file block that holds a log record.
+#[test]
+fn fsck_names_a_file_block_the_log_overwrote() {
+    let s: Arc<dyn Storage> = Arc::new(MemStorage::new());
+    let mut e = create(s.clone(), LOG_SEGMENT_BLOCKS_DEFAULT);
+    let f = e.create(ROOT_INO, b"data", 0o644, &ctx(1)).unwrap().ino;
+    e.write(f, 0, &content(1, 8192), &ctx(2)).unwrap();
+    e.close().unwrap();
+    let mut e = open(s.clone(), LOG_SEGMENT_BLOCKS_DEFAULT);
+    e.create(ROOT_INO, b"later", 0o644, &ctx(3)).unwrap();
+    e.sync().unwrap();
+    let extents = e.image_extents();
+    let block_of = |kind| {
+        extents
+            .iter()
+            .find(|x| x.kind == kind)
+            .map(|x| x.first_block)
+            .unwrap()
+    };
+    let log = block_of(vexfs_core::journal::ExtentKind::LogSegment);
+    let data = block_of(vexfs_core::journal::ExtentKind::CheckpointData);
+    drop(e);
+    let mut bytes = vec![0u8; s.len().unwrap() as usize];
+    s.read_at(0, &mut bytes).unwrap();
+    let record = bytes[log as usize * 4096..][..4096].to_vec();
+    bytes[data as usize * 4096..][..4096].copy_from_slice(&record);
+    let r = fsck(
+        Arc::new(MemStorage::from_bytes(bytes)),
+        false,
+        false,
+        |_, _, _| {},
+    )
+    .unwrap();
+    assert!(
+        r.problems.iter().any(|p| p.contains("the log overwrote it")),
+        "{:?}",
+        r.problems
+    );
 }

@@ -10,7 +10,7 @@ use super::{Engine, EngineConfig, Op};
 use crate::check::check;
 use crate::error::{Error, Result};
 use crate::journal::codec::{Reader, decode_op};
-use crate::journal::{Journal, JournalStats, OpenOptions, log};
+use crate::journal::{Extent, Journal, JournalStats, OpenOptions, log};
 use crate::storage::Storage;
 use crate::types::{Ctx, Ino, Timestamp};
 use std::sync::Arc;
@@ -126,6 +126,21 @@ impl Engine {
     /// Bytes the image could still grow by (`None` in memory or when unknown).
     pub fn image_room(&self) -> Option<u64> {
         self.journal.as_ref().and_then(|j| j.storage().available())
+    }
+
+    /// Every extent of the image that a durable structure occupies (empty in memory): for the
+    /// simulator's oracle and fsck.
+    pub fn image_extents(&self) -> Vec<Extent> {
+        self.journal.as_ref().map(|j| j.extents()).unwrap_or_default()
+    }
+
+    /// Violations of the image layout's invariants (empty in memory): see
+    /// [`Journal::layout_problems`].
+    pub fn layout_problems(&self) -> Vec<String> {
+        self.journal
+            .as_ref()
+            .map(|j| j.layout_problems(&self.ns))
+            .unwrap_or_default()
     }
 
     /// Makes every operation applied so far durable (`fsync`, `fdatasync`, `syncfs`).

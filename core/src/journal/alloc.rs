@@ -69,6 +69,21 @@ impl Alloc {
         }
     }
 
+    /// The first free block among `blocks` blocks from `first`, if any.
+    pub fn first_free_in(&self, first: u64, blocks: u64) -> Option<u64> {
+        let end = first + blocks;
+        if end > self.end {
+            return Some(self.end.max(first));
+        }
+        // The free extent starting at or before `first`, then any starting inside the range.
+        if let Some((&s, &l)) = self.free.range(..=first).next_back()
+            && s + l > first
+        {
+            return Some(first);
+        }
+        self.free.range(first..end).next().map(|(&s, _)| s)
+    }
+
     /// The image length in blocks that covers every used block (free extents at the end do
     /// not count, so the image can be truncated to it).
     pub fn used_end(&self) -> u64 {
@@ -101,5 +116,22 @@ mod tests {
         assert_eq!(b.alloc(10), 6, "no free run fits; grows at the end");
         let mut c = Alloc::from_used(vec![]);
         assert_eq!(c.alloc(4), FIRST_BLOCK);
+    }
+
+    #[test]
+    fn first_free_in_finds_free_blocks_inside_a_range() {
+        // Used: 0..5, 7..8, 10..12; free: 5..7, 8..10; end 12.
+        let a = Alloc::from_used(vec![(0, 5), (7, 1), (10, 2)]);
+        assert_eq!(a.first_free_in(0, 5), None);
+        assert_eq!(a.first_free_in(4, 2), Some(5));
+        assert_eq!(
+            a.first_free_in(6, 1),
+            Some(6),
+            "inside a free extent that starts before"
+        );
+        assert_eq!(a.first_free_in(7, 1), None);
+        assert_eq!(a.first_free_in(7, 3), Some(8));
+        assert_eq!(a.first_free_in(10, 2), None);
+        assert_eq!(a.first_free_in(11, 2), Some(12), "past the end is not in use");
     }
 }

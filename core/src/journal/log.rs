@@ -79,6 +79,8 @@ pub struct LogWriter {
     pub appended_bytes: u64,
     /// Length in blocks of segments this writer allocates.
     segment_blocks: u32,
+    /// Every segment this writer has written to or will write to, first to current.
+    segments: Vec<(u64, u32)>,
 }
 
 impl LogWriter {
@@ -95,6 +97,11 @@ impl LogWriter {
             next_lsn: lsn,
             appended_bytes: 0,
             segment_blocks,
+            segments: if seg_blocks > 0 {
+                vec![(seg_block, seg_blocks)]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -106,6 +113,11 @@ impl LogWriter {
     /// The current segment.
     pub fn segment(&self) -> (u64, u32) {
         (self.seg_block, self.seg_blocks)
+    }
+
+    /// Every segment of this writer's log, first to current.
+    pub fn segments(&self) -> &[(u64, u32)] {
+        &self.segments
     }
 
     fn seg_bytes(&self) -> u64 {
@@ -158,6 +170,7 @@ impl LogWriter {
             self.flush(storage)?;
             self.seg_block = next;
             self.seg_blocks = blocks;
+            self.segments.push((next, blocks));
             self.pos = 0;
             self.buf_pos = 0;
             assert!(Self::fits(0, payload.len(), self.seg_bytes()));
@@ -295,6 +308,18 @@ pub fn replay(
         }
     }
     Ok(out)
+}
+
+/// The LSN of the valid log record that starts `bytes` and ends inside them, if one does: fsck's
+/// way to name a block some other structure should own but the log overwrote.
+pub fn record_at_start(bytes: &[u8]) -> Option<u64> {
+    let h = bytes.get(..HEADER_BYTES)?;
+    let plen = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    let payload = bytes.get(HEADER_BYTES..HEADER_BYTES.checked_add(plen)?)?;
+    let crc = u32::from_le_bytes([h[16], h[17], h[18], h[19]]);
+    let known = (Kind::Op as u8..=Kind::Pad as u8).contains(&h[4]) && h[5..8] == [0, 0, 0];
+    (known && crc32c::crc32c_append(crc32c::crc32c(&h[..16]), payload) == crc)
+        .then(|| u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]))
 }
 
 /// Looks for a valid record with an LSN above `lsn` anywhere in segment `seg` after byte `from`:

@@ -95,6 +95,42 @@ pub struct JournalStats {
     pub block_reads: u64,
 }
 
+/// What an extent of the image holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExtentKind {
+    /// Blocks 0 and 1: the two superblock slots.
+    Superblocks,
+    /// The live checkpoint.
+    Checkpoint,
+    /// A segment of the log after the live checkpoint.
+    LogSegment,
+    /// File data the live checkpoint references.
+    CheckpointData,
+}
+
+impl ExtentKind {
+    /// Lower-case description, for problem reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtentKind::Superblocks => "superblocks",
+            ExtentKind::Checkpoint => "checkpoint",
+            ExtentKind::LogSegment => "log segment",
+            ExtentKind::CheckpointData => "file data",
+        }
+    }
+}
+
+/// A run of image blocks that a durable structure occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Extent {
+    /// First block.
+    pub first_block: u64,
+    /// Length in blocks (at least 1).
+    pub blocks: u64,
+    /// What it holds.
+    pub kind: ExtentKind,
+}
+
 /// Writes a checkpoint as a stream: buffered, checksummed, written sequentially at `offset`.
 struct StreamSink<'s> {
     storage: &'s dyn Storage,
@@ -173,11 +209,10 @@ pub struct Journal {
     stats: JournalStats,
     /// Superblock slots that were neither valid nor blank when the image was opened.
     damaged_slots: Vec<Error>,
-    /// Between opening and the end of recovery: the file blocks the live checkpoint references
-    /// (in runs). They stay in use until a newer checkpoint is durable, whatever the replay
-    /// did to them, so that a recovery which fails part-way cannot overwrite what the next
-    /// one must read.
-    checkpoint_data: Vec<(u64, u64)>,
+    /// The file blocks the live checkpoint references (in runs). They stay in use until a
+    /// newer checkpoint is durable, whatever the operations since did to them, so that a
+    /// recovery which fails part-way cannot overwrite what the next one must read.
+    live_data: Vec<(u64, u64)>,
     /// Where replay stopped: segment and offset of the first invalid record, and its LSN.
     log_end: Option<((u64, u32, u64), u64)>,
 }
@@ -353,7 +388,7 @@ impl Journal {
             payload: Vec::new(),
             stats: JournalStats::default(),
             damaged_slots: Vec::new(),
-            checkpoint_data: Vec::new(),
+            live_data: Vec::new(),
             log_end: None,
         });
         j.storage
@@ -439,8 +474,8 @@ impl Journal {
             });
         }
         let decoded = checkpoint::decode(bytes, ckpt_at, len.div_ceil(BS), sb.seed)?;
-        let checkpoint_data = data_runs(&decoded.ns);
-        let j = Journal::opened(storage, sb, opts, damaged_slots, checkpoint_data);
+        let live_data = data_runs(&decoded.ns);
+        let j = Journal::opened(storage, sb, opts, damaged_slots, live_data);
         Ok((j, decoded))
     }
 
@@ -453,7 +488,7 @@ impl Journal {
         sb: Superblock,
         opts: OpenOptions,
         damaged_slots: Vec<Error>,
-        checkpoint_data: Vec<(u64, u64)>,
+        live_data: Vec<(u64, u64)>,
     ) -> Box<Journal> {
         Box::new(Journal {
             storage,
@@ -472,7 +507,7 @@ impl Journal {
                 ..JournalStats::default()
             },
             damaged_slots,
-            checkpoint_data,
+            live_data,
             log_end: None,
         })
     }
@@ -498,7 +533,7 @@ impl Journal {
         used.extend(data_extents(ns));
         // Freed by the replay, but still the live checkpoint's until the next one is durable
         // (which rebuilds the allocator from the state it wrote).
-        used.append(&mut self.checkpoint_data);
+        used.extend(self.live_data.iter().copied());
         self.alloc = Alloc::from_used(used);
         if self.read_only {
             return Ok(());
@@ -590,6 +625,7 @@ impl Journal {
             self.storage.set_len(end).map_err(io)?;
         }
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.live_data = data_runs(ns);
         self.writer = Some(LogWriter::new(seg, seg_blocks, next_lsn, seg_blocks));
         self.footprint = 0;
         self.stats.checkpoints += 1;
@@ -674,33 +710,116 @@ impl Journal {
         problems
     }
 
-    /// Every image block file data occupies, checked for double use and bounds (for fsck):
-    /// returns a description of each problem found.
+    /// Every extent the image's durable structures occupy: what recovery may read. Free space
+    /// is everything else.
+    pub fn extents(&self) -> Vec<Extent> {
+        let mut out = vec![Extent {
+            first_block: 0,
+            blocks: 2,
+            kind: ExtentKind::Superblocks,
+        }];
+        let mut push = |(first_block, blocks): (u64, u64), kind| {
+            if blocks > 0 {
+                out.push(Extent {
+                    first_block,
+                    blocks,
+                    kind,
+                });
+            }
+        };
+        push(
+            (self.sb.checkpoint_block, self.sb.checkpoint_bytes.div_ceil(BS)),
+            ExtentKind::Checkpoint,
+        );
+        for &(b, n) in self.writer.iter().flat_map(|w| w.segments()) {
+            push((b, u64::from(n)), ExtentKind::LogSegment);
+        }
+        for &run in &self.live_data {
+            push(run, ExtentKind::CheckpointData);
+        }
+        out
+    }
+
+    /// The layout's invariants (for `check` and fsck): durable extents never overlap one
+    /// another and lie inside the allocator's reach; every on-disk block of the current state
+    /// belongs to exactly one file and is file data the live checkpoint references (blocks
+    /// reach the image only through a checkpoint); and none of it is free space.
+    pub fn layout_problems(&self, ns: &Namespace) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut extents = self.extents();
+        extents.sort_unstable();
+        for w in extents.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if a.first_block + a.blocks > b.first_block {
+                problems.push(format!(
+                    "{} at blocks {}..{} overlaps {} at blocks {}..{}",
+                    a.kind.name(),
+                    a.first_block,
+                    a.first_block + a.blocks,
+                    b.kind.name(),
+                    b.first_block,
+                    b.first_block + b.blocks
+                ));
+            }
+        }
+        for e in &extents {
+            if let Some(free) = self.alloc.first_free_in(e.first_block, e.blocks) {
+                problems.push(format!(
+                    "{} at blocks {}..{} includes free block {free}",
+                    e.kind.name(),
+                    e.first_block,
+                    e.first_block + e.blocks
+                ));
+            }
+        }
+        let data: Vec<(u64, u64)> = extents
+            .iter()
+            .filter(|e| e.kind == ExtentKind::CheckpointData)
+            .map(|e| (e.first_block, e.blocks))
+            .collect();
+        let in_data = |addr: u64| {
+            let i = data.partition_point(|&(s, _)| s <= addr);
+            i > 0 && addr < data[i - 1].0 + data[i - 1].1
+        };
+        let mut owner = std::collections::BTreeMap::new();
+        for (ino, node) in ns.iter() {
+            let Body::Regular(f) = &node.body else { continue };
+            for (idx, b) in f.blocks() {
+                let Block::Disk { addr, .. } = *b else { continue };
+                if let Some(other) = owner.insert(addr, ino) {
+                    problems.push(format!("block {addr} belongs to inodes {other} and {ino}"));
+                }
+                if !in_data(addr) {
+                    problems.push(format!(
+                        "inode {ino} block {idx} at image block {addr} is not file data of the live checkpoint"
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Every on-disk file block read and checked against its checksum (for fsck; placement is
+    /// [`Journal::layout_problems`]'s): returns a description of each problem found.
     pub fn verify_data(&self, ns: &Namespace) -> Vec<String> {
         let mut problems = Vec::new();
-        let mut seen = std::collections::BTreeMap::new();
         let image_blocks = self.storage.len().map(|l| l.div_ceil(BS)).unwrap_or(0);
-        let ckpt = (
-            self.sb.checkpoint_block,
-            self.sb.checkpoint_block + self.sb.checkpoint_bytes.div_ceil(BS),
-        );
         // On the heap: a block on the stack would take 4 KiB of fsck's stack budget.
         let mut buf = Box::new([0u8; BLOCK_SIZE]);
         for (ino, node) in ns.iter() {
             let Body::Regular(f) = &node.body else { continue };
             for (idx, b) in f.blocks() {
                 let Block::Disk { addr, crc } = *b else { continue };
-                if let Some(other) = seen.insert(addr, ino) {
-                    problems.push(format!("block {addr} belongs to inodes {other} and {ino}"));
-                }
-                if addr < 2 || addr >= image_blocks || (ckpt.0..ckpt.1).contains(&addr) {
+                if addr < 2 || addr >= image_blocks {
                     problems.push(format!(
-                        "inode {ino} block {idx} points outside file data ({addr})"
+                        "inode {ino} block {idx} points outside the image ({addr})"
                     ));
-                    continue;
-                }
-                if let Err(e) = self.read_block(addr, crc, &mut buf) {
-                    problems.push(format!("inode {ino} block {idx}: {e}"));
+                } else if let Err(e) = self.read_block(addr, crc, &mut buf) {
+                    let what = match log::record_at_start(&buf[..]) {
+                        Some(lsn) => format!(" (it holds log record {lsn}: the log overwrote it)"),
+                        None => String::new(),
+                    };
+                    problems.push(format!("inode {ino} block {idx}: {e}{what}"));
                 }
             }
         }
