@@ -73,6 +73,11 @@ pub const LOG_SEGMENT_BLOCKS_DEFAULT: u32 = 256;
 /// segment.
 pub const LOG_SEGMENT_BLOCKS_MIN: u32 = 2;
 
+/// Blocks of room kept, when the medium is nearly full, for operations that free space (their
+/// log records): writes and creates fail with `ENOSPC` before this reserve is touched, so
+/// deleting always works (512 KiB).
+pub const SPACE_RESERVE_BLOCKS: u64 = 128;
+
 /// Peak stack, in bytes, that any core entry point may use in a release build. Measured and
 /// enforced by `stack-audit`.
 pub const STACK_BUDGET_BYTES: usize = 6144;

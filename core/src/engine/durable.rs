@@ -10,7 +10,8 @@ use super::{Engine, EngineConfig, Op};
 use crate::check::check;
 use crate::error::{Error, Result};
 use crate::journal::codec::{Reader, decode_op};
-use crate::journal::{Extent, Journal, JournalStats, OpenOptions, log};
+use crate::journal::{Extent, Journal, JournalStats, OpenOptions, Room, log};
+use crate::limits::BLOCK_SIZE;
 use crate::storage::Storage;
 use crate::types::{Ctx, Ino, Timestamp};
 use std::sync::Arc;
@@ -49,12 +50,6 @@ impl Engine {
     fn load_checkpoint(storage: Arc<dyn Storage>, opts: OpenOptions) -> Result<Engine> {
         let (journal, decoded) = Journal::open(storage, opts)?;
         let sb = *journal.superblock();
-        if decoded.lsn.checked_add(1) != Some(sb.log_lsn) {
-            return Err(Error::Corrupted {
-                what: "checkpoint (does not match the log)",
-                offset: sb.checkpoint_block * 4096,
-            });
-        }
         let mut e = Engine::from_parts(decoded.ns, decoded.colls, sb.seed);
         e.journal = Some(journal);
         Ok(e)
@@ -70,23 +65,25 @@ impl Engine {
             .expect("attached by load_checkpoint")
             .superblock();
         let indexes_loaded = self.colls.len() as u64;
-        let replayed = log::replay(
-            storage,
-            (sb.log_block, sb.log_blocks),
-            sb.log_lsn,
-            |payload, at| {
-                let (op, ctx) = decode_op(&mut Reader::new(payload, at, "log record"))?;
-                // An I/O error while replaying (reading a file block) is the medium's, not
-                // damage to the log: report it as such, so the caller can retry.
-                self.execute(&op, &ctx).map(drop).map_err(|e| match e {
-                    Error::Io { .. } => e,
-                    _ => Error::Corrupted {
-                        what: "log record (does not apply)",
-                        offset: at,
-                    },
-                })
-            },
-        )?;
+        let mut replayed = self.replay_log(storage, (sb.log_block, sb.log_blocks), sb.log_lsn)?;
+        // Recovered through the previous checkpoint: its log ends where the damaged one's
+        // starts, and that log follows.
+        let j = self.journal.as_ref().expect("attached by load_checkpoint");
+        if let Some((seg, lsn)) = j.continuation() {
+            if replayed.next_lsn == lsn {
+                let more = self.replay_log(storage, seg, lsn)?;
+                replayed.ops += more.ops;
+                replayed.segments.extend(more.segments);
+                replayed.next_lsn = more.next_lsn;
+                replayed.end = more.end;
+            } else {
+                let note = format!(
+                    "the previous checkpoint's log ends at record {} but the damaged checkpoint's starts at record {lsn}: operations from {} on were lost",
+                    replayed.next_lsn, replayed.next_lsn
+                );
+                self.journal.as_mut().expect("attached").note(note);
+            }
+        }
         // Nothing is open after a restart: free what was unlinked while open.
         let orphans: Vec<Ino> = self.orphans().collect();
         let nobody = Ctx::new(Timestamp::default(), 0, 0);
@@ -104,6 +101,37 @@ impl Engine {
         stats.released_orphans = orphans.len() as u64;
         stats.indexes_loaded = indexes_loaded;
         Ok(())
+    }
+
+    /// Replays the log from segment `seg` expecting `lsn` first, through the same `execute`
+    /// path that produced it.
+    fn replay_log(&mut self, storage: &dyn Storage, seg: (u64, u32), lsn: u64) -> Result<log::Replayed> {
+        log::replay(storage, seg, lsn, |payload, at| {
+            let (op, ctx) = decode_op(&mut Reader::new(payload, at, "log record"))?;
+            // An I/O error while replaying (reading a file block) is the medium's, not damage
+            // to the log: report it as such, so the caller can retry.
+            self.execute(&op, &ctx).map(drop).map_err(|e| match e {
+                Error::Io { .. } => e,
+                _ => Error::Corrupted {
+                    what: "log record (does not apply)",
+                    offset: at,
+                },
+            })
+        })
+    }
+
+    /// What opening the image had to work around (damaged superblock slot, damaged checkpoint
+    /// recovered through the previous one), one line each; empty in memory or when healthy.
+    pub fn recovery_notes(&self) -> Vec<String> {
+        self.journal
+            .as_ref()
+            .map(|j| j.recovery_notes())
+            .unwrap_or_default()
+    }
+
+    /// Room left on the image's medium (`None` in memory): for `statfs`.
+    pub fn room(&self) -> Option<Room> {
+        self.journal.as_ref().map(|j| j.room())
     }
 
     /// Whether this engine persists to an image.
@@ -160,10 +188,15 @@ impl Engine {
     }
 
     /// Closes the image cleanly: a checkpoint if anything changed since the last one, so the
-    /// next open replays nothing. Read-only and failed images are left as they are.
+    /// next open replays nothing. Read-only and failed images are left as they are. Everything
+    /// is synced to the log first, so when the medium has no room for the checkpoint
+    /// (`NoSpace`) nothing is lost: the next open replays the log.
     pub fn close(mut self) -> Result<()> {
         match self.journal.as_mut() {
-            Some(j) if !j.is_read_only() && j.has_changes() => j.checkpoint(&mut self.ns, &self.colls),
+            Some(j) if !j.is_read_only() && j.has_changes() => {
+                j.sync()?;
+                j.checkpoint(&mut self.ns, &self.colls)
+            }
             _ => Ok(()),
         }
     }
@@ -223,7 +256,14 @@ pub fn fsck(
             ..OpenOptions::default()
         },
     )?;
-    check_opened(e, repair, rebuild_index, &mut progress)
+    // Here rather than in `check_opened`: checking the fallback decodes a checkpoint, and this
+    // frame is smaller.
+    let mut structure = Vec::new();
+    if let Some(j) = e.journal.as_ref() {
+        structure.extend(j.verify_fallback());
+        structure.extend(j.verify_structure());
+    }
+    check_opened(e, structure, repair, rebuild_index, &mut progress)
 }
 
 /// The part of [`fsck`] after opening. Not inlined, so that its frame is not on the stack
@@ -231,6 +271,7 @@ pub fn fsck(
 #[inline(never)]
 fn check_opened(
     mut e: Engine,
+    structure: Vec<String>,
     repair: bool,
     rebuild_index: bool,
     progress: &mut dyn FnMut(&str, u64, u64),
@@ -246,11 +287,65 @@ fn check_opened(
         Err(p) => p.0,
     };
     progress("checking", 1, 2);
-    if let Some(j) = e.journal.as_ref() {
-        problems.extend(j.verify_structure());
-        problems.extend(j.verify_data(&e.ns));
-    }
+    let damaged = e
+        .journal
+        .as_ref()
+        .map(|j| j.verify_data(&e.ns))
+        .unwrap_or_default();
     progress("checking", 2, 2);
+    if repair
+        && (!damaged.is_empty() || !structure.is_empty())
+        && let Some(j) = e.journal.as_mut()
+    {
+        // The state before the damage is no fallback worth keeping.
+        j.drop_fallback();
+    }
+    if repair {
+        // A damaged file block becomes a hole: that block's bytes are lost, nothing else. Not an
+        // operation (no time to stamp, nothing a user did); the checkpoint below makes it
+        // durable before any log record could follow.
+        let mut path = Vec::new();
+        for d in &damaged {
+            let name = match e.ns.path_of(d.ino, &mut path) {
+                Ok(()) => String::from_utf8_lossy(&path).into_owned(),
+                Err(_) => format!("inode {}", d.ino),
+            };
+            let start = d.index * BLOCK_SIZE as u64;
+            let hole =
+                e.ns.get_mut(d.ino)
+                    .and_then(|n| n.file_mut())
+                    .and_then(|f| f.punch_hole(start, BLOCK_SIZE as u64, None));
+            match hole {
+                Ok(()) => report.repaired.push(format!(
+                    "{name}: block {} (bytes {start}..{}) was damaged ({}); it now reads as zeros",
+                    d.index,
+                    start + BLOCK_SIZE as u64,
+                    d.problem
+                )),
+                Err(err) => problems.push(format!(
+                    "{name}: block {}: {}; not repaired: {err}",
+                    d.index, d.problem
+                )),
+            }
+        }
+        // Writing a checkpoint replaces whatever the structure checks found (a damaged slot or
+        // fallback, a checkpoint recovered through the previous one, a damaged log tail).
+        report.repaired.extend(
+            structure
+                .into_iter()
+                .map(|p| format!("{p} (a new checkpoint was written)")),
+        );
+    } else {
+        problems.extend(structure);
+        problems.extend(damaged.iter().map(|d| {
+            let mut path = Vec::new();
+            let name = match e.ns.path_of(d.ino, &mut path) {
+                Ok(()) => String::from_utf8_lossy(&path).into_owned(),
+                Err(_) => "(unlinked)".to_string(),
+            };
+            format!("{name} (inode {}) block {}: {}", d.ino, d.index, d.problem)
+        }));
+    }
     if rebuild_index || (repair && problems.iter().any(|p| p.starts_with("collection"))) {
         e.rebuild_indexes(|d, t| progress("rebuilding indexes", d, t))?;
         let before = problems.len();

@@ -389,7 +389,12 @@ impl Engine {
         if let Some(j) = self.journal.as_mut()
             && j.wants_checkpoint()
         {
-            j.checkpoint(&mut self.ns, &self.colls)?;
+            match j.checkpoint(&mut self.ns, &self.colls) {
+                // The operation is applied and logged; a checkpoint the medium has no room
+                // for changed nothing and is tried again later.
+                Ok(()) | Err(Error::NoSpace) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(ino)
     }
@@ -397,17 +402,17 @@ impl Engine {
     /// Applies and logs one operation.
     fn commit(&mut self, op: &Op<'_>, ctx: &Ctx) -> Result<(Ino, Option<Ino>)> {
         let replaying = self.replaying();
-        if let Some(j) = self.journal.as_ref()
+        if let Some(j) = self.journal.as_mut()
             && !replaying
         {
-            j.check_writable()?;
+            j.prepare(op, ctx, &mut self.ns, &self.colls)?;
         }
         let applied = self.apply(op, ctx)?;
         self.op_counts[op.kind() as usize] += 1;
         if let Some(j) = self.journal.as_mut()
             && !replaying
         {
-            j.append(op, ctx)?;
+            j.append_prepared(op)?;
         }
         Ok(applied)
     }
@@ -539,8 +544,9 @@ impl Engine {
         self.ns.attr(ino)
     }
 
-    /// Writes `data` at `offset`; returns the bytes written (all of them). Writes larger than
-    /// `WRITE_OP_BYTES_MAX` are applied as several operations, in order.
+    /// Writes `data` at `offset`; returns the bytes written: all of them, or fewer when the
+    /// medium ran out of room after the first `WRITE_OP_BYTES_MAX` (writes larger than that are
+    /// applied as several operations, in order).
     pub fn write(&mut self, ino: Ino, offset: u64, data: &[u8], ctx: &Ctx) -> Result<usize> {
         self.ns.get(ino)?.file()?;
         crate::namespace::FileData::check_range(offset, data.len() as u64)?;
@@ -552,8 +558,12 @@ impl Engine {
                 data: chunk,
                 kill_suid: false,
             };
-            self.execute(&op, ctx)?;
-            done += chunk.len();
+            match self.execute(&op, ctx) {
+                Ok(_) => done += chunk.len(),
+                // What was written stays: a short write, as write(2) reports it.
+                Err(Error::NoSpace) if done > 0 => break,
+                Err(e) => return Err(e),
+            }
         }
         Ok(done)
     }
@@ -703,17 +713,27 @@ impl Engine {
         Ok(())
     }
 
-    /// Filesystem figures; `capacity_bytes` is the space the medium offers in total (used plus
-    /// free), as the frontend measured it.
+    /// Filesystem figures. For an image they are the room its journal accounts for: the
+    /// image plus what the medium can still give it in total, free blocks inside it plus that,
+    /// and, available, what new data can still take once the next checkpoint and the reserve
+    /// kept for deletes are set aside (see `journal::space`). In memory there is no medium:
+    /// the figures are the files' own blocks, with `capacity_bytes` (the frontend's choice) as
+    /// the total.
     pub fn statfs(&self, capacity_bytes: u64) -> StatFs {
-        let used: u64 = self.ns.iter().map(|(_, n)| n.blocks_512() / 8).sum();
-        let total = (capacity_bytes / BLOCK_SIZE as u64).max(used);
         let files = self.ns.len() as u64;
+        let (total, free, available) = match self.journal.as_ref().map(|j| j.room()) {
+            Some(r) => (r.total_blocks, r.free_blocks, r.available_blocks),
+            None => {
+                let used: u64 = self.ns.iter().map(|(_, n)| n.blocks_512() / 8).sum();
+                let total = (capacity_bytes / BLOCK_SIZE as u64).max(used);
+                (total, total - used, total - used)
+            }
+        };
         StatFs {
             block_size: BLOCK_SIZE as u32,
             blocks: total,
-            blocks_free: total - used,
-            blocks_available: total - used,
+            blocks_free: free.min(total),
+            blocks_available: available.min(free).min(total),
             files: INODE_COUNT_MAX,
             files_free: INODE_COUNT_MAX.saturating_sub(files),
             name_len_max: NAME_LEN_MAX as u32,

@@ -744,6 +744,11 @@ impl Hnsw {
         self.check_structure(true).map_err(|v| v.to_string())
     }
 
+    /// Bytes [`Hnsw::encode`] appends, without encoding.
+    pub fn encoded_len(&self) -> usize {
+        codec::encoded_len(self)
+    }
+
     /// Appends the index's serialized form to `out` (see [`codec`]).
     pub fn encode(&self, out: &mut Vec<u8>) {
         codec::encode(self, out);

@@ -4,7 +4,12 @@
 //! rebuilt from the live references when an image is opened and after every checkpoint
 //! (docs/format.md §6), and between those points it only shrinks. Blocks 0 and 1 (the
 //! superblock slots) are never free. Allocation is first fit, else growth at the end; the choice
-//! depends only on the allocator's state, so it is deterministic.
+//! depends only on the allocator's state, so it is deterministic. [`Alloc::release`] gives back
+//! blocks that were allocated but never became part of anything durable (a checkpoint abandoned
+//! for lack of space), or whose owner gave them up (a fallback dropped under space pressure).
+//!
+//! Invariants: free extents never overlap, never touch each other (they are merged), and lie
+//! below `end`; `free_total` is the sum of their lengths.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +23,8 @@ pub struct Alloc {
     free: BTreeMap<u64, u64>,
     /// First block past every allocated or free block (the image's length in blocks).
     end: u64,
+    /// Free blocks in all extents.
+    free_total: u64,
 }
 
 impl Alloc {
@@ -28,10 +35,12 @@ impl Alloc {
         let mut a = Alloc {
             free: BTreeMap::new(),
             end: FIRST_BLOCK,
+            free_total: 0,
         };
         for (start, len) in used {
             if start > a.end {
                 a.free.insert(a.end, start - a.end);
+                a.free_total += start - a.end;
             }
             a.end = a.end.max(start + len);
         }
@@ -52,6 +61,7 @@ impl Alloc {
                 if len > n {
                     self.free.insert(start + n, len - n);
                 }
+                self.free_total -= n;
                 start
             }
             None => {
@@ -59,6 +69,7 @@ impl Alloc {
                 let start = match self.free.iter().next_back() {
                     Some((&s, &l)) if s + l == self.end => {
                         self.free.remove(&s);
+                        self.free_total -= l;
                         s
                     }
                     _ => self.end,
@@ -67,6 +78,69 @@ impl Alloc {
                 start
             }
         }
+    }
+
+    /// Up to `n` contiguous blocks, taken from the first free extent (all of it if it is
+    /// shorter), else by growth at the end; returns the first block and how many were taken.
+    /// For data that may be split over several runs.
+    pub fn alloc_upto(&mut self, n: u64) -> (u64, u64) {
+        assert!(n > 0);
+        let Some((&start, &len)) = self.free.iter().next() else {
+            return (self.alloc(n), n);
+        };
+        if start + len == self.end && len < n {
+            // The free tail grows into the rest.
+            return (self.alloc(n), n);
+        }
+        let got = len.min(n);
+        self.free.remove(&start);
+        if len > got {
+            self.free.insert(start + got, len - got);
+        }
+        self.free_total -= got;
+        (start, got)
+    }
+
+    /// Free blocks at the end of the image (the free extent that touches `end`), which an
+    /// allocation can extend contiguously by growing.
+    pub fn tail_free(&self) -> u64 {
+        match self.free.iter().next_back() {
+            Some((&s, &l)) if s + l == self.end => l,
+            _ => 0,
+        }
+    }
+
+    /// Frees `n` blocks from `start`, which must all be in use (allocated, or used when the
+    /// allocator was built) and at or past [`FIRST_BLOCK`].
+    pub fn release(&mut self, start: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        assert!(
+            start >= FIRST_BLOCK && start + n <= self.end,
+            "release outside the image"
+        );
+        assert!(self.first_free_in(start, n).is_none(), "release of free blocks");
+        let (mut s, mut len) = (start, n);
+        if let Some((&ps, &pl)) = self.free.range(..start).next_back()
+            && ps + pl == start
+        {
+            self.free.remove(&ps);
+            self.free_total -= pl;
+            s = ps;
+            len += pl;
+        }
+        if let Some(nl) = self.free.remove(&(start + n)) {
+            self.free_total -= nl;
+            len += nl;
+        }
+        self.free.insert(s, len);
+        self.free_total += len;
+    }
+
+    /// First block past every allocated or free block.
+    pub fn end(&self) -> u64 {
+        self.end
     }
 
     /// The first free block among `blocks` blocks from `first`, if any.
@@ -95,7 +169,8 @@ impl Alloc {
 
     /// Free blocks in total.
     pub fn free_blocks(&self) -> u64 {
-        self.free.values().sum()
+        debug_assert_eq!(self.free_total, self.free.values().sum::<u64>());
+        self.free_total
     }
 }
 
@@ -116,6 +191,37 @@ mod tests {
         assert_eq!(b.alloc(10), 6, "no free run fits; grows at the end");
         let mut c = Alloc::from_used(vec![]);
         assert_eq!(c.alloc(4), FIRST_BLOCK);
+    }
+
+    #[test]
+    fn alloc_upto_takes_holes_first_then_grows() {
+        // Free: 5..7 and 8..10, end 12.
+        let mut a = Alloc::from_used(vec![(0, 5), (7, 1), (10, 2)]);
+        assert_eq!(a.tail_free(), 0);
+        assert_eq!(a.alloc_upto(5), (5, 2));
+        assert_eq!(a.alloc_upto(1), (8, 1));
+        assert_eq!(a.alloc_upto(5), (9, 1));
+        assert_eq!(a.alloc_upto(3), (12, 3), "no hole left: growth");
+        assert_eq!(a.free_blocks(), 0);
+        a.release(13, 2);
+        assert_eq!(a.tail_free(), 2);
+        assert_eq!(a.alloc_upto(4), (13, 4), "the free tail grows into the rest");
+    }
+
+    #[test]
+    fn release_merges_with_neighbours() {
+        let mut a = Alloc::from_used(vec![(0, 10)]);
+        a.release(4, 2);
+        a.release(2, 1);
+        assert_eq!(a.free_blocks(), 3);
+        a.release(3, 1);
+        assert_eq!(a.free_blocks(), 4);
+        assert_eq!(a.alloc(4), 2, "2..6 is one extent again");
+        a.release(8, 2);
+        assert_eq!(a.used_end(), 8);
+        assert_eq!(a.alloc(3), 8, "grows from the free tail");
+        assert_eq!(a.end(), 11);
+        assert_eq!(a.free_blocks(), 0);
     }
 
     #[test]

@@ -79,8 +79,10 @@ pub struct LogWriter {
     pub appended_bytes: u64,
     /// Length in blocks of segments this writer allocates.
     segment_blocks: u32,
-    /// Every segment this writer has written to or will write to, first to current.
+    /// Every segment this writer has written to, first to current.
     segments: Vec<(u64, u32)>,
+    /// A segment allocated ahead for the next switch (see [`LogWriter::set_next`]).
+    next: Option<(u64, u32)>,
 }
 
 impl LogWriter {
@@ -102,6 +104,7 @@ impl LogWriter {
             } else {
                 Vec::new()
             },
+            next: None,
         }
     }
 
@@ -132,12 +135,39 @@ impl LogWriter {
         end.next_multiple_of(BS) + NEXT_RECORD_BYTES as u64 <= seg_bytes
     }
 
-    /// Blocks of a segment that holds a record of `len` payload bytes at its start, then the
-    /// next-segment record: at least `segment_blocks`.
-    fn blocks_for(&self, len: usize) -> u32 {
+    /// Fewest blocks of a segment that holds a record of `len` payload bytes at its start, then
+    /// the next-segment record.
+    pub fn min_blocks_for(len: usize) -> u32 {
         let record_blocks = ((HEADER_BYTES + len) as u64).div_ceil(BS) + 1;
-        self.segment_blocks
-            .max(u32::try_from(record_blocks).expect("records are bounded by the limits"))
+        u32::try_from(record_blocks).expect("records are bounded by the limits")
+    }
+
+    /// Blocks of the segment this writer allocates for a record of `len` payload bytes: at
+    /// least `segment_blocks`.
+    pub fn blocks_for(&self, len: usize) -> u32 {
+        self.segment_blocks.max(Self::min_blocks_for(len))
+    }
+
+    /// Whether appending a record of `len` payload bytes needs a new segment that is not
+    /// allocated yet.
+    pub fn needs_segment(&self, len: usize) -> bool {
+        !Self::fits(self.pos, len, self.seg_bytes())
+            && self
+                .next
+                .is_none_or(|(_, blocks)| blocks < Self::min_blocks_for(len))
+    }
+
+    /// Hands the writer the segment its next switch uses (allocated ahead, so that the switch
+    /// cannot run out of space after the operation was applied). Returns the one it replaces,
+    /// for the caller to free.
+    pub fn set_next(&mut self, seg: (u64, u32)) -> Option<(u64, u32)> {
+        assert!(seg.1 >= LOG_SEGMENT_BLOCKS_MIN);
+        self.next.replace(seg)
+    }
+
+    /// The segment allocated ahead and not used yet.
+    pub fn next_segment(&self) -> Option<(u64, u32)> {
+        self.next
     }
 
     fn push(&mut self, kind: Kind, payload: &[u8]) {
@@ -161,8 +191,16 @@ impl LogWriter {
     /// if this one cannot hold it and the next-segment record after it.
     pub fn append(&mut self, payload: &[u8], storage: &dyn Storage, alloc: &mut Alloc) -> Result<()> {
         if !Self::fits(self.pos, payload.len(), self.seg_bytes()) {
-            let blocks = self.blocks_for(payload.len());
-            let next = alloc.alloc(u64::from(blocks));
+            let ahead = self
+                .next
+                .take_if(|&mut (_, blocks)| blocks >= Self::min_blocks_for(payload.len()));
+            let (next, blocks) = match ahead {
+                Some(seg) => seg,
+                None => {
+                    let blocks = self.blocks_for(payload.len());
+                    (alloc.alloc(u64::from(blocks)), blocks)
+                }
+            };
             let mut p = [0u8; 12];
             p[..8].copy_from_slice(&next.to_le_bytes());
             p[8..].copy_from_slice(&blocks.to_le_bytes());

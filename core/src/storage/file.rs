@@ -105,6 +105,29 @@ impl Storage for FileStorage {
         Ok(())
     }
 
+    fn reserve(&self, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let cur = self.file.metadata()?.len();
+        if len <= cur {
+            return Ok(());
+        }
+        let (Ok(offset), Ok(add)) = (libc::off_t::try_from(cur), libc::off_t::try_from(len - cur)) else {
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+        };
+        self.len_changed.store(true, Ordering::Relaxed);
+        // SAFETY: allocates blocks of the file `self.file` keeps open; touches no memory.
+        let r = unsafe { libc::posix_fallocate(self.file.as_raw_fd(), offset, add) };
+        match r {
+            0 => {}
+            // A file system that cannot allocate ahead: grow the file sparse (a later write
+            // may then fail for space, which the journal treats as an I/O error).
+            libc::EOPNOTSUPP | libc::EINVAL => self.file.set_len(len)?,
+            errno => return Err(io::Error::from_raw_os_error(errno)),
+        }
+        self.len.fetch_max(len, Ordering::AcqRel);
+        Ok(())
+    }
+
     fn available(&self) -> Option<u64> {
         fs_available(&self.file)
     }

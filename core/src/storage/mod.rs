@@ -39,6 +39,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     }
     /// Truncates or extends (with zeros) to `len` bytes.
     fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Makes the medium at least `len` bytes long with room for all of them set aside, so that
+    /// no later write below `len` fails for lack of space (a `fallocate` for a file); a longer
+    /// medium is left as it is, new bytes read as zeros. Fails with `ENOSPC` (`StorageFull`)
+    /// when the room is not there, changing nothing then.
+    fn reserve(&self, len: u64) -> io::Result<()> {
+        if len > self.len()? {
+            self.set_len(len)
+        } else {
+            Ok(())
+        }
+    }
     /// Bytes the medium could still grow by (for `statfs`); `None` when unknown.
     fn available(&self) -> Option<u64> {
         None

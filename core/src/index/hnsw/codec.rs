@@ -110,9 +110,16 @@ fn get_u64s(src: &[u8]) -> Vec<u64> {
     v
 }
 
+/// Bytes [`encode`] appends for `h`.
+pub(super) fn encoded_len(h: &Hnsw) -> usize {
+    let n = h.labels.len();
+    HEADER_BYTES + n * (1 + 8 + 4 + 4 * h.rec) + 4 * h.upper.len() + 4 * h.free.len()
+}
+
 pub(super) fn encode(h: &Hnsw, out: &mut Vec<u8>) {
     let n = h.labels.len();
-    let total = HEADER_BYTES + n * (1 + 8 + 4 + 4 * h.rec) + 4 * h.upper.len() + 4 * h.free.len();
+    let total = encoded_len(h);
+    let start = out.len();
     out.reserve(total);
     let p = &h.params;
     out.extend_from_slice(&MAGIC);
@@ -132,6 +139,7 @@ pub(super) fn encode(h: &Hnsw, out: &mut Vec<u8>) {
     put_nodes(out, h);
     put_u32s(out, &h.upper);
     put_u32s(out, &h.free);
+    assert_eq!(out.len() - start, total, "encoded_len disagrees with encode");
 }
 
 fn corrupted(what: &'static str, offset: usize) -> Error {
