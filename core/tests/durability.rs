@@ -581,6 +581,39 @@ fn churn_keeps_the_image_small() {
     check(&e).unwrap();
 }
 
+/// `has_unsynced` (what the FUSE frontend's commit timer asks before syncing) is true exactly
+/// between an applied operation and the next sync or checkpoint, and after a crash the state a
+/// sync made durable is there.
+#[test]
+fn has_unsynced_tracks_syncs_and_checkpoints() {
+    let storage = Arc::new(CrashStorage::default());
+    let mut e = Engine::create_image(storage.clone() as Arc<dyn Storage>, EngineConfig::default()).unwrap();
+    assert!(!e.has_unsynced(), "a new image");
+    let c = ctx(1);
+    let d = e.mkdir(ROOT_INO, b"d", 0o755, &c).unwrap().ino;
+    assert!(e.has_unsynced());
+    e.sync().unwrap();
+    assert!(!e.has_unsynced());
+    assert!(e.lookup(ROOT_INO, b"d").is_ok() && e.readdir(d, 2, |_| true).is_ok());
+    assert!(!e.has_unsynced(), "reads change nothing");
+    e.create(d, b"f", 0o644, &c).unwrap();
+    assert!(e.has_unsynced());
+    e.checkpoint().unwrap();
+    assert!(!e.has_unsynced());
+    e.create(d, b"g", 0o644, &c).unwrap();
+    assert!(e.has_unsynced());
+    e.sync().unwrap();
+    e.create(d, b"lost", 0o644, &c).unwrap();
+    let crashed = Arc::new(MemStorage::from_bytes(storage.crash_now(CrashMode::DropUnsynced)));
+    let e = Engine::open_image(crashed, OpenOptions::default()).unwrap();
+    assert!(!e.has_unsynced(), "after recovery");
+    assert!(e.resolve(b"/d/g", false).is_ok());
+    assert!(e.resolve(b"/d/lost", false).is_err());
+    let mut mem = Engine::new(EngineConfig::default());
+    mem.mkdir(ROOT_INO, b"d", 0o755, &c).unwrap();
+    assert!(!mem.has_unsynced(), "in memory there is nothing to sync");
+}
+
 /// A small closed image and a copy taken after more synced operations (not closed).
 fn small_images() -> (Vec<u8>, Vec<u8>) {
     let storage = Arc::new(MemStorage::new());

@@ -171,6 +171,12 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// Whether an operation was applied since the last sync or checkpoint (what a frontend's
+    /// commit timer asks before calling [`Engine::sync`]). Always `false` in memory.
+    pub fn has_unsynced(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.has_unsynced())
+    }
+
     /// Makes every operation applied so far durable (`fsync`, `fdatasync`, `syncfs`).
     pub fn sync(&mut self) -> Result<()> {
         match self.journal.as_mut() {

@@ -220,6 +220,7 @@ impl Journal {
         self.space.checkpointed(ckpt_bytes);
         self.stats.checkpoints += 1;
         self.stats.checkpoint_bytes = ckpt_bytes;
+        self.stats.records_synced = self.stats.records;
         Ok(())
     }
 

@@ -92,6 +92,8 @@ impl OpenOptions {
 pub struct JournalStats {
     /// Operation records appended.
     pub records: u64,
+    /// Of those, the records made durable: appended before the last sync or checkpoint.
+    pub records_synced: u64,
     /// Syncs performed.
     pub syncs: u64,
     /// Checkpoints written.
@@ -243,6 +245,11 @@ impl Journal {
         &self.sb
     }
 
+    /// Whether a record was appended since the last sync or checkpoint.
+    pub fn has_unsynced(&self) -> bool {
+        self.stats.records != self.stats.records_synced
+    }
+
     /// Whether anything was logged since the last checkpoint.
     pub fn has_changes(&self) -> bool {
         self.footprint > 0
@@ -317,6 +324,7 @@ impl Journal {
             return self.fail(e);
         }
         self.stats.syncs += 1;
+        self.stats.records_synced = self.stats.records;
         Ok(())
     }
 

@@ -23,6 +23,7 @@ enum Command {
     /// Create an empty filesystem image.
     Mkfs(cmd::mkfs::Args),
     /// Mount an image through FUSE; stays in the foreground until unmounted.
+    #[command(after_help = cmd::mount::AFTER_HELP)]
     Mount(cmd::mount::Args),
     /// Verify an image: checksums, invariants, index-storage consistency.
     Fsck(cmd::fsck::Args),

@@ -8,7 +8,13 @@
 //! (`Engine::close`). [`spawn`] does the same in the background and returns a [`Mounted`] to
 //! unmount later (tests).
 //!
+//! Durability: fsync (file or directory) syncs the engine, which makes every change applied so
+//! far durable; a commit timer ([`MountOptions::commit_secs`], `-o commit=`) syncs at least that
+//! often when something changed; unmounting writes a checkpoint. Nothing else does: Linux does
+//! not send `syncfs`/`sync(1)` to a FUSE server.
+//!
 //! Modules, each owning one concern:
+//! - `commit`: the commit timer thread;
 //! - `fs`: the `fuser::Filesystem` implementation (parse → core call → reply) and the cache
 //!   (TTL) policy;
 //! - `state`: what the worker threads share — the engine behind its `RwLock`, kernel
@@ -27,6 +33,7 @@
 //! default, and with 1 MiB a sequential read comes as 1 MiB `READ`s (the request size
 //! negotiated for writes too) instead of 128 KiB ones.
 
+mod commit;
 mod convert;
 mod errno;
 mod fs;
@@ -43,6 +50,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use vexfs_core::Engine;
 use vexfs_core::journal::OpenOptions;
+use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
 use vexfs_core::storage::FileStorage;
 
 /// How to mount.
@@ -58,10 +66,20 @@ pub struct MountOptions {
     /// mount once it is up; 0 leaves the kernel's default. Best effort (the knob is root's):
     /// the window in effect shows in `/.vexfs/stats` as `mount.readahead_kib`.
     pub readahead_kib: u32,
+    /// Commit interval in seconds (`-o commit=`): a timer syncs the engine this often when
+    /// anything changed since the last sync, so without fsync at most this much is lost to a
+    /// crash. 0: only fsync and unmount make changes durable.
+    pub commit_secs: u32,
+    /// Length in blocks of the log segments the session allocates (tests: small segments reach
+    /// segment ends in a few operations); `LOG_SEGMENT_BLOCKS_MIN` up to the default.
+    pub log_segment_blocks: u32,
 }
 
 /// Default readahead window, in KiB: the largest `READ` the mount negotiates (1 MiB).
 pub const READAHEAD_KIB: u32 = 1024;
+
+/// Default commit interval, in seconds (ext4's).
+pub const COMMIT_SECS: u32 = 5;
 
 impl Default for MountOptions {
     fn default() -> Self {
@@ -70,6 +88,8 @@ impl Default for MountOptions {
             allow_other: false,
             threads: 4,
             readahead_kib: READAHEAD_KIB,
+            commit_secs: COMMIT_SECS,
+            log_segment_blocks: LOG_SEGMENT_BLOCKS_DEFAULT,
         }
     }
 }
@@ -119,7 +139,7 @@ fn open_engine(image: &Path, opts: &MountOptions) -> Result<Engine, MountError> 
         Arc::new(storage),
         OpenOptions {
             read_only: opts.read_only,
-            ..OpenOptions::default()
+            log_segment_blocks: opts.log_segment_blocks,
         },
     )
     .map_err(image_err)
@@ -150,6 +170,9 @@ fn config(opts: &MountOptions) -> Config {
 fn prepare(image: &Path, opts: &MountOptions) -> Result<(Arc<Shared>, Config), MountError> {
     if opts.threads == 0 {
         return Err(MountError::Options("threads must be at least 1"));
+    }
+    if !(LOG_SEGMENT_BLOCKS_MIN..=LOG_SEGMENT_BLOCKS_DEFAULT).contains(&opts.log_segment_blocks) {
+        return Err(MountError::Options("log segment blocks out of range"));
     }
     let engine = open_engine(image, opts)?;
     let shared = Arc::new(Shared::new(engine, opts.read_only, opts.threads));
@@ -240,6 +263,8 @@ pub fn mount(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(),
     let mut session =
         fuser::Session::new(fs::VexFs::new(Arc::clone(&shared)), mountpoint, &cfg).map_err(mount_err)?;
     let mut unmounter = session.unmount_callable();
+    // Before the other threads: if it cannot start, nothing is left running.
+    let committer = commit::Committer::start(&shared, opts.commit_secs).map_err(mount_err)?;
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
         let done = Arc::clone(&done);
@@ -273,6 +298,9 @@ pub fn mount(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(),
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let _ = readahead.join();
+    if let Some(c) = committer {
+        c.stop();
+    }
     let closed = close(shared);
     drop(signals);
     served.map_err(mount_err)?;
@@ -290,9 +318,15 @@ pub fn spawn(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<Mou
             }
         })?;
     apply_readahead(&shared, mountpoint, opts.readahead_kib);
+    let committer =
+        commit::Committer::start(&shared, opts.commit_secs).map_err(|source| MountError::Mount {
+            path: mountpoint.to_path_buf(),
+            source,
+        })?;
     Ok(Mounted {
         session: Some(session),
         shared: Some(shared),
+        committer,
         mountpoint: mountpoint.to_path_buf(),
     })
 }
@@ -303,6 +337,7 @@ pub fn spawn(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<Mou
 pub struct Mounted {
     session: Option<fuser::BackgroundSession>,
     shared: Option<Arc<Shared>>,
+    committer: Option<commit::Committer>,
     mountpoint: PathBuf,
 }
 
@@ -329,6 +364,9 @@ impl Mounted {
             } else {
                 session_ended(session.umount_and_join()).map_err(unmount_err)?;
             }
+        }
+        if let Some(c) = self.committer.take() {
+            c.stop();
         }
         match self.shared.take() {
             Some(shared) => close(shared),

@@ -7,6 +7,10 @@
 //! so bad input writes nothing. Files are named `PREFIX` + the record's number, zero-padded to at
 //! least [`WIDTH_MIN`] digits so that names sort in file order, and each gets its vector with one
 //! `fsetxattr` on the file just created. A progress bar goes to stderr.
+//!
+//! Before it reports success the import is made durable: an fsync of the collection directory
+//! (VexFS syncs everything applied so far on any fsync), so a crash right after the report loses
+//! none of it.
 
 use super::mounted::{self, VECTOR_XATTR, io_message};
 use super::vector::encode;
@@ -90,6 +94,14 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
     });
     bar.finish_and_clear();
     result?;
+    File::open(&located.canonical)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| {
+            context(
+                dir.display(),
+                format!("making the import durable: {}", io_message(&e)),
+            )
+        })?;
     println!(
         "{}: imported {count} vectors as {}..{}",
         dir.display(),

@@ -1,13 +1,24 @@
-//! `vexfs mount IMAGE MOUNTPOINT [--threads N] [--readahead-kib N] [-o ro] [-o allow_other]`: mount an image
-//! through FUSE in the foreground until it is unmounted (`umount`, `fusermount3 -u`, SIGINT or
-//! SIGTERM), then write a checkpoint and exit 0.
+//! `vexfs mount IMAGE MOUNTPOINT [--threads N] [--readahead-kib N] [-o ro] [-o allow_other]
+//! [-o commit=SECONDS]`: mount an image through FUSE in the foreground until it is unmounted
+//! (`umount`, `fusermount3 -u`, SIGINT or SIGTERM), then write a checkpoint and exit 0.
 //!
-//! `-o` takes comma-separated options and may be repeated: `ro`, `rw`, `allow_other`.
+//! `-o` takes comma-separated options and may be repeated: `ro`, `rw`, `allow_other`,
+//! `commit=SECONDS` (default 5; 0: changes become durable only on fsync and unmount).
+//! `--log-segment-blocks` (hidden) sets the log segment size for tests.
 
 use crate::error::{CliError, CliResult, context};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
 use vexfs_fuse::MountOptions;
+
+/// What `vexfs mount --help` says after the options.
+pub const AFTER_HELP: &str = "\
+Durability: fsync (of a file or a directory) makes every change made so far durable. Without \
+fsync, the mount commits every commit=SECONDS (default 5): a crash (power loss, kill -9) loses \
+at most the changes of the last interval. With commit=0, changes made without fsync become \
+durable only at unmount. sync(1) and syncfs(2) do not reach a FUSE filesystem on Linux, so \
+`sync` alone makes nothing durable. Unmounting writes a checkpoint and loses nothing.";
 
 /// Arguments of `vexfs mount`.
 #[derive(Debug, clap::Args)]
@@ -22,9 +33,13 @@ pub struct Args {
     /// Readahead window in KiB (0: the kernel's default, 128); set when run as root.
     #[arg(long, value_name = "KIB", default_value_t = MountOptions::default().readahead_kib)]
     pub readahead_kib: u32,
-    /// Mount options, comma-separated or repeated: ro, rw, allow_other.
+    /// Mount options, comma-separated or repeated: ro, rw, allow_other, commit=SECONDS (sync
+    /// changes at least this often without fsync; default 5, 0: only on fsync and unmount).
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
     pub options: Vec<String>,
+    /// Log segment length in blocks, for tests that must reach segment ends quickly.
+    #[arg(long, value_name = "BLOCKS", hide = true, default_value_t = LOG_SEGMENT_BLOCKS_DEFAULT)]
+    pub log_segment_blocks: u32,
 }
 
 /// Turns the arguments into mount options.
@@ -32,9 +47,15 @@ fn options(args: &Args) -> CliResult<MountOptions> {
     if args.threads == 0 {
         return Err(CliError::new("--threads must be at least 1"));
     }
+    if !(LOG_SEGMENT_BLOCKS_MIN..=LOG_SEGMENT_BLOCKS_DEFAULT).contains(&args.log_segment_blocks) {
+        return Err(CliError::new(format!(
+            "--log-segment-blocks must be {LOG_SEGMENT_BLOCKS_MIN} to {LOG_SEGMENT_BLOCKS_DEFAULT}"
+        )));
+    }
     let mut opts = MountOptions {
         threads: args.threads,
         readahead_kib: args.readahead_kib,
+        log_segment_blocks: args.log_segment_blocks,
         ..MountOptions::default()
     };
     for o in args.options.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
@@ -42,11 +63,21 @@ fn options(args: &Args) -> CliResult<MountOptions> {
             "ro" => opts.read_only = true,
             "rw" => opts.read_only = false,
             "allow_other" => opts.allow_other = true,
-            other => {
-                return Err(CliError::new(format!(
-                    "unknown mount option {other:?} (known: ro, rw, allow_other)"
-                )));
-            }
+            other => match other.strip_prefix("commit=") {
+                Some(secs) => {
+                    opts.commit_secs = secs.parse().map_err(|_| {
+                        CliError::new(format!(
+                            "mount option commit={secs}: not a number of seconds (0 to {})",
+                            u32::MAX
+                        ))
+                    })?;
+                }
+                None => {
+                    return Err(CliError::new(format!(
+                        "unknown mount option {other:?} (known: ro, rw, allow_other, commit=SECONDS)"
+                    )));
+                }
+            },
         }
     }
     Ok(opts)
@@ -92,6 +123,39 @@ mod tests {
         assert_eq!(o.threads, 2);
         let o = parse(&[]).unwrap();
         assert_eq!(o, MountOptions::default());
+        assert_eq!(o.commit_secs, 5);
+    }
+
+    #[test]
+    fn commit_interval_is_a_mount_option() {
+        assert_eq!(parse(&["-o", "commit=0"]).unwrap().commit_secs, 0);
+        let o = parse(&["-o", "ro,commit=30"]).unwrap();
+        assert!(o.read_only);
+        assert_eq!(o.commit_secs, 30);
+        assert_eq!(
+            parse(&["-o", "commit=1", "-o", "commit=2"]).unwrap().commit_secs,
+            2
+        );
+        for bad in [
+            "commit=",
+            "commit=-1",
+            "commit=1.5",
+            "commit=x",
+            "commit=99999999999",
+        ] {
+            let e = parse(&["-o", bad]).unwrap_err().message;
+            assert!(e.contains("commit=") && !e.contains('\n'), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn log_segment_blocks_is_checked() {
+        assert_eq!(
+            parse(&["--log-segment-blocks", "2"]).unwrap().log_segment_blocks,
+            2
+        );
+        assert!(parse(&["--log-segment-blocks", "1"]).is_err());
+        assert!(parse(&["--log-segment-blocks", "257"]).is_err());
     }
 
     #[test]

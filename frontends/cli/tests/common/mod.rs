@@ -115,6 +115,11 @@ impl Scratch {
         Mounted::start(&self.image, &self.mountpoint)
     }
 
+    /// Mounts the image on the mountpoint with extra `vexfs mount` arguments (`-o commit=0`).
+    pub fn mount_with(&self, args: &[&str]) -> Mounted {
+        Mounted::start_with(&self.image, &self.mountpoint, args)
+    }
+
     /// A path in the scratch directory (outside the mount).
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -131,10 +136,16 @@ pub struct Mounted {
 impl Mounted {
     /// Starts `vexfs mount IMAGE MOUNTPOINT` and waits until `/.vexfs` appears.
     pub fn start(image: &Path, mountpoint: &Path) -> Mounted {
+        Mounted::start_with(image, mountpoint, &[])
+    }
+
+    /// Starts `vexfs mount IMAGE MOUNTPOINT ARGS` and waits until `/.vexfs` appears.
+    pub fn start_with(image: &Path, mountpoint: &Path, args: &[&str]) -> Mounted {
         let mut child = Command::new(VEXFS)
             .arg("mount")
             .arg(image)
             .arg(mountpoint)
+            .args(args)
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
@@ -166,26 +177,51 @@ impl Mounted {
     }
 
     /// Unmounts with `umount` and asserts that `vexfs mount` exits 0.
+    ///
+    /// `umount` is retried for a while when the mount is busy: a sibling test forking a process
+    /// at the moment this one has a file of the mount open lends that open file to the child
+    /// until it execs.
     pub fn unmount(mut self) {
+        let started = Instant::now();
+        loop {
+            let out = Command::new("umount").arg(&self.root).output().unwrap();
+            if out.status.success() {
+                break;
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // On failure `self` still owns the child: dropping it clears the mount.
+            assert!(
+                stderr.contains("busy") && started.elapsed() < Duration::from_secs(10),
+                "umount {}: {stderr}",
+                self.root.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let mut child = self.child.take().unwrap();
-        let out = Command::new("umount").arg(&self.root).output().unwrap();
-        assert!(
-            out.status.success(),
-            "umount {}: {}",
-            self.root.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
         let status = wait_timeout(&mut child);
         assert!(status.success(), "vexfs mount exited with {status}");
     }
 
     /// Kills `vexfs mount` with SIGKILL (no checkpoint, no clean unmount) and clears the dead
     /// mount.
-    pub fn kill9(mut self) {
+    pub fn kill9(self) {
+        self.kill9_then(|| {});
+    }
+
+    /// Kills `vexfs mount` with SIGKILL, runs `before_unmount` while the dead mount is still
+    /// attached (every call into it fails: a process still using it stops there instead of
+    /// reaching the empty directory under it), then clears the dead mount.
+    pub fn kill9_then(mut self, before_unmount: impl FnOnce()) {
         let mut child = self.child.take().unwrap();
         child.kill().unwrap();
         let _ = wait_timeout(&mut child);
+        before_unmount();
         lazy_unmount(&self.root);
+    }
+
+    /// The `vexfs mount` process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
     }
 }
 
