@@ -423,6 +423,10 @@ impl Journal {
     /// The journal of an image whose checkpoint `decoded` was loaded: the newest slot's, or,
     /// with `fallback`, the older slot's superblock and why.
     #[inline(never)]
+    #[expect(
+        clippy::boxed_local,
+        reason = "the slots stay boxed so that the frames of open, live while a checkpoint is decoded, hold a pointer"
+    )]
     fn attach(
         storage: Arc<dyn Storage>,
         opts: OpenOptions,
