@@ -67,6 +67,8 @@ pub struct WorldStats {
     pub open_retries: u64,
     /// Injected faults that surfaced as errors.
     pub faults_surfaced: u64,
+    /// Operations and checkpoints refused with `ENOSPC` (nothing changed; no reopen).
+    pub nospace_refusals: u64,
     /// Bits flipped.
     pub flips: u64,
     /// Corruption reported (open, read or fsck) after flips.
@@ -115,7 +117,7 @@ pub struct World {
 const EPOCH: i64 = 1_700_000_000;
 
 fn is_io(e: &Error) -> bool {
-    matches!(e, Error::Io { .. } | Error::NoSpace)
+    matches!(e, Error::Io { .. })
 }
 
 impl World {
@@ -280,6 +282,11 @@ impl World {
                 self.stats.faults_surfaced += 1;
                 self.after_write_fault(desc)
             }
+            // No room for a checkpoint: nothing changed, nothing new is durable.
+            Err(Error::NoSpace) if fired.nospace > 0 => {
+                self.stats.nospace_refusals += 1;
+                self.verify(desc)
+            }
             Err(e) => Err(self.fail(desc, format!("failed without an injected fault: {e}"))),
         }
     }
@@ -321,6 +328,11 @@ impl World {
             }
             (Ok(_), _) if fired.write_side() => {
                 return Err(self.fail(desc, format!("an injected fault ({fired:?}) was swallowed")));
+            }
+            (Err(Error::NoSpace), _) if fired.nospace > 0 => {
+                // Refused for lack of room: the operation changed nothing (checked below
+                // against the model as it was before it), and the image stays writable.
+                self.stats.nospace_refusals += 1;
             }
             (Err(Error::Io { .. }), _) if fired.read_eio > 0 => {
                 // A failed read must change nothing: the state is checked below.
@@ -532,7 +544,7 @@ impl World {
             let fired = self.disk.take_fired();
             match r {
                 Ok(fs) => break fs,
-                Err(e) if is_io(&e) && fired.any() => {
+                Err(e) if (is_io(&e) || e == Error::NoSpace) && fired.any() => {
                     tries += 1;
                     self.stats.open_retries += 1;
                     self.note(&format!("open failed: {e}"));

@@ -110,6 +110,45 @@ impl Alloc {
         }
     }
 
+    /// Whether allocations of `needs` blocks each, made in that order with [`Alloc::alloc`],
+    /// would all find room with at most `growth` blocks of growth at the end: the same first
+    /// fit, simulated without changing anything.
+    pub fn can_place(&self, needs: &[u64], growth: u64) -> bool {
+        // (start of a free extent, blocks the simulation took from its front).
+        let mut taken: Vec<(u64, u64)> = Vec::with_capacity(needs.len());
+        let mut grown = false;
+        let mut growth_left = growth;
+        'needs: for &n in needs {
+            if n == 0 {
+                continue;
+            }
+            for (&s, &l) in &self.free {
+                if grown && s + l == self.end {
+                    continue;
+                }
+                let used: u64 = taken.iter().filter(|t| t.0 == s).map(|t| t.1).sum();
+                if l - used >= n {
+                    taken.push((s, n));
+                    continue 'needs;
+                }
+            }
+            // Growth, absorbing what is left of a free tail the first time.
+            let tail = match self.free.iter().next_back() {
+                Some((&s, &l)) if !grown && s + l == self.end => {
+                    l - taken.iter().filter(|t| t.0 == s).map(|t| t.1).sum::<u64>()
+                }
+                _ => 0,
+            };
+            let more = n.saturating_sub(tail);
+            if more > growth_left {
+                return false;
+            }
+            growth_left -= more;
+            grown = true;
+        }
+        true
+    }
+
     /// Frees `n` blocks from `start`, which must all be in use (allocated, or used when the
     /// allocator was built) and at or past [`FIRST_BLOCK`].
     pub fn release(&mut self, start: u64, n: u64) {
@@ -206,6 +245,28 @@ mod tests {
         a.release(13, 2);
         assert_eq!(a.tail_free(), 2);
         assert_eq!(a.alloc_upto(4), (13, 4), "the free tail grows into the rest");
+    }
+
+    #[test]
+    fn can_place_simulates_first_fit() {
+        // Free: 5..7 (2) and 8..10 (2), end 12.
+        let a = Alloc::from_used(vec![(0, 5), (7, 1), (10, 2)]);
+        assert!(a.can_place(&[2, 2], 0));
+        assert!(!a.can_place(&[3], 0), "no hole of 3 and no growth");
+        assert!(a.can_place(&[3], 3));
+        assert!(!a.can_place(&[2, 2, 1], 0));
+        assert!(a.can_place(&[2, 2, 1], 1));
+        assert!(
+            !a.can_place(&[1, 2, 2], 1),
+            "first fit splits the first hole: the last 2 need growth of 2"
+        );
+        assert!(a.can_place(&[1, 2, 2], 2));
+        // A free tail counts toward growth.
+        let mut b = Alloc::from_used(vec![(0, 10)]);
+        b.release(8, 2);
+        assert!(b.can_place(&[3], 1));
+        assert!(!b.can_place(&[3], 0));
+        assert!(b.can_place(&[1, 1, 2], 2), "the tail is used up, then growth");
     }
 
     #[test]

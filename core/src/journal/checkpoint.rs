@@ -266,7 +266,7 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
     let n_inodes = r.count(60)?;
     let n_colls = r.count(20)?;
     let retained = if version >= 2 {
-        decode_retained(&mut r, image_blocks)?
+        decode_retained(&mut r)?
     } else {
         Vec::new()
     };
@@ -315,9 +315,11 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
     })
 }
 
-/// The retained extents: known kinds, inside the image, past the superblocks.
+/// The retained extents: known kinds, past the superblocks. Whether they lie inside the image
+/// is for the caller to check: a fallback's own retained extents were freed, and may since
+/// have been cut off the image, once the checkpoint after it was durable.
 #[inline(never)]
-fn decode_retained(r: &mut Reader<'_>, image_blocks: u64) -> Result<Vec<Extent>> {
+fn decode_retained(r: &mut Reader<'_>) -> Result<Vec<Extent>> {
     let n = r.count(RETAINED_BYTES)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -325,9 +327,7 @@ fn decode_retained(r: &mut Reader<'_>, image_blocks: u64) -> Result<Vec<Extent>>
         let kind = ExtentKind::from_retained_code(r.u8()?);
         let first_block = r.u64()?;
         let blocks = r.u64()?;
-        let inside = first_block >= 2
-            && blocks > 0
-            && first_block.checked_add(blocks).is_some_and(|e| e <= image_blocks);
+        let inside = first_block >= 2 && blocks > 0 && first_block.checked_add(blocks).is_some();
         match kind {
             Some(kind) if inside => out.push(Extent {
                 first_block,

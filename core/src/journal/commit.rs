@@ -109,7 +109,17 @@ impl Journal {
             w.flush_padded(&*self.storage).map_err(Stop::Failed)?;
         }
         let next_lsn = self.writer.as_ref().map_or(self.sb.log_lsn, LogWriter::next_lsn);
-        if pressure {
+        if pressure && !self.retained.is_empty() {
+            // Given up for room: its slot is marked released, durably, before any of its
+            // blocks can be reused, so that after a crash no superblock names a fallback that
+            // is no longer whole.
+            let mut block = vec![0u8; BLOCK_SIZE];
+            let other = 1 - self.slot;
+            block[..super::superblock::ENCODED_BYTES]
+                .copy_from_slice(&super::superblock::encode_released(self.sequence_max));
+            let io = |e: std::io::Error| Stop::Failed(Error::io("releasing the fallback", &e));
+            self.storage.write_at(other * BS, &block).map_err(io)?;
+            self.storage.sync().map_err(io)?;
             for e in std::mem::take(&mut self.retained) {
                 self.alloc.release(e.first_block, e.blocks);
             }

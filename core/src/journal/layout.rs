@@ -125,9 +125,16 @@ impl Journal {
             self.sb.checkpoint_bytes.div_ceil(BS),
             ExtentKind::Checkpoint,
         );
-        if let Some(w) = &self.writer {
-            for &(b, n) in w.segments().iter().chain(w.next_segment().iter()) {
-                push(b, u64::from(n), ExtentKind::LogSegment);
+        match &self.writer {
+            Some(w) if !w.segments().is_empty() => {
+                for &(b, n) in w.segments().iter().chain(w.next_segment().iter()) {
+                    push(b, u64::from(n), ExtentKind::LogSegment);
+                }
+            }
+            _ => {
+                for &(b, n) in &self.recovered_segments {
+                    push(b, u64::from(n), ExtentKind::LogSegment);
+                }
             }
         }
         for &(b, n) in &self.live_data {
@@ -267,6 +274,10 @@ impl Journal {
         self.storage
             .read_at(other * BS, &mut slot)
             .map_err(|e| unusable(format!("superblock slot {other}: {e}")))?;
+        if super::superblock::is_released(&slot) {
+            // Given up for room by a checkpoint that did not complete.
+            return Ok(None);
+        }
         let sb = Superblock::decode(&slot, other, image_bytes).map_err(|e| unusable(e.to_string()))?;
         if sb.checkpoint_block != ckpt.first_block || sb.checkpoint_bytes.div_ceil(BS) != ckpt.blocks {
             return Err(unusable(format!(

@@ -383,7 +383,9 @@ impl Journal {
         // which is live while a checkpoint is decoded (the deepest stack of opening), stays
         // small.
         let slots = read_slots(&*storage)?;
-        match load(&*storage, &slots.newest, slots.len) {
+        match load(&*storage, &slots.newest, slots.len)
+            .and_then(|d| check_retained(&d, &slots.newest, slots.len).map(|()| d))
+        {
             Ok(decoded) => Ok(Journal::attach(storage, opts, slots, decoded, None)),
             Err(e @ Error::Corrupted { .. }) => Journal::open_fallback(storage, opts, slots, e),
             Err(e) => Err(e),
@@ -555,15 +557,24 @@ impl Journal {
         self.alloc = Alloc::from_used(used);
         self.space.checkpointed(self.sb.checkpoint_bytes);
         self.space.measured = false;
+        // The live checkpoint's log, as far as it was read: the fallback's log once a
+        // checkpoint follows, and what a read-only open lists as its log.
+        self.recovered_segments = replayed.segments.clone();
         if self.read_only {
             return Ok(());
         }
         if dirty || self.no_fallback {
-            // A writer only to carry the LSN into the checkpoint, which starts the log anew;
-            // the segments read are the log of the checkpoint that becomes the fallback.
+            // A writer only to carry the LSN into the checkpoint, which starts the log anew.
             self.writer = Some(LogWriter::new(0, 0, next_lsn, self.segment_blocks));
-            self.recovered_segments = replayed.segments.clone();
-            self.checkpoint(ns, colls)
+            match self.checkpoint(ns, colls) {
+                // No room with the fallback kept (the medium filled up from elsewhere, or the
+                // room held past the image's end was lost in the crash): give it up.
+                Err(Error::NoSpace) => {
+                    self.space.pressure = true;
+                    self.checkpoint(ns, colls)
+                }
+                r => r,
+            }
         } else {
             self.writer = Some(LogWriter::new(
                 self.sb.log_block,
@@ -618,9 +629,15 @@ fn read_slots(storage: &dyn Storage) -> Result<Box<Slots>> {
         .filter_map(|r| r.as_ref().ok())
         .map(|s| s.sequence)
         .max();
+    // A slot is blank only until the image's second checkpoint (the first goes to slot B);
+    // after that a blank slot is damage, like any other invalid one but a released or stale
+    // one.
+    let blank_ok = live_sequence.is_none_or(|s| s < 2);
     for (r, half) in [(&a, &bytes[..BLOCK_SIZE]), (&b, &bytes[BLOCK_SIZE..])] {
+        let blank = half.iter().all(|&x| x == 0);
         if let Err(e) = r
-            && half.iter().any(|&x| x != 0)
+            && !(blank && blank_ok)
+            && !superblock::is_released(half)
             && !superblock::is_stale(half, live_sequence)
         {
             damaged.push(e.clone());
@@ -681,4 +698,17 @@ fn load(storage: &dyn Storage, sb: &Superblock, len: u64) -> Result<checkpoint::
         });
     }
     Ok(decoded)
+}
+
+/// Checks that the extents a live checkpoint retains lie inside an image of `len` bytes (a
+/// fallback's own retained extents need not: they were freed).
+fn check_retained(decoded: &checkpoint::Decoded, sb: &Superblock, len: u64) -> Result<()> {
+    let blocks = len.div_ceil(BS);
+    if decoded.retained.iter().any(|e| e.first_block + e.blocks > blocks) {
+        return Err(Error::Corrupted {
+            what: "checkpoint (retained extents outside the image)",
+            offset: sb.checkpoint_block * BS,
+        });
+    }
+    Ok(())
 }

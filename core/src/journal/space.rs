@@ -192,21 +192,14 @@ impl Journal {
     /// write a checkpoint under pressure first to free what deletes released.
     pub(super) fn make_room(&mut self, op: &Op<'_>, ns: &mut Namespace, colls: &Collections) -> Result<()> {
         let growth = Growth::of(op);
-        let len = self.payload.len();
-        let Some(w) = self.writer.as_ref() else {
+        if self.writer.is_none() {
             return Err(Error::ReadOnly);
-        };
-        let log_blocks = if w.needs_segment(len) {
-            u64::from(self.segment_for(len))
-        } else {
-            0
-        };
-        let extra = added(op, len);
-        if !self.fits(growth, log_blocks, extra) {
-            self.make_room_slowly(growth, log_blocks, extra, ns, colls)?;
         }
-        if log_blocks > 0 {
-            let blocks = self.segment_for(len);
+        let extra = added(op, self.payload.len());
+        if !self.fits(growth, extra) {
+            self.make_room_slowly(growth, extra, ns, colls)?;
+        }
+        if let Some(blocks) = self.record_segment() {
             let first = match self.alloc_blocks(u64::from(blocks)) {
                 Ok(first) => first,
                 Err(Stop::NoRoom) => return Err(Error::NoSpace),
@@ -220,6 +213,13 @@ impl Journal {
         Ok(())
     }
 
+    /// The blocks of the new log segment the prepared record needs, if it needs one.
+    fn record_segment(&self) -> Option<u32> {
+        let w = self.writer.as_ref()?;
+        let len = self.payload.len();
+        w.needs_segment(len).then(|| self.segment_for(len))
+    }
+
     /// Blocks of the log segment a record of `len` payload bytes gets when its segment is
     /// full: the configured size, or only what the record needs when room is short.
     fn segment_for(&self, len: usize) -> u32 {
@@ -231,33 +231,48 @@ impl Journal {
         }
     }
 
-    /// Whether the rule admits an operation of class `growth` that needs `log_blocks` for its
-    /// record and adds `extra` to the state, with room as it is now (no checkpoint). Sets the
-    /// pressure flag when room is short of a checkpoint and the reserve.
+    /// Whether the rule admits an operation of class `growth` that adds `extra` to the state
+    /// (and the log segment its record may need), with room as it is now (no checkpoint). Sets
+    /// the pressure flag when room is short of a checkpoint and the reserve.
     ///
     /// A checkpoint and a log segment each need contiguous blocks, file data does not: the
-    /// room at the image's end (its free tail, what is held past it, what the medium can add)
-    /// must take those two, and all the room together everything.
-    fn fits(&mut self, growth: Growth, log_blocks: u64, extra: (u64, u64)) -> bool {
+    /// allocations of the record's segment, the checkpoint and its log segment must find room
+    /// as the allocator would place them, and all the room together must take everything.
+    fn fits(&mut self, growth: Growth, extra: (u64, u64)) -> bool {
+        if self.fits_now(Growth::Grows, extra) {
+            return true;
+        }
+        // Short of what a growing operation needs: the next checkpoint gives up the fallback
+        // first (which counts as room), and logs and checkpoints start small segments. An
+        // operation that frees space then checkpoints at once, so that what it freed is room.
+        self.space.pressure = true;
+        self.fits_now(growth, extra)
+    }
+
+    fn fits_now(&self, growth: Growth, extra: (u64, u64)) -> bool {
+        let log = self.record_segment().map_or(0, u64::from);
         let (state, dirty, head) = self.space.checkpoint_parts(extra, self.segment_blocks);
-        let contiguous = log_blocks + state + head;
+        let contiguous = log + state + head;
         let total = contiguous + dirty + SPACE_RESERVE_BLOCKS;
         let beyond = self.space.held_blocks.saturating_sub(self.alloc.end());
-        let (free, tail) = (self.alloc.free_blocks() + beyond, self.alloc.tail_free() + beyond);
-        if free >= total && tail >= contiguous {
+        // Fast: everything fits in the free tail and what the file already holds past it.
+        let tail = self.alloc.tail_free() + beyond;
+        if tail >= total {
             return true;
         }
         let medium = self.room_medium();
-        let (free, tail) = (free.saturating_add(medium), tail.saturating_add(medium));
-        if free >= total && tail >= contiguous {
-            return true;
-        }
-        // Short: the next checkpoint gives up the fallback first, which counts as room.
-        self.space.pressure = true;
-        let free = free.saturating_add(self.retained_blocks());
+        let fallback = if self.space.pressure {
+            self.retained_blocks()
+        } else {
+            0
+        };
+        let free = (self.alloc.free_blocks() + beyond)
+            .saturating_add(medium)
+            .saturating_add(fallback);
+        let growth_room = beyond.saturating_add(medium);
         match growth {
-            Growth::Frees => tail >= log_blocks,
-            Growth::Grows => free >= total && tail >= contiguous,
+            Growth::Frees => self.alloc.can_place(&[log], growth_room),
+            Growth::Grows => free >= total && self.alloc.can_place(&[log, state, head], growth_room),
         }
     }
 
@@ -268,7 +283,6 @@ impl Journal {
     fn make_room_slowly(
         &mut self,
         growth: Growth,
-        log_blocks: u64,
         extra: (u64, u64),
         ns: &mut Namespace,
         colls: &Collections,
@@ -276,7 +290,7 @@ impl Journal {
         self.space.pressure = true;
         if !self.space.measured {
             self.measure(ns, colls);
-            if self.fits(growth, log_blocks, extra) {
+            if self.fits(growth, extra) {
                 return Ok(());
             }
         }
@@ -285,15 +299,8 @@ impl Journal {
                 Ok(()) | Err(Error::NoSpace) => {}
                 Err(e) => return Err(e),
             }
-            // The checkpoint started a fresh log: the record may fit without a new segment.
-            let w = self.writer.as_ref().expect("a writable journal has a writer");
-            let log_blocks = if w.needs_segment(self.payload.len()) {
-                u64::from(self.segment_for(self.payload.len()))
-            } else {
-                0
-            };
             self.space.pressure = true;
-            if self.fits(growth, log_blocks, extra) {
+            if self.fits(growth, extra) {
                 return Ok(());
             }
         }

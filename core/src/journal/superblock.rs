@@ -9,6 +9,30 @@ pub const MAGIC: &[u8; 8] = b"VEXFSIMG";
 pub const VERSION: u32 = 1;
 /// Encoded size; the rest of the slot's block is zero.
 pub const ENCODED_BYTES: usize = 128;
+/// Magic of a *released* slot: the fallback it named was given up (for room) before any of
+/// its blocks was reused. Never live; the next superblock write replaces it.
+pub const RELEASED_MAGIC: &[u8; 8] = b"VEXFSGON";
+
+/// The bytes of a released slot (see [`RELEASED_MAGIC`]): the magic, the live sequence when it
+/// was written (informational), and a CRC of bytes 0..124, like a superblock's.
+pub fn encode_released(sequence: u64) -> [u8; ENCODED_BYTES] {
+    let mut b = [0u8; ENCODED_BYTES];
+    b[0..8].copy_from_slice(RELEASED_MAGIC);
+    b[16..24].copy_from_slice(&sequence.to_le_bytes());
+    let crc = crc32c::crc32c(&b[..124]);
+    b[124..128].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// Whether slot bytes `b` are a released slot's, intact.
+pub fn is_released(b: &[u8]) -> bool {
+    b.len() >= ENCODED_BYTES
+        && &b[0..8] == RELEASED_MAGIC
+        && b[8..16] == [0; 8]
+        && b[24..124].iter().all(|&x| x == 0)
+        && b[ENCODED_BYTES..].iter().all(|&x| x == 0)
+        && u32::from_le_bytes([b[124], b[125], b[126], b[127]]) == crc32c::crc32c(&b[..124])
+}
 
 /// One superblock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +166,21 @@ mod tests {
             log_lsn: 9,
             image_blocks: 4,
         }
+    }
+
+    #[test]
+    fn released_slots_are_recognised_and_never_valid() {
+        let mut block = [0u8; BLOCK_SIZE];
+        block[..ENCODED_BYTES].copy_from_slice(&encode_released(7));
+        assert!(is_released(&block));
+        assert!(Superblock::decode(&block, 1, 1 << 20).is_err());
+        assert!(!is_stale(&block, Some(9)));
+        for i in (0..BLOCK_SIZE).step_by(7) {
+            let mut bad = block;
+            bad[i] ^= 0x04;
+            assert!(!is_released(&bad), "flip at byte {i} passed as released");
+        }
+        assert!(!is_released(&[0u8; BLOCK_SIZE]));
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! A full medium through a real mount (issue 14, item 4), on a small tmpfs holding the image:
+//! the write that does not fit fails with `ENOSPC` (never `EROFS` for the rest of the session),
+//! deleting, truncating and removing attributes still work and make room for new writes in the
+//! same session, `statfs` shows the room shrinking and coming back, and unmounting checkpoints
+//! and loses nothing (fsck clean after a remount).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Mounted, fuse_or_skip, ok};
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+const ENOSPC: i32 = 28;
+const FILE_BYTES: usize = 1 << 20;
+
+fn content(i: usize) -> Vec<u8> {
+    (0..FILE_BYTES).map(|j| (j * 7 + i * 13) as u8).collect()
+}
+
+/// Available bytes of the file system at `path`, as `statfs(2)` reports them.
+fn available(path: &Path) -> u64 {
+    let out = Command::new("stat")
+        .args(["-f", "-c", "%a %S"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut it = text.split_whitespace().map(|x| x.parse::<u64>().unwrap());
+    it.next().unwrap() * it.next().unwrap()
+}
+
+/// Writes `dir/fN` files of 1 MiB from `from` until the medium refuses one with `ENOSPC`;
+/// returns the numbers written whole. A file the refusal cut short is removed.
+fn fill(dir: &Path, from: usize) -> Vec<usize> {
+    let mut whole = Vec::new();
+    for i in from..from + 1000 {
+        let path = dir.join(format!("f{i}"));
+        let r = std::fs::File::create(&path).and_then(|mut f| {
+            f.write_all(&content(i))?;
+            f.sync_all()
+        });
+        match r {
+            Ok(()) => whole.push(i),
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(ENOSPC), "f{i}: {e}");
+                let _ = std::fs::remove_file(&path);
+                return whole;
+            }
+        }
+    }
+    panic!("the medium never filled");
+}
+
+struct Tmpfs(tempfile::TempDir);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_medium_gives_enospc_and_deleting_makes_room() {
+    if !fuse_or_skip("a_full_medium_gives_enospc_and_deleting_makes_room") {
+        return;
+    }
+    let medium = Tmpfs(tempfile::Builder::new().prefix("vexfs-tmpfs").tempdir().unwrap());
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(medium.0.path())
+        .status()
+        .unwrap();
+    assert!(st.success(), "mounting a tmpfs needs root (CI runs as root)");
+    let image = medium.0.path().join("image");
+    ok([OsStr::new("mkfs"), image.as_os_str()]);
+    let mnt = tempfile::Builder::new()
+        .prefix("vexfs-full-mnt")
+        .tempdir()
+        .unwrap();
+    let m = Mounted::start_with(&image, mnt.path(), &["-o", "commit=0"]);
+    let dir = m.p("d");
+    std::fs::create_dir(&dir).unwrap();
+    let note = m.p("note");
+    std::fs::write(&note, b"kept").unwrap();
+    xattr::set(&note, "user.big", &[1u8; 30_000]).unwrap();
+    let empty_room = available(&m.root);
+    let mut files = fill(&dir, 0);
+    assert!(
+        files.len() >= 8,
+        "only {} files of 1 MiB fit in 24 MiB",
+        files.len()
+    );
+    let full_room = available(&m.root);
+    assert!(
+        full_room < 2 * FILE_BYTES as u64,
+        "statfs says {full_room} bytes are available on a full image (empty: {empty_room})"
+    );
+    // Everything that frees space still works, and the image is still writable afterwards.
+    xattr::remove(&note, "user.big").unwrap();
+    let half = files.len() / 2;
+    for i in files.drain(..half) {
+        std::fs::remove_file(dir.join(format!("f{i}"))).unwrap();
+    }
+    let t = files.remove(0);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(format!("f{t}")))
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    std::fs::create_dir(m.p("sub")).unwrap();
+    std::fs::remove_dir(m.p("sub")).unwrap();
+    let more = fill(&dir, 1000);
+    assert!(
+        !more.is_empty(),
+        "deleting freed no room for new writes (statfs: {} bytes)",
+        available(&m.root)
+    );
+    files.extend(more);
+    m.unmount();
+    // Nothing durable was lost: the checkpoint at unmount fit, and everything reads back.
+    let out = common::vexfs([OsStr::new("fsck"), image.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "fsck: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let m = Mounted::start(&image, mnt.path());
+    for &i in &files {
+        let got = std::fs::read(m.p(&format!("d/f{i}"))).unwrap();
+        assert!(got == content(i), "f{i} differs after remount");
+    }
+    assert_eq!(std::fs::metadata(m.p(&format!("d/f{t}"))).unwrap().len(), 4096);
+    assert_eq!(std::fs::read(m.p("note")).unwrap(), b"kept");
+    m.unmount();
+}
