@@ -12,6 +12,7 @@
 use crate::arrays::{self, Rows};
 use crate::errors::{Fail, batch, quote};
 use crate::fs::{Shared, bytes_arg, name_out, path_arg};
+use crate::names::{Listing, NameTable, Plan, Tables};
 use numpy::PyArray1;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -175,7 +176,12 @@ struct Found {
     distances: Vec<f32>,
     /// Number of results of each query.
     counts: Vec<usize>,
-    /// The names of all hits, back to back, and where each ends.
+    /// The inode of every hit, in order.
+    hits: Vec<Ino>,
+    /// Where the hits' names come from: a valid table, a listing to build one from, or (with
+    /// neither) `names`, all names back to back, and `name_ends`, where each ends.
+    table: Option<Arc<NameTable>>,
+    listing: Option<Listing>,
     names: Vec<u8>,
     name_ends: Vec<usize>,
     /// Per hit, when asked for.
@@ -269,7 +275,7 @@ impl Collection {
         inc: Include,
     ) -> Result<Found, Fail> {
         let e = fs.engine();
-        let (_, cfg) = self.cfg(fs)?;
+        let (dir_ino, cfg) = self.cfg(fs)?;
         let vbytes = cfg.elem.vector_bytes(cfg.dim);
         if rows.bytes.len() != rows.n * vbytes {
             return Err(Fail::Vector(format!(
@@ -282,10 +288,26 @@ impl Collection {
         let mut f = Found {
             distances: vec![f32::INFINITY; slots],
             counts: Vec::with_capacity(rows.n),
-            names: Vec::with_capacity(slots * 12),
-            name_ends: Vec::with_capacity(slots),
+            hits: Vec::with_capacity(slots),
             ..Found::default()
         };
+        let generation = self.shared.generation.get();
+        let len = e.collection(dir_ino).map_or(0, |c| c.index.len()) as u64;
+        match self.shared.tables.plan(dir_ino, generation, slots as u64, len) {
+            Plan::Table(t) => f.table = Some(t),
+            Plan::Lookup { build } => {
+                f.listing = if build {
+                    Tables::list(fs, dir_ino, generation)
+                } else {
+                    None
+                };
+                if f.listing.is_none() {
+                    f.names = Vec::with_capacity(slots * 12);
+                    f.name_ends = Vec::with_capacity(slots);
+                }
+            }
+        }
+        let lookup = f.table.is_none() && f.listing.is_none();
         if inc.vector {
             f.vectors = vec![0; slots * vbytes];
         }
@@ -314,10 +336,13 @@ impl Collection {
             for (j, h) in hits.iter().enumerate() {
                 let slot = r * k + j;
                 f.distances[slot] = h.distance;
-                let node = e.namespace().get(h.ino);
-                f.names
-                    .extend_from_slice(node.ok().and_then(|n| n.name_in(dir)).unwrap_or_default());
-                f.name_ends.push(f.names.len());
+                f.hits.push(h.ino);
+                if lookup {
+                    let node = e.namespace().get(h.ino);
+                    f.names
+                        .extend_from_slice(node.ok().and_then(|n| n.name_in(dir)).unwrap_or_default());
+                    f.name_ends.push(f.names.len());
+                }
                 if inc.metadata {
                     f.metadata.push(user_metadata(fs, h.ino));
                 }
@@ -636,19 +661,32 @@ impl Collection {
         let nq = rows.n;
         let lead: Vec<usize> = if rows.single { vec![k] } else { vec![nq, k] };
         let none = py.None();
+        let table = match (f.table, f.listing) {
+            (Some(t), _) => Some(t),
+            (None, Some(l)) => Some(self.shared.tables.build(py, l)?),
+            (None, None) => None,
+        };
         let mut names: Vec<Py<PyAny>> = Vec::with_capacity(nq * k);
         let mut start = 0;
         let mut hit = 0;
         for &c in &f.counts {
             for j in 0..k {
-                if j < c {
-                    let end = f.name_ends[hit];
-                    names.push(name_out(py, &f.names[start..end], false)?.unbind());
-                    start = end;
-                    hit += 1;
-                } else {
+                if j >= c {
                     names.push(none.clone_ref(py));
+                    continue;
                 }
+                let name = match &table {
+                    Some(t) => t.name(py, f.hits[hit]).map(Py::into_any),
+                    None => {
+                        let end = f.name_ends[hit];
+                        let n = name_out(py, &f.names[start..end], false)?.unbind();
+                        start = end;
+                        Some(n)
+                    }
+                };
+                debug_assert!(name.is_some(), "every hit is named in its collection");
+                names.push(name.unwrap_or_else(|| none.clone_ref(py)));
+                hit += 1;
             }
         }
         let reshape = |a: Bound<'_, PyAny>, shape: &[usize]| -> PyResult<Py<PyAny>> {

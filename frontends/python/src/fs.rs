@@ -16,6 +16,7 @@
 
 use crate::collection::Collection;
 use crate::errors::{Fail, at_path, quote};
+use crate::names::{Generation, Tables};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -32,6 +33,10 @@ const SCRATCH_POOL_MAX: usize = 64;
 pub struct Shared {
     fs: RwLock<Option<Vexfs>>,
     scratch: Mutex<Vec<Scratch>>,
+    /// Changes so far; bumped under the write lock (see [`crate::names`]).
+    pub generation: Generation,
+    /// The hit-name tables of the collections.
+    pub tables: Tables,
 }
 
 impl Shared {
@@ -39,6 +44,8 @@ impl Shared {
         Arc::new(Shared {
             fs: RwLock::new(Some(fs)),
             scratch: Mutex::new(Vec::new()),
+            generation: Generation::default(),
+            tables: Tables::default(),
         })
     }
 
@@ -55,7 +62,8 @@ impl Shared {
         .map_err(|f| f.into_pyerr(py))
     }
 
-    /// Runs `f` on the filesystem under the write lock, with the GIL released.
+    /// Runs `f` on the filesystem under the write lock, with the GIL released. Counts as a
+    /// change (the generation moves on) whatever `f` does.
     pub fn write<R: Send>(
         &self,
         py: Python<'_>,
@@ -63,6 +71,7 @@ impl Shared {
     ) -> PyResult<R> {
         py.detach(|| {
             let mut g = self.fs.write().map_err(|_| Fail::Poisoned)?;
+            self.generation.bump();
             f(g.as_mut().ok_or(Fail::Closed)?)
         })
         .map_err(|f| f.into_pyerr(py))
@@ -89,6 +98,7 @@ impl Shared {
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| {
             let mut g = self.fs.write().map_err(|_| Fail::Poisoned)?;
+            self.generation.bump();
             match g.take() {
                 Some(fs) => fs.close().map_err(Fail::from),
                 None => Ok(()),

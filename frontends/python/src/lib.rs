@@ -6,6 +6,7 @@
 //!   and how the engine is shared between Python threads (an `RwLock`, the GIL released around
 //!   every locked section);
 //! - [`collection`]: `Collection`, bulk add/remove/get and batch search with numpy arrays;
+//! - [`names`]: the names of search hits from a per-collection table while nothing changes;
 //! - [`arrays`]: numpy arrays to and from the raw vector bytes of each element type;
 //! - [`errors`]: every failure as one exception of the hierarchy in `vexfs/_errors.py`.
 //!
@@ -16,6 +17,7 @@ mod arrays;
 mod collection;
 mod errors;
 mod fs;
+mod names;
 
 use pyo3::prelude::*;
 

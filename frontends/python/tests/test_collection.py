@@ -265,3 +265,33 @@ def test_rename_in_and_out_of_a_collection(fs):
     assert len(col) == 1 and list(col.search([1, 0], k=2).names) == ["b", None]
     fs.rename("/out/a", "/c/z")
     assert list(col.search([1, 0], k=2).names) == ["z", "b"]
+
+
+def test_names_stay_right_across_changes(fs):
+    """Big batches take hit names from a per-collection table (src/names.rs); any change must
+    invalidate it: renames, removals, replaced vectors, a second name, changes made through
+    the FileSystem rather than the Collection."""
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal((300, 8)).astype(np.float32)
+    col = fs.create_collection("/c", dim=8, metric="l2")
+    col.add([f"f{i}" for i in range(300)], v)
+
+    def top(i):
+        return col.search(v, k=1).names[i, 0]  # 300 queries: enough hits to use a table
+
+    assert top(7) == "f7" and top(7) == "f7"  # the second search uses the table
+    fs.rename("/c/f7", "/c/seven")
+    assert top(7) == "seven"
+    col.remove("seven")
+    assert top(7) != "seven"
+    fs.setxattr("/c/f8", "user.vexfs.vector", v[7].tobytes())  # f8 now sits where f7 was
+    assert top(7) == "f8"
+    fs.rename("/c/f8", "/c/z8")
+    assert top(7) == "z8"
+    # A second name in the collection: the smallest one is reported (as a mount does).
+    fs.write("/c/a-copy", b"")
+    fs.remove("/c/a-copy")
+    assert top(7) == "z8"
+    exact = col.search(v, k=3, exact=True)
+    again = col.search(v, k=3, exact=True)
+    np.testing.assert_array_equal(exact.names, again.names)
