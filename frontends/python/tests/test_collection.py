@@ -143,8 +143,8 @@ def test_shapes_and_dtypes_are_checked(fs):
             col.search(bad)
     with pytest.raises(TypeError, match="not dtype <U1|not dtype <U"):
         col.search(np.array(["a", "b", "c", "d"]))
-    with pytest.raises(ValueError):
-        col.search([[1, 2, 3, 4], [1, 2]])  # ragged: numpy refuses it
+    with pytest.raises((ValueError, TypeError)):
+        col.search([[1, 2, 3, 4], [1, 2]])  # ragged: numpy >= 1.24 refuses it, older makes dtype object
     empty = col.search(np.zeros((0, 4), np.float32), k=3)
     assert empty.distances.shape == (0, 3) and empty.counts.shape == (0,)
 
