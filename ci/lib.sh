@@ -21,3 +21,14 @@ ensure_apt_packages() {
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
+
+# A fresh Python virtual environment at $1 (Debian's python3 needs python3-venv for it).
+make_python_venv() {
+  command -v python3 >/dev/null 2>&1 || { echo "python3 not found" >&2; exit 2; }
+  if ! python3 -m venv "$1" >/dev/null 2>&1; then
+    echo "installing: python3-venv"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$1"
+  fi
+}

@@ -27,6 +27,18 @@ section "FUSE: kill -9 crash loop through a mount"
 # command that reproduces it (frontends/cli/tests/crash_loop.rs).
 cargo test --locked -p vexfs-cli --test crash_loop -- --nocapture
 
+section "Python module: pip install and pytest"
+# A fresh virtual environment, `pip install ./frontends/python` as a user does (maturin comes as
+# the PEP 517 build backend; the extension is built in the dev profile, sharing the workspace
+# build above), then the pytest suite, whose mount tests use the vexfs binary built above.
+py_venv="$(mktemp -d)/venv"
+make_python_venv "$py_venv"
+MATURIN_PEP517_ARGS="--profile dev" "$py_venv/bin/pip" install --quiet ./frontends/python pytest
+cargo build --locked -p vexfs-cli
+VEXFS_BIN="${CARGO_TARGET_DIR:-target}/debug/vexfs" "$py_venv/bin/python" -m pytest -q -p no:cacheprovider \
+  frontends/python/tests
+rm -rf "$(dirname "$py_venv")"
+
 section "FUSE: POSIX suites through a mount"
 # pjdfstest (every case passes or is listed in ci/pjdfstest-expected-failures.txt) and fsx
 # (100,000 operations including mmap, fallocate and punch hole), each on a fresh image.
