@@ -72,6 +72,10 @@ pub struct Args {
     /// One JSON object per line on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Keep the built index in FILE (its checkpoint form) and, when FILE exists, decode it
+    /// instead of building (build figures are then not measured): for profiling searches.
+    #[arg(long, value_name = "FILE")]
+    index: Option<PathBuf>,
 }
 
 /// Runs `ann`.
@@ -133,15 +137,37 @@ pub fn run(a: &Args) -> Result<()> {
         conversion
     ));
 
-    let (h, build) = build_index(&cfg, a.seed, &eb);
+    let params = cfg.index_params(a.seed);
+    let cached = match &a.index {
+        Some(p) if p.exists() => {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let h = Hnsw::decode(params, &bytes).with_context(|| format!("decoding {}", p.display()))?;
+            if h.len() != eb.len() {
+                bail!("{}: {} vectors, the base has {}", p.display(), h.len(), eb.len());
+            }
+            note(format!("index: decoded {} (not built, so no build figures)", p.display()));
+            Some(h)
+        }
+        _ => None,
+    };
+    let loaded = cached.is_some();
+    let (h, build) = match cached {
+        Some(h) => (h, Elapsed::default()),
+        None => build_index(&cfg, a.seed, &eb),
+    };
     let n = eb.len();
     let mut encoded = Vec::new();
     h.encode(&mut encoded);
+    if let (Some(p), false) = (&a.index, loaded) {
+        std::fs::write(p, &encoded).with_context(|| format!("writing {}", p.display()))?;
+    }
     let mem = h.memory_bytes() as f64 / n as f64;
     let enc = encoded.len() as f64 / n as f64;
     drop(encoded);
     let (ips, ips_wall) = build.rates(n);
-    if a.json {
+    if loaded {
+        // No build was measured.
+    } else if a.json {
         crate::json_line(&json!({
             "phase": "build", "seconds": build.cpu, "inserts_per_s": ips, "bytes_per_vector": mem,
             "wall_seconds": build.wall, "inserts_per_s_wall": ips_wall,
