@@ -476,6 +476,7 @@ fn cosine_with_stored_norms_is_the_fused_kernel() {
         let want =
             56 + h.node_count() * (1 + 8 + 4 + 4 * h.serialized_rec()) + 4 * h.upper.len() + 4 * h.free.len();
         assert_eq!(e.len(), want, "the checkpoint holds no norm words");
+        assert_eq!(h.encoded_len(), want);
         let d = Hnsw::decode(p, &e).unwrap();
         assert_eq!(d.nodes, h.nodes, "decoding recomputes the norms");
         let mut bad = h.clone();
