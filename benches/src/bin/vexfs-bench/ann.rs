@@ -330,6 +330,9 @@ fn store(slot: &mut [u64], out: &[Neighbor]) {
     }
 }
 
+/// A query's index and the labels found for it.
+type Labeled = (usize, Vec<u64>);
+
 /// One sweep over every query on `threads` threads (query `i` on thread `i % threads`), each
 /// with its own warmed-up scratch; the clock starts once every thread is warmed up and ready.
 fn sweep_threads(
@@ -344,14 +347,14 @@ fn sweep_threads(
     let ready = std::sync::Barrier::new(threads + 1);
     let done = std::sync::Barrier::new(threads + 1);
     let n = eq.len();
-    let (e, results): (Elapsed, Vec<Vec<(usize, Vec<u64>)>>) = std::thread::scope(|s| {
+    let (e, results): (Elapsed, Vec<Vec<Labeled>>) = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
                 let (ready, done) = (&ready, &done);
                 s.spawn(move || {
                     let mut scratch = SearchScratch::new();
                     let mut out = Vec::new();
-                    let mut mine: Vec<(usize, Vec<u64>)> = (t..n)
+                    let mut mine: Vec<Labeled> = (t..n)
                         .step_by(threads)
                         .map(|qi| (qi, vec![u64::MAX; k]))
                         .collect();
