@@ -17,7 +17,12 @@ reaches either filesystem, and the same code runs against both mounts:
   collection (vectors per second);
 - search (VexFS only): a collection of S x 128 vectors is loaded with `vexfs import`, then Q
   queries (k=10, default ef) go through /.vexfs/search one open file each: open O_RDWR, write the
-  JSON query, read the JSON lines to EOF, close; each transaction is timed (p50/p90/p99).
+  JSON query, read the JSON lines to EOF, close; each transaction is timed (p50/p90/p99);
+- search throughput (VexFS only): the same transactions from 1 and from 2 client processes at
+  once (--clients), each client a forked process with its own share of Q queries, started
+  together; queries per wall second of the whole batch, in --rounds rounds alternating the
+  client counts, median per count, and the ratio to one client. Wall time is what shows
+  scaling, so run it on an idle machine (--only-search skips everything else).
 
 Only the Python standard library is used. Prints one table, and the raw figures as JSON with
 --json-out.
@@ -226,7 +231,71 @@ def search(vexfs, root, size, dim, queries, rng, work):
     def pct(p):
         return lat[min(len(lat) - 1, int(p / 100.0 * len(lat)))] * 1e3
 
-    return {"import": import_rate, "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99)}
+    return {"import": import_rate, "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99), "queries": qs}
+
+
+def transaction(search_file, q):
+    fd = os.open(search_file, os.O_RDWR)
+    os.write(fd, q)
+    n = 0
+    while True:
+        c = os.read(fd, 65536)
+        if not c:
+            break
+        n += c.count(b"\n")
+    os.close(fd)
+    return n
+
+
+def throughput(root, qs, clients):
+    """Queries per wall second with `clients` forked processes splitting `qs` round-robin."""
+    search_file = os.path.join(root, ".vexfs", "search")
+    go_r, go_w = os.pipe()
+    pids, dones = [], []
+    for c in range(clients):
+        done_r, done_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            os.close(done_r)
+            mine = qs[c::clients]
+            for q in mine[:10]:  # warm-up
+                transaction(search_file, q)
+            os.write(done_w, b"r")
+            os.read(go_r, 1)
+            lines = sum(transaction(search_file, q) for q in mine)
+            os.write(done_w, struct.pack("<q", lines))
+            os._exit(0)
+        os.close(done_w)
+        pids.append(pid)
+        dones.append(done_r)
+    for d in dones:
+        os.read(d, 1)
+    t = time.perf_counter()
+    os.write(go_w, b"g" * clients)
+    lines = 0
+    for d in dones:
+        lines += struct.unpack("<q", os.read(d, 8))[0]
+    dt = time.perf_counter() - t
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise SystemExit("a search client failed")
+    for fd in dones + [go_r, go_w]:
+        os.close(fd)
+    if lines != 10 * len(qs):
+        raise SystemExit("expected %d result lines, got %d" % (10 * len(qs), lines))
+    return len(qs) / dt
+
+
+def search_scaling(root, qs, counts, rounds):
+    got = {c: [] for c in counts}
+    for r in range(rounds):
+        for c in counts:
+            got[c].append(throughput(root, qs, c))
+            print("round %d/%d: %d client(s): %.0f queries/s" % (r + 1, rounds, c, got[c][-1]), file=sys.stderr)
+    med = {c: statistics.median(v) for c, v in got.items()}
+    return {"qps": med, "rounds": got}
 
 
 def main():
@@ -242,9 +311,22 @@ def main():
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3, help="rounds of the file and I/O measures (median)")
+    ap.add_argument("--clients", default="1,2", help="client process counts of the throughput measure")
+    ap.add_argument("--only-search", action="store_true", help="only the search measures (no bindfs)")
     ap.add_argument("--json-out")
     a = ap.parse_args()
     rng = random.Random(20240601)
+    counts = [int(c) for c in a.clients.split(",")]
+    if a.only_search:
+        print("vexfs: search (loading %d vectors)..." % a.search_size, file=sys.stderr)
+        s = search(a.vexfs, a.vexfs_root, a.search_size, a.dim, a.queries, rng, a.work)
+        sc = search_scaling(a.vexfs_root, s.pop("queries"), counts, a.rounds)
+        res = {"vexfs": {"search": s, "search_scaling": sc}}
+        if a.json_out:
+            with open(a.json_out, "w") as f:
+                json.dump(res, f, indent=1)
+        print_search(res, a, counts)
+        return
     rounds = {"bindfs": [], "vexfs": []}
     trace = {}
     # Alternate the two filesystems round by round, so that a noisy neighbour on the machine
@@ -262,6 +344,8 @@ def main():
     print("vexfs: search (loading %d vectors)..." % a.search_size, file=sys.stderr)
     before = op_counts(a.vexfs_root)
     res["vexfs"]["search"] = search(a.vexfs, a.vexfs_root, a.search_size, a.dim, a.queries, rng, a.work)
+    res["vexfs"]["search_scaling"] = search_scaling(
+        a.vexfs_root, res["vexfs"]["search"].pop("queries"), counts, a.rounds)
     ops = {}
     try:
         with open(os.path.join(a.vexfs_root, ".vexfs", "stats")) as f:
@@ -274,6 +358,7 @@ def main():
         with open(a.json_out, "w") as f:
             json.dump(res, f, indent=1)
     print_table(res, a)
+    print_search(res, a, counts)
     print()
     print("FUSE requests VexFS served per operation (from /.vexfs/stats counters):")
     for k, v in trace.items():
@@ -286,6 +371,20 @@ def main():
     if x.get("p50_us") is not None:
         print("setxattr inside the mount (vector set and import): p50 %s us, p90 %s us, p99 %s us"
               % (x.get("p50_us"), x.get("p90_us"), x.get("p99_us")))
+
+
+def print_search(res, a, counts):
+    s = res["vexfs"]["search"]
+    sc = res["vexfs"]["search_scaling"]
+    print()
+    print("search through the mount, %d x %d, k=10: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms"
+          % (a.search_size, a.dim, s["p50_ms"], s["p90_ms"], s["p99_ms"]))
+    one = sc["qps"][counts[0]]
+    for c in counts:
+        q = sc["qps"][c]
+        per = ", ".join("%.0f" % x for x in sc["rounds"][c])
+        print("  %d client process(es): %.0f queries/s (median of %s), %.2fx %d client(s)"
+              % (c, q, per, q / one, counts[0]))
 
 
 def print_table(res, a):

@@ -3,7 +3,8 @@
 # machine, in one run. Needs root (mounts a tmpfs) and /dev/fuse; installs fuse3 and bindfs if
 # missing. Both sides live on the same private tmpfs (bindfs's source directory, VexFS's image).
 #
-#   benches/fs/run.sh [bench.py options: --files N --seq-mib N --vectors N --search-size N --queries N]
+#   benches/fs/run.sh [bench.py options: --files N --seq-mib N --vectors N --search-size N --queries N
+#                     --clients 1,2 --only-search]
 #
 # Prints one table (see bench.py for what each row measures). Not a test: nothing here fails on
 # a missed target.

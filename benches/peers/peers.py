@@ -6,6 +6,10 @@
     peers.py best ROUND1.jsonl ROUND2.jsonl ...   (one library's rounds -> its best figures)
     peers.py compare vexfs.jsonl hnswlib.jsonl faiss.jsonl
 
+Cosine: both peers get the vectors normalised (inside the timed add and search calls) and
+measure inner product (hnswlib space "ip", faiss METRIC_INNER_PRODUCT), which ranks exactly as
+cosine does; VexFS keeps the vectors as given and measures 1 - cos.
+
 `run` prints the same JSON lines as `vexfs-bench ann --json`: one `build` object
 (`seconds`, `inserts_per_s`, `bytes_per_vector`, ...) then one `search` object per ef
 (`ef`, `recall`, `qps`, ...). Everything runs on one thread: OMP_NUM_THREADS=1,
@@ -83,19 +87,25 @@ class Hnswlib:
     def __init__(self, dim, metric, m, efc, n):
         import hnswlib
 
-        space = {"l2": "l2", "cosine": "cosine", "dot": "ip"}[metric]
+        # Cosine: inner product on the vectors normalised here (what hnswlib's own "cosine"
+        # space does inside add_items and knn_query), like faiss below.
+        space = {"l2": "l2", "cosine": "ip", "dot": "ip"}[metric]
+        self.normalize = metric == "cosine"
         self.index = hnswlib.Index(space=space, dim=dim)
         self.index.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
         self.index.set_num_threads(1)
 
+    def prep(self, x):
+        return normalize(x) if self.normalize else x
+
     def add(self, x):
         import numpy as np
 
-        self.index.add_items(x, np.arange(len(x)), num_threads=1)
+        self.index.add_items(self.prep(x), np.arange(len(x)), num_threads=1)
 
     def search(self, q, k, ef):
         self.index.set_ef(ef)
-        labels, _ = self.index.knn_query(q, k=k, num_threads=1)
+        labels, _ = self.index.knn_query(self.prep(q), k=k, num_threads=1)
         return labels
 
     def serialized_bytes(self):

@@ -8,10 +8,11 @@
 //! # Layout
 //! Nodes have dense `u32` ids (slots). Per node, in flat arrays indexed by id:
 //! - `nodes`: ONE contiguous block of fixed-size records, as in hnswlib: the level-0 list
-//!   (`count`, then `2m + TREE_SLOTS` slots; unused slots are always zero) directly followed by the raw
-//!   vector bytes (padded with zeros to whole `u32`s). Interleaving measured faster than two
-//!   separate blocks: the list of a node whose distance was just computed is usually already
-//!   in cache when the node is expanded;
+//!   (`count`, then `2m + TREE_SLOTS` slots; unused slots are always zero), for `f32`/`f16`
+//!   cosine the vector's squared norm (an `f64` in two words, see below), then the raw vector
+//!   bytes (padded with zeros to whole `u32`s). Interleaving measured faster than two separate
+//!   blocks: the list of a node whose distance was just computed is usually already in cache
+//!   when the node is expanded;
 //! - `labels` (node → label, `u64`), `info` (level in the low bits, [`TOMB`] flag),
 //!   `parent` (spanning-tree parent, see below) and `upper_off` (where the node's upper levels
 //!   start in `upper`).
@@ -19,6 +20,15 @@
 //! Upper levels are sparse: only nodes with level `L > 0` own `L` blocks of `1 + m` `u32`s in
 //! `upper`, appended in id order (so `upper_off` is a prefix sum and is not serialized). A
 //! `BTreeMap` maps live labels to nodes (sorted, no hasher, deterministic).
+//!
+//! # Cosine
+//! For `f32` and `f16` cosine the index measures distances with the split kernel
+//! ([`vector::CosineSplit`]): each record keeps its vector's squared norm, a query's is computed
+//! once per search, and a distance costs one inner product instead of three sums. The split
+//! kernel returns exactly the fused kernel's bits, so distances, rankings and everything derived
+//! from them are what the fused kernel gives; the stored vector bytes are untouched. The norm is
+//! derived state: set with the vector, checked by [`Hnsw::check`], recomputed when a checkpoint
+//! is decoded (the checkpoint does not hold it).
 //!
 //! # Construction
 //! Levels are `floor(-ln(U) / ln(m))` capped at [`HNSW_LEVEL_MAX`], drawn from a counter-based
@@ -74,7 +84,7 @@ use crate::error::Result;
 use crate::limits::{
     HNSW_LEVEL_MAX, HNSW_M_MAX, HNSW_M_MIN, TOMBSTONE_COMPACT_MIN, TOMBSTONE_COMPACT_PERCENT,
 };
-use crate::vector::{self, DistanceFn};
+use crate::vector::{self, CosineSplit, DistanceFn};
 use heap::{key, key_dist, key_id};
 use std::collections::BTreeMap;
 
@@ -110,12 +120,24 @@ enum Prune {
 pub(crate) const TREE_SLOTS: usize = 2;
 /// SplitMix64's increment.
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Words of a record holding the vector's squared norm (split cosine only).
+pub(crate) const NORM_WORDS: usize = 2;
+
+/// A vector as the index measures it: its bytes and, for split cosine, its squared norm (the
+/// split kernel's `norm`; 0 and unused otherwise).
+#[derive(Clone, Copy)]
+pub(crate) struct Query<'a> {
+    pub(crate) v: &'a [u8],
+    pub(crate) aa: f64,
+}
 
 /// An index over the vectors of one collection.
 #[derive(Clone)]
 pub struct Hnsw {
     params: IndexParams,
     kernel: DistanceFn,
+    /// The split cosine kernel (`f32`/`f16` cosine), measuring with stored norms.
+    cos: Option<CosineSplit>,
     /// Bytes per vector.
     vbytes: usize,
     /// Link bound on the upper levels.
@@ -128,9 +150,11 @@ pub struct Hnsw {
     stride0: usize,
     /// `1 + m`.
     stride_up: usize,
+    /// Where a record's vector starts: `stride0`, plus [`NORM_WORDS`] with split cosine.
+    voff: usize,
     /// `u32` words of a stored vector (`vbytes` rounded up).
     vwords: usize,
-    /// `u32` words of a node record (`stride0 + vwords`).
+    /// `u32` words of a node record (`voff + vwords`).
     rec: usize,
     /// `level_thresholds[l]`: a draw below it reaches level `l` (index 0 unused).
     level_thresholds: [u64; HNSW_LEVEL_MAX as usize + 1],
@@ -203,12 +227,19 @@ impl Hnsw {
         }
         let vbytes = params.vector_bytes();
         let vwords = vbytes.div_ceil(4);
+        let cos = match params.metric {
+            vector::Metric::Cosine => vector::cosine_split(params.elem),
+            _ => None,
+        };
+        let voff = 1 + 2 * m + TREE_SLOTS + if cos.is_some() { NORM_WORDS } else { 0 };
         Hnsw {
             params,
             kernel: vector::kernel(params.elem, params.metric),
+            cos,
             vbytes,
             vwords,
-            rec: 1 + 2 * m + TREE_SLOTS + vwords,
+            voff,
+            rec: voff + vwords,
             m,
             m0: 2 * m,
             slots0: 2 * m + TREE_SLOTS,
@@ -316,15 +347,75 @@ impl Hnsw {
 
     #[inline(always)]
     fn vec_of(&self, id: u32) -> &[u8] {
-        let s = id as usize * self.rec + self.stride0;
+        let s = id as usize * self.rec + self.voff;
         &bytemuck::cast_slice::<u32, u8>(&self.nodes[s..s + self.vwords])[..self.vbytes]
     }
 
-    /// Overwrites node `id`'s vector.
-    fn set_vector(&mut self, id: u32, vector: &[u8]) {
+    /// Words of a record in the checkpoint (without the norm words).
+    pub(crate) fn serialized_rec(&self) -> usize {
+        self.stride0 + self.vwords
+    }
+
+    /// Node `id`'s stored squared norm (split cosine; 0 otherwise).
+    #[inline(always)]
+    fn norm_of(&self, id: u32) -> f64 {
+        if self.cos.is_none() {
+            return 0.0;
+        }
         let s = id as usize * self.rec + self.stride0;
+        f64::from_bits(u64::from(self.nodes[s]) | (u64::from(self.nodes[s + 1]) << 32))
+    }
+
+    /// What the norm words of a record holding `vector` must be.
+    fn norm_words(&self, vector: &[u8]) -> Option<[u32; NORM_WORDS]> {
+        self.cos.map(|c| {
+            let b = (c.norm)(vector).to_bits();
+            [b as u32, (b >> 32) as u32]
+        })
+    }
+
+    /// Overwrites node `id`'s vector (and its norm).
+    fn set_vector(&mut self, id: u32, vector: &[u8]) {
+        let s = id as usize * self.rec + self.voff;
         let words = &mut self.nodes[s..s + self.vwords];
         bytemuck::cast_slice_mut::<u32, u8>(words)[..self.vbytes].copy_from_slice(vector);
+        if let Some(w) = self.norm_words(vector) {
+            let s = id as usize * self.rec + self.stride0;
+            self.nodes[s..s + NORM_WORDS].copy_from_slice(&w);
+        }
+    }
+
+    /// `q` as the index measures it.
+    #[inline]
+    pub(crate) fn query<'a>(&self, q: &'a [u8]) -> Query<'a> {
+        Query {
+            v: q,
+            aa: self.cos.map_or(0.0, |c| (c.norm)(q)),
+        }
+    }
+
+    /// Node `id`'s vector as a query.
+    #[inline(always)]
+    fn node_query(&self, id: u32) -> Query<'_> {
+        Query {
+            v: self.vec_of(id),
+            aa: self.norm_of(id),
+        }
+    }
+
+    /// Distance from `q` to node `id`'s vector `v` (exactly the metric's kernel).
+    #[inline(always)]
+    fn measure(&self, q: Query<'_>, v: &[u8], id: u32) -> f32 {
+        match &self.cos {
+            Some(c) => c.distance(q.v, v, q.aa, self.norm_of(id)),
+            None => (self.kernel)(q.v, v),
+        }
+    }
+
+    /// Distance from `q` to node `id`.
+    #[inline(always)]
+    pub(crate) fn dist(&self, q: Query<'_>, id: u32) -> f32 {
+        self.measure(q, self.vec_of(id), id)
     }
 
     /// Start (in `u32`s) of node `id`'s list at `level` in `links0` or `upper`.
@@ -546,15 +637,15 @@ impl Hnsw {
         let ef = self.params.ef_construction as usize;
         bs.prepare(self, ef, false);
         let (mut ep, mut epd) = {
-            let q = self.vec_of(id);
+            let q = self.node_query(id);
             let e = self.entry;
-            let d = (self.kernel)(q, self.vec_of(e));
+            let d = self.dist(q, e);
             self.greedy_descent(q, e, d, level + 1)
         };
         let top = level.min(usize::from(self.max_level));
         for l in (0..=top).rev() {
             bs.begin();
-            let q = self.vec_of(id);
+            let q = self.node_query(id);
             self.beam_build(q, ep, epd, l, ef, id, &mut bs.beam);
             bs.build.cands.clear();
             bs.build.cands.extend_from_slice(bs.beam.res.as_slice());
@@ -630,9 +721,9 @@ impl Hnsw {
             return;
         }
         keys.clear();
-        let vy = self.vec_of(y);
+        let qy = self.node_query(y);
         for &t in cur.iter().chain(std::iter::once(&x)) {
-            keys.push(key((self.kernel)(vy, self.vec_of(t)), t));
+            keys.push(key(self.dist(qy, t), t));
         }
         keys.sort_unstable();
         self.select(keys, self.budget(level), y, level, Prune::Shrink, out);
@@ -689,10 +780,8 @@ impl Hnsw {
                 continue;
             }
             let dc = key_dist(k);
-            let vc = self.vec_of(c);
-            let good = out
-                .iter()
-                .all(|&s| alpha * (self.kernel)(vc, self.vec_of(s)) >= dc);
+            let qc = self.node_query(c);
+            let good = out.iter().all(|&s| alpha * self.dist(qc, s) >= dc);
             if good {
                 out.push(c);
                 room -= 1;
@@ -714,13 +803,13 @@ impl Hnsw {
                 }
                 let keys = &mut bs.build.shrink;
                 keys.clear();
-                let vn = self.vec_of(n);
+                let qn = self.node_query(n);
                 let prot = |t: u32| l == 0 && self.is_tree_edge(n, t);
                 for &t in self.links(n, l).iter().chain(bs.build.list.iter()) {
                     if t == n || (self.is_tomb(t) && !prot(t)) {
                         continue;
                     }
-                    keys.push(key((self.kernel)(vn, self.vec_of(t)), t));
+                    keys.push(key(self.dist(qn, t), t));
                 }
                 keys.sort_unstable();
                 keys.dedup();

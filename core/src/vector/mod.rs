@@ -175,6 +175,15 @@ pub fn kernel(ty: ElemType, metric: Metric) -> DistanceFn {
     simd::kernel(ty, metric)
 }
 
+pub use simd::CosineSplit;
+
+/// The cosine kernel of `ty` in two halves (one inner product per distance, given each vector's
+/// squared norm), returning exactly the bits of `kernel(ty, Metric::Cosine)`; `None` where the
+/// fused kernel is all there is (the integer types). See [`CosineSplit`].
+pub fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
+    simd::cosine_split(ty)
+}
+
 /// Checks that `bytes` is a valid vector of `dim` components of type `ty`: the exact length,
 /// and no NaN or infinity in float types.
 pub fn validate(ty: ElemType, dim: u32, bytes: &[u8]) -> Result<()> {

@@ -16,6 +16,14 @@
 //! Search: for each `ef`, every query once, one at a time on this thread, with a warmed-up
 //! [`SearchScratch`]; with `--runs R` the sweep is repeated and the fastest run of each `ef`
 //! (by CPU time) is reported. Recall is the same in every run (the index is deterministic).
+//!
+//! Threads (`--threads T`): the queries are dealt round-robin to T threads, each searching the
+//! same index (`&Hnsw`, shared read-only) with its own scratch. `qps_wall` is then queries per
+//! wall second of the whole sweep, the figure that shows scaling on an idle machine; `qps` stays
+//! CPU-based, queries per CPU second of the process times T, so it equals `qps_wall` when every
+//! thread has a core to itself, and it drops below T times the one-thread figure only when the
+//! threads slow each other down (shared caches, memory bandwidth), not when other work takes
+//! the cores. Builds are always single-threaded.
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -72,6 +80,13 @@ pub struct Args {
     /// One JSON object per line on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Search with T threads sharing the index (see the module documentation).
+    #[arg(long, default_value_t = 1, value_name = "T")]
+    threads: usize,
+    /// Keep the built index in FILE (its checkpoint form) and, when FILE exists, decode it
+    /// instead of building (build figures are then not measured): for profiling searches.
+    #[arg(long, value_name = "FILE")]
+    index: Option<PathBuf>,
 }
 
 /// Runs `ann`.
@@ -90,8 +105,8 @@ pub fn run(a: &Args) -> Result<()> {
             queries.dim
         );
     }
-    if a.k == 0 || a.runs == 0 || queries.is_empty() || a.ef.is_empty() {
-        bail!("-k, --runs, --ef and the number of queries must all be at least 1");
+    if a.k == 0 || a.runs == 0 || a.threads == 0 || queries.is_empty() || a.ef.is_empty() {
+        bail!("-k, --runs, --threads, --ef and the number of queries must all be at least 1");
     }
     if let Some(p) = a.filter_selectivity
         && !(p > 0.0 && p <= 1.0)
@@ -133,15 +148,40 @@ pub fn run(a: &Args) -> Result<()> {
         conversion
     ));
 
-    let (h, build) = build_index(&cfg, a.seed, &eb);
+    let params = cfg.index_params(a.seed);
+    let cached = match &a.index {
+        Some(p) if p.exists() => {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let h = Hnsw::decode(params, &bytes).with_context(|| format!("decoding {}", p.display()))?;
+            if h.len() != eb.len() {
+                bail!("{}: {} vectors, the base has {}", p.display(), h.len(), eb.len());
+            }
+            note(format!(
+                "index: decoded {} (not built, so no build figures)",
+                p.display()
+            ));
+            Some(h)
+        }
+        _ => None,
+    };
+    let loaded = cached.is_some();
+    let (h, build) = match cached {
+        Some(h) => (h, Elapsed::default()),
+        None => build_index(&cfg, a.seed, &eb),
+    };
     let n = eb.len();
     let mut encoded = Vec::new();
     h.encode(&mut encoded);
+    if let (Some(p), false) = (&a.index, loaded) {
+        std::fs::write(p, &encoded).with_context(|| format!("writing {}", p.display()))?;
+    }
     let mem = h.memory_bytes() as f64 / n as f64;
     let enc = encoded.len() as f64 / n as f64;
     drop(encoded);
     let (ips, ips_wall) = build.rates(n);
-    if a.json {
+    if loaded {
+        // No build was measured.
+    } else if a.json {
         crate::json_line(&json!({
             "phase": "build", "seconds": build.cpu, "inserts_per_s": ips, "bytes_per_vector": mem,
             "wall_seconds": build.wall, "inserts_per_s_wall": ips_wall,
@@ -221,23 +261,25 @@ pub fn run(a: &Args) -> Result<()> {
         let ef = ef as usize;
         let mut best: Option<Elapsed> = None;
         for _ in 0..a.runs {
-            // Warm-up: sizes the scratch for this ef (a warmed-up search allocates nothing).
-            search_one(&h, eq.get(0), k, ef, filter.as_ref(), &mut scratch, &mut out);
-            let sw = Stopwatch::start();
-            for qi in 0..eq.len() {
-                search_one(&h, eq.get(qi), k, ef, filter.as_ref(), &mut scratch, &mut out);
-                let slot = &mut found[qi * k..(qi + 1) * k];
-                slot.fill(u64::MAX);
-                for (s, nb) in slot.iter_mut().zip(&out) {
-                    *s = nb.label;
+            let e = if a.threads == 1 {
+                // Warm-up: sizes the scratch for this ef (a warmed-up search allocates nothing).
+                search_one(&h, eq.get(0), k, ef, filter.as_ref(), &mut scratch, &mut out);
+                let sw = Stopwatch::start();
+                for qi in 0..eq.len() {
+                    search_one(&h, eq.get(qi), k, ef, filter.as_ref(), &mut scratch, &mut out);
+                    store(&mut found[qi * k..(qi + 1) * k], &out);
                 }
-            }
-            let e = sw.elapsed();
+                sw.elapsed()
+            } else {
+                sweep_threads(&h, &eq, k, ef, filter.as_ref(), a.threads, &mut found)
+            };
             if best.is_none_or(|b| e.cpu < b.cpu) {
                 best = Some(e);
             }
         }
-        let e = best.unwrap_or_default();
+        let mut e = best.unwrap_or_default();
+        // Per-thread CPU seconds, so that `qps` is per thread-equivalent (module docs).
+        e.cpu /= a.threads as f64;
         let recall = truth
             .iter()
             .enumerate()
@@ -249,6 +291,7 @@ pub fn run(a: &Args) -> Result<()> {
             crate::json_line(&json!({
                 "phase": "search", "ef": ef, "recall": recall, "qps": qps, "qps_wall": qps_wall,
                 "k": k, "queries": eq.len(), "filter_selectivity": a.filter_selectivity,
+                "threads": a.threads,
             }));
         } else {
             println!("{ef:>6} {recall:>10.4} {qps:>10.0} {qps_wall:>10.0}");
@@ -277,6 +320,69 @@ fn build_index(cfg: &IndexConfig, seed: u64, base: &Encoded) -> (Hnsw, Elapsed) 
     let e = sw.elapsed();
     bar.finish_and_clear();
     (h, e)
+}
+
+/// Copies the labels of `out` into a result slot (unused places `u64::MAX`).
+fn store(slot: &mut [u64], out: &[Neighbor]) {
+    slot.fill(u64::MAX);
+    for (s, nb) in slot.iter_mut().zip(out) {
+        *s = nb.label;
+    }
+}
+
+/// A query's index and the labels found for it.
+type Labeled = (usize, Vec<u64>);
+
+/// One sweep over every query on `threads` threads (query `i` on thread `i % threads`), each
+/// with its own warmed-up scratch; the clock starts once every thread is warmed up and ready.
+fn sweep_threads(
+    h: &Hnsw,
+    eq: &Encoded,
+    k: usize,
+    ef: usize,
+    filter: Option<&TagFilter>,
+    threads: usize,
+    found: &mut [u64],
+) -> Elapsed {
+    let ready = std::sync::Barrier::new(threads + 1);
+    let done = std::sync::Barrier::new(threads + 1);
+    let n = eq.len();
+    let (e, results): (Elapsed, Vec<Vec<Labeled>>) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (ready, done) = (&ready, &done);
+                s.spawn(move || {
+                    let mut scratch = SearchScratch::new();
+                    let mut out = Vec::new();
+                    let mut mine: Vec<Labeled> = (t..n)
+                        .step_by(threads)
+                        .map(|qi| (qi, vec![u64::MAX; k]))
+                        .collect();
+                    search_one(h, eq.get(0), k, ef, filter, &mut scratch, &mut out);
+                    ready.wait();
+                    for (qi, slot) in &mut mine {
+                        search_one(h, eq.get(*qi), k, ef, filter, &mut scratch, &mut out);
+                        store(slot, &out);
+                    }
+                    done.wait();
+                    mine
+                })
+            })
+            .collect();
+        ready.wait();
+        let sw = Stopwatch::start();
+        done.wait();
+        let e = sw.elapsed();
+        let r = workers
+            .into_iter()
+            .map(|w| w.join().expect("search thread panicked"))
+            .collect();
+        (e, r)
+    });
+    for (qi, slot) in results.into_iter().flatten() {
+        found[qi * k..(qi + 1) * k].copy_from_slice(&slot);
+    }
+    e
 }
 
 fn search_one(

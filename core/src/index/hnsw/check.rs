@@ -130,10 +130,24 @@ impl Hnsw {
                 return Err(bad("hnsw labels: map and nodes disagree", Labels, Some(id)));
             }
         }
+        // Norms (split cosine): exactly the norm of the stored vector (decoding computes them
+        // itself, so only the full check looks).
+        for id in (0..n as u32).filter(|_| bfs) {
+            if let Some(w) = self.norm_words(self.vec_of(id)) {
+                let s = id as usize * self.rec + self.stride0;
+                if self.nodes[s..s + w.len()] != w {
+                    return Err(bad(
+                        "hnsw nodes: stored norm is not the vector's",
+                        Nodes,
+                        Some(id),
+                    ));
+                }
+            }
+        }
         // Vector padding (canonical encoding).
         if self.vwords * 4 != self.vbytes {
             for id in 0..n {
-                let s = id * self.rec + self.stride0;
+                let s = id * self.rec + self.voff;
                 let bytes = bytemuck::cast_slice::<u32, u8>(&self.nodes[s..s + self.vwords]);
                 if bytes[self.vbytes..].iter().any(|&b| b != 0) {
                     return Err(bad("hnsw nodes: vector padding not zero", Nodes, Some(id as u32)));

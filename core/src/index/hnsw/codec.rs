@@ -18,7 +18,8 @@
 //! | | 4u | upper-level lists, nodes in id order, `level` blocks of `1 + m` each |
 //! | | 4t | free list (tombstoned slots, in reuse order) |
 //!
-//! The label map and the upper-level offsets are derived, not stored. Decoding checks the header
+//! The label map, the upper-level offsets and (split cosine) the vectors' squared norms kept in
+//! the in-memory records are derived, not stored: the norms are recomputed while decoding. Decoding checks the header
 //! against the caller's parameters and the total length against the counts (with checked
 //! arithmetic) BEFORE allocating anything, so a forged count cannot cause a large allocation;
 //! then it runs the full structural check. Any failure is `Error::Corrupted` with the byte
@@ -68,23 +69,34 @@ fn get_u32s(src: &[u8]) -> Vec<u32> {
     v
 }
 
-/// Appends the node records: list words little-endian, vector bytes as they are.
+/// Appends the node records: list words little-endian, vector bytes as they are (the norm
+/// words of split cosine left out).
 fn put_nodes(out: &mut Vec<u8>, h: &Hnsw) {
-    if cfg!(target_endian = "little") {
+    if cfg!(target_endian = "little") && h.voff == h.stride0 {
         out.extend_from_slice(bytemuck::cast_slice(&h.nodes));
     } else {
         for r in h.nodes.chunks_exact(h.rec) {
             put_u32s(out, &r[..h.stride0]);
-            out.extend_from_slice(bytemuck::cast_slice(&r[h.stride0..]));
+            out.extend_from_slice(bytemuck::cast_slice(&r[h.voff..]));
         }
     }
 }
 
-/// Copies node records (any alignment), converting list words from little-endian.
-fn get_nodes(src: &[u8], rec: usize, stride0: usize) -> Vec<u32> {
-    let len = src.len() / 4;
-    let mut v = vec![0u32; len];
-    bytemuck::cast_slice_mut::<u32, u8>(&mut v).copy_from_slice(&src[..len * 4]);
+/// Copies node records (any alignment) into `h.nodes`, converting list words from
+/// little-endian, and fills in the norms of split cosine.
+fn get_nodes(src: &[u8], h: &mut Hnsw) {
+    let (rec, stride0, voff) = (h.rec, h.stride0, h.voff);
+    let srec = h.serialized_rec();
+    let n = src.len() / 4 / srec;
+    let mut v = vec![0u32; n * rec];
+    if voff == stride0 {
+        bytemuck::cast_slice_mut::<u32, u8>(&mut v).copy_from_slice(&src[..n * rec * 4]);
+    } else {
+        for (r, s) in v.chunks_exact_mut(rec).zip(src.chunks_exact(4 * srec)) {
+            bytemuck::cast_slice_mut::<u32, u8>(&mut r[..stride0]).copy_from_slice(&s[..4 * stride0]);
+            bytemuck::cast_slice_mut::<u32, u8>(&mut r[voff..]).copy_from_slice(&s[4 * stride0..]);
+        }
+    }
     // Advised after the copy, so the copy faults in 4 KiB pages (see `pages`).
     super::pages::advise_huge(&v);
     if cfg!(target_endian = "big") {
@@ -94,7 +106,15 @@ fn get_nodes(src: &[u8], rec: usize, stride0: usize) -> Vec<u32> {
             }
         }
     }
-    v
+    h.nodes = v;
+    for id in 0..n as u32 {
+        let s = id as usize * rec;
+        if let Some(w) =
+            h.norm_words(&bytemuck::cast_slice::<u32, u8>(&h.nodes[s + voff..s + rec])[..h.vbytes])
+        {
+            h.nodes[s + stride0..s + voff].copy_from_slice(&w);
+        }
+    }
 }
 
 /// Copies little-endian `u64`s (any alignment).
@@ -113,7 +133,7 @@ fn get_u64s(src: &[u8]) -> Vec<u64> {
 /// Bytes [`encode`] appends for `h`.
 pub(super) fn encoded_len(h: &Hnsw) -> usize {
     let n = h.labels.len();
-    HEADER_BYTES + n * (1 + 8 + 4 + 4 * h.rec) + 4 * h.upper.len() + 4 * h.free.len()
+    HEADER_BYTES + n * (1 + 8 + 4 + 4 * h.serialized_rec()) + 4 * h.upper.len() + 4 * h.free.len()
 }
 
 pub(super) fn encode(h: &Hnsw, out: &mut Vec<u8>) {
@@ -192,7 +212,7 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
     let upper_len = u32_at(bytes, 52) as u64;
 
     let mut h = Hnsw::new(params);
-    let rec = h.rec as u64;
+    let rec = h.serialized_rec() as u64;
     // Every section's size, with checked arithmetic, must add up to the input exactly.
     let sizes = [
         Some(n),
@@ -231,7 +251,7 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
     h.upper_off = upper_off;
     h.labels = get_u64s(sec(1));
     h.parent = get_u32s(sec(2));
-    h.nodes = get_nodes(sec(3), h.rec, h.stride0);
+    get_nodes(sec(3), &mut h);
     h.upper = get_u32s(sec(4));
     h.free = get_u32s(sec(5));
     h.entry = entry;
@@ -255,7 +275,7 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
             Section::Info => starts[0] + at,
             Section::Labels => starts[1] + 8 * at,
             Section::Parent => starts[2] + 4 * at,
-            Section::Nodes => starts[3] + 4 * h.rec * at,
+            Section::Nodes => starts[3] + 4 * h.serialized_rec() * at,
             Section::Upper => starts[4] + 4 * h.upper_off.get(at).copied().map_or(0, |o| o as usize),
             Section::Free => starts[5] + 4 * at,
         };

@@ -21,7 +21,7 @@
 //! `k` results. So a filtered search returns `k` results whenever at least `k` live labels pass.
 
 use super::heap::{Heap, key, key_dist, key_id, mono, unmono};
-use super::{Hnsw, NONE, TOMB};
+use super::{Hnsw, NONE, Query, TOMB};
 use crate::index::Neighbor;
 
 /// Evaluations of the filter before the walk's match rate is trusted.
@@ -247,13 +247,19 @@ impl Gate for FilterGate<'_> {
 impl Hnsw {
     /// Greedy descent from `ep` through levels `max_level` down to `to_level` (inclusive):
     /// at each level move to the closest neighbour until none is closer.
-    pub(crate) fn greedy_descent(&self, q: &[u8], mut ep: u32, mut epd: f32, to_level: usize) -> (u32, f32) {
+    pub(crate) fn greedy_descent(
+        &self,
+        q: Query<'_>,
+        mut ep: u32,
+        mut epd: f32,
+        to_level: usize,
+    ) -> (u32, f32) {
         let mut cur = key(epd, ep);
         for l in (to_level..=usize::from(self.max_level)).rev() {
             loop {
                 let mut changed = false;
                 for &n in self.links(ep, l) {
-                    let d = (self.kernel)(q, self.vec_of(n));
+                    let d = self.dist(q, n);
                     let k = key(d, n);
                     if k < cur {
                         cur = k;
@@ -274,7 +280,7 @@ impl Hnsw {
     #[allow(clippy::too_many_arguments)] // the beam's state, flattened for the hot loop
     pub(crate) fn beam_build(
         &self,
-        q: &[u8],
+        q: Query<'_>,
         ep: u32,
         epd: f32,
         level: usize,
@@ -295,7 +301,7 @@ impl Hnsw {
     #[allow(clippy::too_many_arguments)] // the beam's state, flattened for the hot loop
     fn beam<G: Gate, const L0: bool>(
         &self,
-        q: &[u8],
+        q: Query<'_>,
         ep: u32,
         epd: f32,
         level: usize,
@@ -361,7 +367,7 @@ impl Hnsw {
                 }
                 debug_assert!((n as usize) < n_nodes);
                 // SAFETY: `n < n_nodes` (see above).
-                let d = (self.kernel)(q, unsafe { self.vec_unchecked(n) });
+                let d = self.measure(q, unsafe { self.vec_unchecked(n) }, n);
                 let k = key(d, n);
                 let full = st.res.len() >= ef;
                 if full && st.res.peek().is_some_and(|top| k >= top) {
@@ -390,9 +396,9 @@ impl Hnsw {
     /// `id` must be below the node count.
     #[inline(always)]
     unsafe fn vec_unchecked(&self, id: u32) -> &[u8] {
-        let s = id as usize * self.rec + self.stride0;
+        let s = id as usize * self.rec + self.voff;
         debug_assert!(s + self.vwords <= self.nodes.len());
-        // SAFETY: `id < n` and `nodes` holds `n` records of `rec = stride0 + vwords` words.
+        // SAFETY: `id < n` and `nodes` holds `n` records of `rec = voff + vwords` words.
         let words = unsafe { self.nodes.get_unchecked(s..s + self.vwords) };
         // SAFETY: `vbytes <= 4 * vwords`.
         unsafe { bytemuck::cast_slice::<u32, u8>(words).get_unchecked(..self.vbytes) }
@@ -417,7 +423,7 @@ impl Hnsw {
         if off + self.rec <= self.nodes.len() {
             // SAFETY: the record `[off, off + rec)` is in bounds of `nodes`, and the vector
             // occupies its last `vwords` words.
-            let p = unsafe { self.nodes.as_ptr().add(off + self.stride0) }.cast::<u8>();
+            let p = unsafe { self.nodes.as_ptr().add(off + self.voff) }.cast::<u8>();
             prefetch_lines(p, self.vbytes.min(bytes));
         }
     }
@@ -441,7 +447,8 @@ impl Hnsw {
         scratch.begin();
         let e = self.entry;
         debug_assert_ne!(e, NONE);
-        let (ep, epd) = self.greedy_descent(query, e, (self.kernel)(query, self.vec_of(e)), 1);
+        let query = self.query(query);
+        let (ep, epd) = self.greedy_descent(query, e, self.dist(query, e), 1);
         match filter {
             None => {
                 if self.free.is_empty() {
@@ -494,7 +501,7 @@ impl Hnsw {
     /// Exact filtered top-`k` over live nodes, using (and filling) the search's filter memo.
     fn exact_top_k(
         &self,
-        query: &[u8],
+        query: Query<'_>,
         k: usize,
         mut filter: Option<&mut dyn FnMut(u64) -> bool>,
         scratch: &mut SearchScratch,
@@ -521,7 +528,7 @@ impl Hnsw {
                     continue;
                 }
             }
-            let d = (self.kernel)(query, self.vec_of(id as u32));
+            let d = self.dist(query, id as u32);
             let kk = (u128::from(mono(d)) << 64) | u128::from(label);
             if top.len() < k {
                 top.push(kk);
@@ -554,6 +561,7 @@ impl Hnsw {
             return;
         }
         assert_eq!(query.len(), self.vbytes, "query length does not match the index");
+        let query = self.query(query);
         let n = self.labels.len();
         let dists = &mut scratch.exact;
         dists.clear();
@@ -570,7 +578,7 @@ impl Hnsw {
             if filter.as_mut().is_some_and(|f| !f(label)) {
                 continue;
             }
-            let d = (self.kernel)(query, self.vec_of(id as u32));
+            let d = self.dist(query, id as u32);
             *slot = d;
             let kk = (u128::from(mono(d)) << 64) | u128::from(label);
             if top.len() < k {
@@ -663,7 +671,7 @@ pub(crate) mod tests_support {
         /// The level-0 filtered walk alone.
         pub(crate) fn beam_filtered_no_abort(
             &self,
-            q: &[u8],
+            q: Query<'_>,
             ep: u32,
             epd: f32,
             ef: usize,

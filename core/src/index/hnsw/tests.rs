@@ -236,7 +236,8 @@ fn filtered_walk_rates() {
         for q in &queries {
             s.prepare(&h, 64, true);
             s.begin();
-            let (ep, epd) = h.greedy_descent(q, h.entry, (h.kernel)(q, h.vec_of(h.entry)), 1);
+            let q = h.query(q);
+            let (ep, epd) = h.greedy_descent(q, h.entry, h.dist(q, h.entry), 1);
             let mut res: Vec<u64> = {
                 let mut g = |l: u64| f(l);
                 let SearchScratch { beam, memo, .. } = &mut s;
@@ -248,7 +249,7 @@ fn filtered_walk_rates() {
             res.sort_unstable();
             a.extend(res.iter().take(10).map(|&k| h.labels[key_id(k) as usize]));
             let mut g = |l: u64| f(l);
-            h.search_exact(q, 10, Some(&mut g), &mut s, &mut e);
+            h.search_exact(q.v, 10, Some(&mut g), &mut s, &mut e);
             want += 10.min(e.len());
             got += a.iter().filter(|l| e.iter().any(|x| x.label == **l)).count();
         }
@@ -435,6 +436,56 @@ fn determinism_and_codec_round_trip() {
     e.encode(&mut ee);
     let e2 = Hnsw::decode(p, &ee).unwrap();
     assert!(e2.is_empty());
+}
+
+/// Split cosine (stored norms) measures exactly what the fused kernel measures, zero and tiny
+/// vectors included; the norm words are checked and never serialized.
+#[test]
+fn cosine_with_stored_norms_is_the_fused_kernel() {
+    for elem in [ElemType::F32, ElemType::F16] {
+        let p = params(elem, Metric::Cosine, 24, 6, 40);
+        let kern = crate::vector::kernel(elem, Metric::Cosine);
+        let mut pts = clustered(600, 24, 8, 0.5, 31);
+        pts[5] = vec![0.0; 24];
+        pts[9] = vec![1e-30; 24];
+        pts[13] = vec![3e4; 24];
+        let mut h = Hnsw::new(p);
+        assert!(h.cos.is_some());
+        for (i, v) in pts.iter().enumerate() {
+            h.insert(i as u64, &to_bytes(elem, v));
+        }
+        h.check().unwrap();
+        let mut s = SearchScratch::new();
+        let mut out = Vec::new();
+        for (qi, q) in pts.iter().enumerate().step_by(7) {
+            let q = to_bytes(elem, q);
+            for exact in [false, true] {
+                if exact {
+                    h.search_exact(&q, 10, None, &mut s, &mut out);
+                } else {
+                    h.search(&q, 10, 32, None, &mut s, &mut out);
+                }
+                for nb in &out {
+                    let want = kern(&q, h.vector(nb.label).unwrap());
+                    assert_eq!(nb.distance.to_bits(), want.to_bits(), "{elem:?} query {qi}");
+                }
+            }
+        }
+        let mut e = Vec::new();
+        h.encode(&mut e);
+        let want =
+            56 + h.node_count() * (1 + 8 + 4 + 4 * h.serialized_rec()) + 4 * h.upper.len() + 4 * h.free.len();
+        assert_eq!(e.len(), want, "the checkpoint holds no norm words");
+        assert_eq!(h.encoded_len(), want);
+        let d = Hnsw::decode(p, &e).unwrap();
+        assert_eq!(d.nodes, h.nodes, "decoding recomputes the norms");
+        let mut bad = h.clone();
+        bad.nodes[3 * bad.rec + bad.stride0] ^= 1;
+        assert!(bad.check().is_err(), "a wrong norm is caught");
+    }
+    // Other metrics keep the plain record.
+    let h = Hnsw::new(params(ElemType::F32, Metric::L2, 24, 6, 40));
+    assert!(h.cos.is_none() && h.voff == h.stride0);
 }
 
 #[test]

@@ -72,6 +72,52 @@ pub fn kernel(ty: ElemType, metric: Metric) -> DistanceFn {
     portable::kernel(ty, metric)
 }
 
+/// A float cosine kernel in two halves, for callers that keep each stored vector's squared norm
+/// (the HNSW index does): `distance(a, b, norm(a), norm(b))` returns exactly the bits of
+/// `full(a, b)`, at the cost of one inner product instead of three sums. `dot` and `norm`
+/// accumulate `a · b` and `a · a` in the same lanes, blocks and order as `full` does, and the
+/// pairs `full` would hand to the scalar reference (parts not finite, a norm below
+/// [`COSINE_MIN_NORM`]) go to `full` itself.
+#[derive(Clone, Copy, Debug)]
+pub struct CosineSplit {
+    /// `a · b` as `full` accumulates it.
+    pub dot: fn(&[u8], &[u8]) -> f64,
+    /// `a · a` as `full` accumulates it.
+    pub norm: fn(&[u8]) -> f64,
+    /// The fused cosine kernel (what [`kernel`] returns for the type).
+    pub full: DistanceFn,
+}
+
+#[cfg(test)]
+impl CosineSplit {
+    fn full(&self, a: &[u8], b: &[u8]) -> f32 {
+        (self.full)(a, b)
+    }
+}
+
+impl CosineSplit {
+    /// `1 - cos(a, b)`, bit for bit `full(a, b)`, given `aa = norm(a)` and `bb = norm(b)`.
+    #[inline(always)]
+    pub fn distance(&self, a: &[u8], b: &[u8], aa: f64, bb: f64) -> f32 {
+        let ab = (self.dot)(a, b);
+        if cosine_parts_ok(ab, aa, bb) {
+            super::scalar::cosine_from_parts(ab, aa, bb)
+        } else {
+            (self.full)(a, b)
+        }
+    }
+}
+
+/// The split form of the cosine kernel [`kernel`] returns for `ty` (`f32` and `f16`; `None` for
+/// the integer types, whose fused kernels are exact and cheap).
+pub fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(s) = x86::cosine_split(ty) {
+        return Some(s);
+    }
+    portable::cosine_split(ty)
+}
+
 /// `tail` (shorter than `N` bytes) copied into the front of a zeroed `N`-byte buffer.
 #[inline]
 fn padded<const N: usize>(tail: &[u8]) -> [u8; N] {

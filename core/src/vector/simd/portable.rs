@@ -16,7 +16,7 @@
 use super::super::{DistanceFn, ElemType, Metric, scalar};
 use std::ops::AddAssign;
 
-use super::{FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok, padded};
+use super::{CosineSplit, FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok, padded};
 
 /// Lanes of the float accumulators.
 const FL: usize = 8;
@@ -153,7 +153,7 @@ const I8_BLOCK: usize = INT_BLOCK_ELEMS / IL;
 /// The four float kernels over one float encoding (`$elem` bytes per element, `$c = FL * $elem`).
 macro_rules! float_family {
     ($c:literal, $elem:literal, $decode:ident,
-     $l2:ident, $dot:ident, $l1:ident, $cos:ident,
+     $l2:ident, $dot:ident, $l1:ident, $cos:ident, $dotp:ident, $norm:ident,
      $rl2:path, $rdot:path, $rl1:path, $rcos:path) => {
         /// Squared Euclidean distance (see the module documentation for accuracy).
         pub fn $l2(a: &[u8], b: &[u8]) -> f32 {
@@ -241,7 +241,60 @@ macro_rules! float_family {
                 $rcos(a, b)
             }
         }
+
+        /// The cosine kernel's `a · b`: the same lanes, blocks and order, so the same bits.
+        pub fn $dotp(a: &[u8], b: &[u8]) -> f64 {
+            let [ab] = fold::<$c, FL, 1, f32, f64>(
+                a,
+                b,
+                $elem,
+                FLOAT_BLOCK,
+                $decode,
+                |acc, x, y| {
+                    for j in 0..FL {
+                        acc[0][j] += x[j] * y[j];
+                    }
+                },
+                f64::from,
+            );
+            sum(&ab)
+        }
+
+        /// The cosine kernel's `a · a`: the same lanes, blocks and order, so the same bits.
+        pub fn $norm(a: &[u8]) -> f64 {
+            let [aa] = fold::<$c, FL, 1, f32, f64>(
+                a,
+                a,
+                $elem,
+                FLOAT_BLOCK,
+                $decode,
+                |acc, x, _| {
+                    for j in 0..FL {
+                        acc[0][j] += x[j] * x[j];
+                    }
+                },
+                f64::from,
+            );
+            sum(&aa)
+        }
     };
+}
+
+/// The halves of the portable float cosine kernel for `ty`.
+pub fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
+    match ty {
+        ElemType::F32 => Some(CosineSplit {
+            dot: cos_dot_f32,
+            norm: cos_norm_f32,
+            full: cosine_f32,
+        }),
+        ElemType::F16 => Some(CosineSplit {
+            dot: cos_dot_f16,
+            norm: cos_norm_f16,
+            full: cosine_f16,
+        }),
+        _ => None,
+    }
 }
 
 float_family!(
@@ -252,6 +305,8 @@ float_family!(
     dot_f32,
     l1_f32,
     cosine_f32,
+    cos_dot_f32,
+    cos_norm_f32,
     scalar::l2_f32,
     scalar::dot_f32,
     scalar::l1_f32,
@@ -265,6 +320,8 @@ float_family!(
     dot_f16,
     l1_f16,
     cosine_f16,
+    cos_dot_f16,
+    cos_norm_f16,
     scalar::l2_f16,
     scalar::dot_f16,
     scalar::l1_f16,

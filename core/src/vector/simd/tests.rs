@@ -90,6 +90,41 @@ fn check_all(ty: ElemType, a: &[u8], b: &[u8], oa: usize, ob: usize) -> Result<(
             })?;
         }
     }
+    check_splits(ty, sa, sb).map_err(|e| format!("offsets ({oa}, {ob}): {e}"))
+}
+
+/// Every split cosine kernel for `ty`, named.
+fn splits(ty: ElemType) -> Vec<(&'static str, CosineSplit)> {
+    let mut v: Vec<(&'static str, CosineSplit)> = Vec::new();
+    v.extend(cosine_split(ty).map(|s| ("simd::cosine_split", s)));
+    v.extend(portable::cosine_split(ty).map(|s| ("portable", s)));
+    #[cfg(target_arch = "x86_64")]
+    v.extend(x86::cosine_split(ty).map(|s| ("x86", s)));
+    v
+}
+
+/// Each split cosine kernel gives exactly its fused kernel's bits, and the dispatched split's
+/// fused kernel is the dispatched cosine kernel.
+fn check_splits(ty: ElemType, a: &[u8], b: &[u8]) -> Result<(), String> {
+    if let Some(s) = cosine_split(ty) {
+        let k = crate::vector::kernel(ty, Metric::Cosine);
+        if s.full(a, b).to_bits() != k(a, b).to_bits() {
+            return Err(format!(
+                "{}: cosine_split's fused kernel is not kernel()'s",
+                ty.name()
+            ));
+        }
+    }
+    for (name, s) in splits(ty) {
+        let (got, want) = (s.distance(a, b, (s.norm)(a), (s.norm)(b)), (s.full)(a, b));
+        if got.to_bits() != want.to_bits() {
+            return Err(format!(
+                "{} split cosine via {name}, {} bytes: {got:e}, fused {want:e} (a = {a:?}, b = {b:?})",
+                ty.name(),
+                a.len()
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -28,7 +28,7 @@
 use std::arch::x86_64::*;
 
 use super::super::{DistanceFn, ElemType, Metric, scalar};
-use super::{FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok};
+use super::{CosineSplit, FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok};
 
 /// Whether the CPU can run the float kernels over `ty` (`f32` or `f16`).
 fn has_float(f16: bool) -> bool {
@@ -68,6 +68,23 @@ pub(super) fn kernel(ty: ElemType, metric: Metric) -> Option<DistanceFn> {
         _ => return None,
     };
     Some(k)
+}
+
+/// The halves of the float cosine kernel [`kernel`] returns for `ty`, if this CPU runs it.
+pub(super) fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
+    match ty {
+        ElemType::F32 if has_float(false) => Some(CosineSplit {
+            dot: checked::cos_dot_f32,
+            norm: checked::cos_norm_f32,
+            full: checked::cosine_f32,
+        }),
+        ElemType::F16 if has_float(true) => Some(CosineSplit {
+            dot: checked::cos_dot_f16,
+            norm: checked::cos_norm_f16,
+            full: checked::cosine_f16,
+        }),
+        _ => None,
+    }
 }
 
 /// Every x86 kernel this CPU can run for the pair, named, so tests can check each one (not only
@@ -124,6 +141,23 @@ mod checked {
         hamming_popcnt,
         hamming_avx2,
     );
+
+    pub(super) fn cos_dot_f32(a: &[u8], b: &[u8]) -> f64 {
+        // SAFETY: only reachable through `cosine_split`, after the features were detected.
+        unsafe { super::cos_dot_f32(a, b) }
+    }
+    pub(super) fn cos_dot_f16(a: &[u8], b: &[u8]) -> f64 {
+        // SAFETY: only reachable through `cosine_split`, after the features were detected.
+        unsafe { super::cos_dot_f16(a, b) }
+    }
+    pub(super) fn cos_norm_f32(a: &[u8]) -> f64 {
+        // SAFETY: only reachable through `cosine_split`, after the features were detected.
+        unsafe { super::cos_norm_f32(a) }
+    }
+    pub(super) fn cos_norm_f16(a: &[u8]) -> f64 {
+        // SAFETY: only reachable through `cosine_split`, after the features were detected.
+        unsafe { super::cos_norm_f16(a) }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,10 +317,11 @@ macro_rules! float_loop {
     }};
 }
 
-/// The four float kernels over one float encoding.
+/// The four float kernels over one float encoding, and the two halves of the cosine kernel
+/// (`$dotp`: its `a · b`, `$norm`: its `a · a`, each accumulated exactly as `$cos` does).
 macro_rules! float_kernels {
     ($feat:literal, $elem:literal, $load:ident, $dec:ident,
-     $l2:ident, $dot:ident, $l1:ident, $cos:ident) => {
+     $l2:ident, $dot:ident, $l1:ident, $cos:ident, $dotp:ident, $norm:ident) => {
         #[target_feature(enable = $feat)]
         fn $l2(a: &[u8], b: &[u8]) -> f32 {
             let t = float_loop!(a, b, $elem, $load, $dec, [s => t], |x, y, k| {
@@ -343,11 +378,42 @@ macro_rules! float_kernels {
                 scalar::$cos(a, b)
             }
         }
+
+        /// `$cos`'s `a · b`: the same lanes, blocks and order, so the same bits.
+        #[target_feature(enable = $feat)]
+        fn $dotp(a: &[u8], b: &[u8]) -> f64 {
+            float_loop!(a, b, $elem, $load, $dec, [sab => ab], |x, y, k| {
+                sab[k] = _mm256_fmadd_ps(x, y, sab[k]);
+            }, |x, y| {
+                ab += x * y;
+            })
+        }
+
+        /// `$cos`'s `a · a` (and `b · b`): the same lanes, blocks and order, so the same bits.
+        #[target_feature(enable = $feat)]
+        fn $norm(a: &[u8]) -> f64 {
+            float_loop!(a, a, $elem, $load, $dec, [saa => aa], |x, y, k| {
+                let _ = y;
+                saa[k] = _mm256_fmadd_ps(x, x, saa[k]);
+            }, |x, y| {
+                let _ = y;
+                aa += x * x;
+            })
+        }
     };
 }
 
 float_kernels!(
-    "avx2,fma", 4, load_f32, f32_at, l2_f32, dot_f32, l1_f32, cosine_f32
+    "avx2,fma",
+    4,
+    load_f32,
+    f32_at,
+    l2_f32,
+    dot_f32,
+    l1_f32,
+    cosine_f32,
+    cos_dot_f32,
+    cos_norm_f32
 );
 float_kernels!(
     "avx2,fma,f16c",
@@ -357,7 +423,9 @@ float_kernels!(
     l2_f16,
     dot_f16,
     l1_f16,
-    cosine_f16
+    cosine_f16,
+    cos_dot_f16,
+    cos_norm_f16
 );
 
 // ---------------------------------------------------------------------------------------------
