@@ -125,8 +125,19 @@ pub enum MountError {
         source: io::Error,
     },
     /// The final checkpoint could not be written (everything synced before is still durable).
-    #[error("closing the image: {0}")]
+    #[error("closing the image: {}", close_message(.0))]
     Close(vexfs_core::Error),
+}
+
+/// What a failed close means for the user's data.
+fn close_message(e: &vexfs_core::Error) -> String {
+    match e {
+        vexfs_core::Error::NoSpace => "no space left on the image's medium for the final checkpoint; \
+             every change is in the synced log, which the next mount replays (free space on the \
+             medium, then mount and unmount again to checkpoint)"
+            .to_string(),
+        e => e.to_string(),
+    }
 }
 
 fn open_engine(image: &Path, opts: &MountOptions) -> Result<Engine, MountError> {
@@ -135,14 +146,20 @@ fn open_engine(image: &Path, opts: &MountOptions) -> Result<Engine, MountError> 
         source,
     };
     let storage = FileStorage::open(image, false, !opts.read_only).map_err(image_err)?;
-    Engine::open_image(
+    let engine = Engine::open_image(
         Arc::new(storage),
         OpenOptions {
             read_only: opts.read_only,
             log_segment_blocks: opts.log_segment_blocks,
         },
     )
-    .map_err(image_err)
+    .map_err(image_err)?;
+    // Damage that opening worked around (a superblock slot, a checkpoint recovered through the
+    // previous one): the mount serves, but the user should know and run fsck.
+    for note in engine.recovery_notes() {
+        eprintln!("vexfs: warning: {}: {note} (run vexfs fsck)", image.display());
+    }
+    Ok(engine)
 }
 
 fn config(opts: &MountOptions) -> Config {

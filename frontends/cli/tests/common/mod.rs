@@ -141,12 +141,18 @@ impl Mounted {
 
     /// Starts `vexfs mount IMAGE MOUNTPOINT ARGS` and waits until `/.vexfs` appears.
     pub fn start_with(image: &Path, mountpoint: &Path, args: &[&str]) -> Mounted {
+        Mounted::start_logged(image, mountpoint, args, Stdio::inherit())
+    }
+
+    /// [`Mounted::start_with`], the mount's standard error going to `stderr` (a file).
+    pub fn start_logged(image: &Path, mountpoint: &Path, args: &[&str], stderr: Stdio) -> Mounted {
         let mut child = Command::new(VEXFS)
             .arg("mount")
             .arg(image)
             .arg(mountpoint)
             .args(args)
             .stdin(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let started = Instant::now();

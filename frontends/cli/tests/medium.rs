@@ -1,8 +1,12 @@
-//! A full medium through a real mount (issue 14, item 4), on a small tmpfs holding the image:
-//! the write that does not fit fails with `ENOSPC` (never `EROFS` for the rest of the session),
-//! deleting, truncating and removing attributes still work and make room for new writes in the
-//! same session, `statfs` shows the room shrinking and coming back, and unmounting checkpoints
-//! and loses nothing (fsck clean after a remount).
+//! The medium under the image, through a real mount (issue 14, items 4 and 5).
+//!
+//! A full medium, on a small tmpfs holding the image: the write that does not fit fails with
+//! `ENOSPC` (never `EROFS` for the rest of the session), deleting, truncating and removing
+//! attributes still work and make room for new writes in the same session, `statfs` shows the
+//! room gone, and unmounting checkpoints and loses nothing (fsck clean after a remount).
+//!
+//! A damaged block of the live checkpoint: the mount recovers through the previous checkpoint,
+//! warns, and serves everything.
 
 #![allow(clippy::unwrap_used)]
 
@@ -137,4 +141,64 @@ fn a_full_medium_gives_enospc_and_deleting_makes_room() {
     assert_eq!(std::fs::metadata(m.p(&format!("d/f{t}"))).unwrap().len(), 4096);
     assert_eq!(std::fs::read(m.p("note")).unwrap(), b"kept");
     m.unmount();
+}
+
+/// One damaged block of the live checkpoint (issue 14, item 5) through a real mount: the mount
+/// recovers through the previous checkpoint, says so on standard error, serves every file, and
+/// leaves an image fsck calls clean; fsck of the damaged image reports it (exit 1).
+#[test]
+fn a_damaged_checkpoint_mounts_through_the_previous_one() {
+    if !fuse_or_skip("a_damaged_checkpoint_mounts_through_the_previous_one") {
+        return;
+    }
+    let scratch = common::Scratch::new();
+    let m = scratch.mount();
+    std::fs::write(m.p("a"), b"first session").unwrap();
+    m.unmount();
+    let m = scratch.mount();
+    std::fs::write(m.p("b"), content(2)).unwrap();
+    xattr::set(m.p("b"), "user.tag", b"two").unwrap();
+    m.unmount();
+    // The live checkpoint's first block, from the image's own extents.
+    let ckpt = {
+        let storage = vexfs_core::storage::FileStorage::open(&scratch.image, false, false).unwrap();
+        let e = vexfs_core::Engine::open_image(
+            std::sync::Arc::new(storage),
+            vexfs_core::journal::OpenOptions::read_only(),
+        )
+        .unwrap();
+        e.image_extents()
+            .into_iter()
+            .find(|x| x.kind == vexfs_core::journal::ExtentKind::Checkpoint)
+            .unwrap()
+            .first_block
+    };
+    let mut bytes = std::fs::read(&scratch.image).unwrap();
+    bytes[ckpt as usize * 4096 + 60] ^= 0x08;
+    std::fs::write(&scratch.image, &bytes).unwrap();
+    let out = common::vexfs([OsStr::new("fsck"), scratch.image.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1), "fsck of the damaged image: {out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("recovered from the previous one"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let log = scratch.path("mount.log");
+    let m = Mounted::start_logged(
+        &scratch.image,
+        &scratch.mountpoint,
+        &[],
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    assert_eq!(std::fs::read(m.p("a")).unwrap(), b"first session");
+    assert!(std::fs::read(m.p("b")).unwrap() == content(2));
+    assert_eq!(xattr::get(m.p("b"), "user.tag").unwrap().unwrap(), b"two");
+    m.unmount();
+    let warned = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        warned.contains("warning") && warned.contains("previous one"),
+        "{warned}"
+    );
+    let out = common::vexfs([OsStr::new("fsck"), scratch.image.as_os_str()]);
+    assert!(out.status.success(), "fsck after the mount recovered: {out:?}");
 }
