@@ -377,7 +377,20 @@ pub fn later_record(
             .read_at(start, &mut buf)
             .map_err(|e| Error::io("reading the log", &e))?;
     }
-    for p in (from as usize + 1)..have.saturating_sub(HEADER_BYTES) {
+    // A header's kind byte is never zero, so no record starts past the last non-zero byte: a
+    // segment's unwritten tail (most of it, in a young log) is skipped without a scan.
+    // (Whole blocks are compared with a zero block first: `memcmp` is fast, a byte loop is not.)
+    let written = buf
+        .chunks(BS as usize)
+        .rposition(|c| c != &ZEROS[..c.len()])
+        .and_then(|i| {
+            let c = &buf[i * BS as usize..buf.len().min((i + 1) * BS as usize)];
+            c.iter()
+                .rposition(|&b| b != 0)
+                .map(|last| i * BS as usize + last + 1)
+        })
+        .unwrap_or(0);
+    for p in (from as usize + 1)..written.min(have.saturating_sub(HEADER_BYTES)) {
         let h = &buf[p..p + HEADER_BYTES];
         let plen = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
         let rec_lsn = u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
