@@ -73,6 +73,14 @@ pub const LOG_SEGMENT_BLOCKS_DEFAULT: u32 = 256;
 /// segment.
 pub const LOG_SEGMENT_BLOCKS_MIN: u32 = 2;
 
+/// Most records (operations, paddings, next-segment links) one log may hold, from one
+/// checkpoint to the next: past half of it a checkpoint is due, at it changes fail with
+/// `ENOSPC` until one is written. (Checkpoints come far sooner, when the log's size reaches
+/// the last checkpoint's.) It bounds the LSNs that a session lost in a crash can have used
+/// after the checkpoint it started from, so that the next session's log starts past all of
+/// them (docs/format.md §4.4).
+pub const LOG_RECORDS_MAX: u64 = 1 << 28;
+
 /// Blocks of room kept, when the medium is nearly full, for operations that free space (their
 /// log records): writes and creates fail with `ENOSPC` before this reserve is touched, so
 /// deleting always works (512 KiB).

@@ -219,3 +219,67 @@ fn fsck_names_a_file_block_the_log_overwrote() {
         r.problems
     );
 }
+
+/// A session lost in a crash leaves records where the next session writes. Here the medium
+/// kept the lost session's writes to its second and later log segments but none to its head
+/// segment, so recovery replays nothing of it. The next session logs operations of the same
+/// sizes (other names of the same length) from the same place: when its head segment fills it
+/// names the next segment, the same blocks the lost session used, and a crash that keeps
+/// only that head segment leaves a log whose chain runs, record for record and LSN for LSN,
+/// into the lost session's records. Recovery must end at the next session's own records: the
+/// state is a prefix of what it did, and no file of the lost session comes back. (Before the
+/// fix, a session that recovered nothing continued the old head segment at the old LSN. The
+/// simulator found this first, with seed 3213.)
+#[test]
+fn records_of_a_lost_session_are_never_replayed_after_a_new_one() {
+    use vexfs_core::journal::ExtentKind;
+    let head_of = |e: &Engine| -> (u64, u64) {
+        let x = e
+            .image_extents()
+            .into_iter()
+            .find(|x| x.kind == ExtentKind::LogSegment)
+            .expect("an open image has a log head");
+        (x.first_block * 4096, (x.first_block + x.blocks) * 4096)
+    };
+    let inside = |(a, b): (u64, u64)| move |off: u64, len: usize| off >= a && off + len as u64 <= b;
+    for seg in [2, 3, 8] {
+        let n = 400;
+        let s = Arc::new(CrashStorage::default());
+        create(s.clone(), seg).close().unwrap();
+        // The lost session: n creates, none synced; what lies outside its head lands.
+        let mut lost = open(s.clone(), seg);
+        let head = head_of(&lost);
+        for i in 0..n {
+            lost.create(ROOT_INO, format!("x{i:03}").as_bytes(), 0o644, &ctx(i))
+                .unwrap();
+        }
+        let in_head = inside(head);
+        let crashed = s.crash_landing(|off, len| !in_head(off, len));
+        drop(lost);
+        // The next session: creates of the same sizes, none synced; only its head lands.
+        let s2 = Arc::new(CrashStorage::from_bytes(crashed));
+        let mut next = open(s2.clone(), seg);
+        assert!(
+            names(&next, "/").is_empty(),
+            "nothing of the lost session was synced"
+        );
+        let head = head_of(&next);
+        for i in 0..n {
+            next.create(ROOT_INO, format!("y{i:03}").as_bytes(), 0o644, &ctx(i))
+                .unwrap();
+        }
+        let crashed = s2.crash_landing(inside(head));
+        drop(next);
+        let e = open(Arc::new(MemStorage::from_bytes(crashed.clone())), seg);
+        let mut got = names(&e, "/");
+        got.sort();
+        let prefix: Vec<String> = (0..got.len()).map(|i| format!("y{i:03}")).collect();
+        assert_eq!(
+            got, prefix,
+            "segments of {seg} blocks: a prefix of the next session's creates"
+        );
+        assert_checked(&e);
+        drop(e);
+        assert_clean(crashed);
+    }
+}

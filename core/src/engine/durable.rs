@@ -69,17 +69,17 @@ impl Engine {
         // Recovered through the previous checkpoint: its log ends where the damaged one's
         // starts, and that log follows.
         let j = self.journal.as_ref().expect("attached by load_checkpoint");
-        if let Some((seg, lsn)) = j.continuation() {
-            if replayed.next_lsn == lsn {
-                let more = self.replay_log(storage, seg, lsn)?;
+        if let Some(c) = j.continuation() {
+            if replayed.next_lsn == c.after {
+                let more = self.replay_log(storage, c.head, c.lsn)?;
                 replayed.ops += more.ops;
                 replayed.segments.extend(more.segments);
                 replayed.next_lsn = more.next_lsn;
                 replayed.end = more.end;
             } else {
                 let note = format!(
-                    "the previous checkpoint's log ends at record {} but the damaged checkpoint's starts at record {lsn}: operations from {} on were lost",
-                    replayed.next_lsn, replayed.next_lsn
+                    "the previous checkpoint's log ends at record {} but the damaged checkpoint holds the state up to record {}: operations from {} on were lost",
+                    replayed.next_lsn, c.after, replayed.next_lsn
                 );
                 self.journal.as_mut().expect("attached").note(note);
             }
@@ -90,12 +90,11 @@ impl Engine {
         for &ino in &orphans {
             self.commit(&Op::Release { ino }, &nobody)?;
         }
-        let dirty = replayed.ops > 0 || !orphans.is_empty();
         let Engine {
             journal, ns, colls, ..
         } = self;
         let j = journal.as_mut().expect("attached by load_checkpoint");
-        j.finish_recovery(&replayed, dirty, ns, colls)?;
+        j.finish_recovery(&replayed, ns, colls)?;
         let stats = j.stats_mut();
         stats.replayed = replayed.ops;
         stats.released_orphans = orphans.len() as u64;

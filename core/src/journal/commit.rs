@@ -108,7 +108,11 @@ impl Journal {
         if let Some(w) = self.writer.as_mut() {
             w.flush_padded(&*self.storage).map_err(Stop::Failed)?;
         }
-        let next_lsn = self.writer.as_ref().map_or(self.sb.log_lsn, LogWriter::next_lsn);
+        // The state written is the log's up to `next_lsn`; the new log starts there, or past
+        // every LSN a session lost in a crash may have used (the floor set at open), and never
+        // below the live log's start.
+        let next_lsn = self.writer.as_ref().map_or(self.sb.next_lsn, LogWriter::next_lsn);
+        let log_lsn = next_lsn.max(self.sb.log_lsn).max(self.lsn_floor);
         if pressure && !self.retained.is_empty() {
             // Given up for room: its slot is marked released, durably, before any of its
             // blocks can be reused, so that after a crash no superblock names a fallback that
@@ -196,7 +200,8 @@ impl Journal {
             checkpoint_crc: ckpt_crc,
             log_block: seg,
             log_blocks: seg_blocks,
-            log_lsn: next_lsn,
+            log_lsn,
+            next_lsn,
             image_blocks: self.alloc.used_end(),
         };
         assert_eq!(sb.slot(), slot);
@@ -225,7 +230,8 @@ impl Journal {
         self.retained = retained;
         self.recovered_segments.clear();
         self.no_fallback = false;
-        self.writer = Some(LogWriter::new(seg, seg_blocks, next_lsn, self.segment_blocks));
+        self.writer = Some(LogWriter::new(seg, seg_blocks, log_lsn, self.segment_blocks));
+        self.lsn_floor = 0;
         self.footprint = 0;
         self.space.checkpointed(ckpt_bytes);
         self.stats.checkpoints += 1;

@@ -334,10 +334,10 @@ impl Journal {
             sb.log_lsn,
             |_, _| Ok(()),
         ) {
-            Ok(r) if r.next_lsn == self.sb.log_lsn => None,
+            Ok(r) if r.next_lsn == self.sb.next_lsn => None,
             Ok(r) => Some(format!(
-                "its log ends at record {} but the live checkpoint starts at record {}",
-                r.next_lsn, self.sb.log_lsn
+                "its log ends at record {} but the live checkpoint holds the state up to record {}",
+                r.next_lsn, self.sb.next_lsn
             )),
             Err(e) => Some(e.to_string()),
         }

@@ -37,7 +37,7 @@ pub use space::{Growth, Room};
 use crate::collections::Collections;
 use crate::engine::Op;
 use crate::error::{Error, Result};
-use crate::limits::{BLOCK_SIZE, LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
+use crate::limits::{BLOCK_SIZE, LOG_RECORDS_MAX, LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
 use crate::namespace::data::verify_block;
 use crate::namespace::{BlockSource, Namespace};
 use crate::storage::Storage;
@@ -162,8 +162,8 @@ pub struct Journal {
     /// that links the two logs), or fsck repaired damage the previous state shares.
     no_fallback: bool,
     /// Where recovery continues after the loaded checkpoint's log: the damaged checkpoint's
-    /// log head and first LSN (when `no_fallback`).
-    continuation: Option<((u64, u32), u64)>,
+    /// log (when `no_fallback`).
+    continuation: Option<Continuation>,
     /// The log segments recovery read, kept for the fallback of the checkpoint it writes.
     recovered_segments: Vec<(u64, u32)>,
     /// What opening had to work around, one line each (for fsck and the mount's log).
@@ -172,6 +172,10 @@ pub struct Journal {
     space: space::Space,
     /// Where replay stopped: segment and offset of the first invalid record, and its LSN.
     log_end: Option<((u64, u32, u64), u64)>,
+    /// The lowest LSN the next checkpoint's log may start at: past every LSN that a session
+    /// lost in a crash may have used since the checkpoints the image's slots name, so that
+    /// none of its records can ever continue a later log (set when the image is opened).
+    lsn_floor: u64,
 }
 
 impl BlockSource for Journal {
@@ -266,7 +270,15 @@ impl Journal {
         !self.read_only
             && !self.failed
             && (self.footprint >= CHECKPOINT_FOOTPRINT_MIN.max(self.stats.checkpoint_bytes)
-                || (self.footprint > 0 && self.wants_room()))
+                || (self.footprint > 0 && self.wants_room())
+                || self.log_records() >= LOG_RECORDS_MAX / 2)
+    }
+
+    /// Records (of every kind) in the log since the live checkpoint.
+    fn log_records(&self) -> u64 {
+        self.writer
+            .as_ref()
+            .map_or(0, |w| w.next_lsn().saturating_sub(self.sb.log_lsn))
     }
 
     /// Readies `op` for the log before the engine applies it: encodes it, and makes room for
@@ -275,6 +287,10 @@ impl Journal {
     /// nothing changed (a checkpoint under pressure may have been written first).
     pub fn prepare(&mut self, op: &Op<'_>, ctx: &Ctx, ns: &mut Namespace, colls: &Collections) -> Result<()> {
         self.check_writable()?;
+        // An operation adds at most three records (itself, a next-segment link, a padding).
+        if self.log_records() + 3 >= LOG_RECORDS_MAX {
+            self.checkpoint(ns, colls)?;
+        }
         self.payload.clear();
         codec::encode_op(op, ctx, &mut self.payload);
         self.make_room(op, ns, colls)
@@ -352,6 +368,7 @@ impl Journal {
             log_block: 0,
             log_blocks: 0,
             log_lsn: 1,
+            next_lsn: 1,
             image_blocks: 2,
         };
         let opts = OpenOptions {
@@ -436,7 +453,12 @@ impl Journal {
         decoded: checkpoint::Decoded,
         fallback: Option<(Superblock, String)>,
     ) -> (Box<Journal>, checkpoint::Decoded) {
-        let Slots { newest, damaged, .. } = *slots;
+        let Slots {
+            newest,
+            older,
+            damaged,
+            ..
+        } = *slots;
         let sb = fallback.as_ref().map_or(newest, |(older, _)| *older);
         let mut j = Journal::opened(
             storage,
@@ -447,9 +469,21 @@ impl Journal {
             commit::data_runs(&decoded.ns),
         );
         j.sequence_max = newest.sequence;
+        // A session that crashed wrote records after the checkpoint it started from, and may
+        // have written one more checkpoint that never became durable, with a log of its own:
+        // with at most LOG_RECORDS_MAX records per log, every LSN it used lies below the newest
+        // log start plus two logs' worth. A damaged slot may hide one more checkpoint (whose
+        // own log may have started past such a gap): four more.
+        let known = newest.log_lsn.max(older.map_or(0, |o| o.log_lsn));
+        let logs = if j.damaged_slots.is_empty() { 2 } else { 6 };
+        j.lsn_floor = known.saturating_add(logs * LOG_RECORDS_MAX);
         j.retained = decoded.retained.clone();
         if let Some((_, note)) = fallback {
-            j.continuation = Some(((newest.log_block, newest.log_blocks), newest.log_lsn));
+            j.continuation = Some(Continuation {
+                head: (newest.log_block, newest.log_blocks),
+                lsn: newest.log_lsn,
+                after: newest.next_lsn,
+            });
             j.no_fallback = true;
             j.notes.push(note);
             j.stats.fallback_recoveries = 1;
@@ -465,7 +499,7 @@ impl Journal {
 
     /// Where recovery continues after the log of the checkpoint it loaded: the log head and
     /// first LSN of the damaged checkpoint that checkpoint is the fallback of.
-    pub fn continuation(&self) -> Option<((u64, u32), u64)> {
+    pub fn continuation(&self) -> Option<Continuation> {
         self.continuation
     }
 
@@ -528,16 +562,19 @@ impl Journal {
             notes: Vec::new(),
             space: space::Space::holding(held_blocks),
             log_end: None,
+            lsn_floor: 0,
         })
     }
 
-    /// Ends recovery after the log was replayed: rebuilds free space and, if the replay changed
-    /// anything (`dirty`), writes a checkpoint so that new records never follow a damaged tail;
-    /// otherwise syncs, so that everything recovery read is durable either way.
+    /// Ends recovery after the log was replayed: rebuilds free space and, when the image is
+    /// writable, writes a checkpoint whose log starts at [`Journal::lsn_floor`]'s LSN in a fresh
+    /// segment. New records then never follow a damaged tail, and never continue the records
+    /// of a session lost in a crash, which the medium may hold anywhere past the replayed log
+    /// (a writer that continued the old head at the old LSN could write the very bytes before
+    /// one of them, and a later replay would run on into it).
     pub fn finish_recovery(
         &mut self,
         replayed: &log::Replayed,
-        dirty: bool,
         ns: &mut Namespace,
         colls: &Collections,
     ) -> Result<()> {
@@ -563,35 +600,30 @@ impl Journal {
         if self.read_only {
             return Ok(());
         }
-        if dirty || self.no_fallback {
-            // A writer only to carry the LSN into the checkpoint, which starts the log anew.
-            self.writer = Some(LogWriter::new(0, 0, next_lsn, self.segment_blocks));
-            match self.checkpoint(ns, colls) {
-                // No room with the fallback kept (the medium filled up from elsewhere, or the
-                // room held past the image's end was lost in the crash): give it up.
-                Err(Error::NoSpace) => {
-                    self.space.pressure = true;
-                    self.checkpoint(ns, colls)
-                }
-                r => r,
+        // A writer only to carry the LSN into the checkpoint, which starts the log anew.
+        self.writer = Some(LogWriter::new(0, 0, next_lsn, self.segment_blocks));
+        match self.checkpoint(ns, colls) {
+            // No room with the fallback kept (the medium filled up from elsewhere, or the
+            // room held past the image's end was lost in the crash): give it up.
+            Err(Error::NoSpace) => {
+                self.space.pressure = true;
+                self.checkpoint(ns, colls)
             }
-        } else {
-            self.writer = Some(LogWriter::new(
-                self.sb.log_block,
-                self.sb.log_blocks,
-                self.sb.log_lsn,
-                self.segment_blocks,
-            ));
-            // What recovery read may include writes that were never synced (a process that
-            // failed with an I/O error mid-checkpoint and was restarted reads them back from the
-            // host's cache). Make it durable now, so that a crash cannot take the state the
-            // opener has seen back to an older one.
-            match self.storage.sync() {
-                Ok(()) => Ok(()),
-                Err(e) => self.fail(Error::io("syncing the recovered image", &e)),
-            }
+            r => r,
         }
     }
+}
+
+/// The log of a damaged checkpoint, which recovery replays after its fallback's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Continuation {
+    /// Its head segment.
+    pub head: (u64, u32),
+    /// The LSN expected first at the head.
+    pub lsn: u64,
+    /// Where the fallback's log must end for the two to join: the LSN after the damaged
+    /// checkpoint's state.
+    pub after: u64,
 }
 
 /// What the two superblock slots hold.
@@ -691,7 +723,7 @@ fn load(storage: &dyn Storage, sb: &Superblock, len: u64) -> Result<checkpoint::
         });
     }
     let decoded = checkpoint::decode(bytes, ckpt_at, len.div_ceil(BS), sb.seed)?;
-    if decoded.lsn.checked_add(1) != Some(sb.log_lsn) {
+    if decoded.lsn.checked_add(1) != Some(sb.next_lsn) {
         return Err(Error::Corrupted {
             what: "checkpoint (does not match the log)",
             offset: ckpt_at,

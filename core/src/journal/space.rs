@@ -349,7 +349,9 @@ impl Journal {
     /// `n` contiguous blocks, held on the medium before they are handed out.
     pub(super) fn alloc_blocks(&mut self, n: u64) -> Result<u64, Stop> {
         let first = self.alloc.alloc(n);
-        if let Err(e) = self.hold(self.alloc.end()) {
+        // What this run needs held (every block allocated before it is): not the allocator's
+        // end, which a failed attempt's released tail may still push past the medium's room.
+        if let Err(e) = self.hold(first + n) {
             self.alloc.release(first, n);
             return Err(e);
         }
@@ -360,7 +362,7 @@ impl Journal {
     /// held on the medium before they are handed out.
     pub(super) fn alloc_blocks_upto(&mut self, n: u64) -> Result<(u64, u64), Stop> {
         let (first, got) = self.alloc.alloc_upto(n);
-        if let Err(e) = self.hold(self.alloc.end()) {
+        if let Err(e) = self.hold(first + got) {
             self.alloc.release(first, got);
             return Err(e);
         }

@@ -6,7 +6,7 @@ use crate::limits::BLOCK_SIZE;
 /// Magic bytes at the start of each slot.
 pub const MAGIC: &[u8; 8] = b"VEXFSIMG";
 /// Format version this code reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Encoded size; the rest of the slot's block is zero.
 pub const ENCODED_BYTES: usize = 128;
 /// Magic of a *released* slot: the fallback it named was given up (for room) before any of
@@ -53,6 +53,10 @@ pub struct Superblock {
     pub log_blocks: u32,
     /// LSN expected first at the log head.
     pub log_lsn: u64,
+    /// The LSN after the last operation the checkpoint holds: where the previous checkpoint's
+    /// log ends. At most `log_lsn`; below it when the log was started past LSNs that a session
+    /// lost in a crash may have used (format version 1 had no such gap: it reads as `log_lsn`).
+    pub next_lsn: u64,
     /// Image length in blocks when written.
     pub image_blocks: u64,
 }
@@ -78,6 +82,7 @@ impl Superblock {
         b[64..68].copy_from_slice(&self.log_blocks.to_le_bytes());
         b[72..80].copy_from_slice(&self.log_lsn.to_le_bytes());
         b[80..88].copy_from_slice(&self.image_blocks.to_le_bytes());
+        b[88..96].copy_from_slice(&self.next_lsn.to_le_bytes());
         let crc = crc32c::crc32c(&b[..124]);
         b[124..128].copy_from_slice(&crc.to_le_bytes());
         b
@@ -100,15 +105,17 @@ impl Superblock {
         if u32_at(124) != crc32c::crc32c(&b[..124]) {
             return Err(bad("superblock (checksum)"));
         }
+        let version = u32_at(8);
+        if !(1..=VERSION).contains(&version) {
+            return Err(bad("superblock (unsupported format version)"));
+        }
+        let reserved_from = if version == 1 { 88 } else { 96 };
         if b[52..56] != [0; 4]
             || b[68..72] != [0; 4]
-            || b[88..124].iter().any(|&x| x != 0)
+            || b[reserved_from..124].iter().any(|&x| x != 0)
             || b[ENCODED_BYTES..].iter().any(|&x| x != 0)
         {
             return Err(bad("superblock (reserved bytes)"));
-        }
-        if u32_at(8) != VERSION {
-            return Err(bad("superblock (unsupported format version)"));
         }
         if u32_at(12) as usize != BLOCK_SIZE {
             return Err(bad("superblock (block size)"));
@@ -123,7 +130,11 @@ impl Superblock {
             log_blocks: u32_at(64),
             log_lsn: u64_at(72),
             image_blocks: u64_at(80),
+            next_lsn: if version == 1 { u64_at(72) } else { u64_at(88) },
         };
+        if sb.next_lsn > sb.log_lsn || sb.next_lsn == 0 {
+            return Err(bad("superblock (log starts before the checkpoint's state ends)"));
+        }
         let bs = BLOCK_SIZE as u64;
         let ckpt_end = sb
             .checkpoint_block
@@ -165,7 +176,30 @@ mod tests {
             log_blocks: 1024,
             log_lsn: 9,
             image_blocks: 4,
+            next_lsn: 5,
         }
+    }
+
+    /// A version 1 slot (no `next_lsn`: the log started right after the checkpoint's state)
+    /// still opens; a version 2 slot whose log would start before its state ends does not.
+    #[test]
+    fn version_one_slots_read_and_gaps_are_checked() {
+        let sb = sample();
+        let mut v1 = sb.encode();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        v1[88..96].fill(0);
+        let crc = crc32c::crc32c(&v1[..124]);
+        v1[124..128].copy_from_slice(&crc.to_le_bytes());
+        let mut block = [0u8; BLOCK_SIZE];
+        block[..ENCODED_BYTES].copy_from_slice(&v1);
+        let got = Superblock::decode(&block, 1, 1 << 20).unwrap();
+        assert_eq!((got.log_lsn, got.next_lsn), (9, 9));
+        let backwards = Superblock {
+            next_lsn: sb.log_lsn + 1,
+            ..sb
+        };
+        block[..ENCODED_BYTES].copy_from_slice(&backwards.encode());
+        assert!(Superblock::decode(&block, 1, 1 << 20).is_err());
     }
 
     #[test]

@@ -110,6 +110,18 @@ impl CrashStorage {
         }
     }
 
+    /// Storage whose durable bytes are `bytes` (a crash image to reopen and crash again); it
+    /// records no sync points.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        CrashStorage {
+            state: Mutex::new(State {
+                current: bytes.clone(),
+                durable: bytes,
+                ..State::default()
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -127,6 +139,24 @@ impl CrashStorage {
     /// The current bytes (durable plus everything issued).
     pub fn current(&self) -> MemStorage {
         MemStorage::from_bytes(self.lock().current.clone())
+    }
+
+    /// The bytes a crash right now leaves when the medium reordered the writes issued since the
+    /// last sync and only those for which `lands(offset, len)` holds reached it (length changes
+    /// all do): a disk cache that wrote back a later write and lost an earlier one.
+    pub fn crash_landing(&self, lands: impl Fn(u64, usize) -> bool) -> Vec<u8> {
+        let s = self.lock();
+        let mut img = s.durable.clone();
+        for p in &s.pending {
+            match p {
+                Pending::Write { offset, bytes } if lands(*offset, bytes.len()) => {
+                    apply(&mut img, *offset, bytes)
+                }
+                Pending::Write { .. } => {}
+                Pending::SetLen(n) => img.resize(*n as usize, 0),
+            }
+        }
+        img
     }
 
     /// The bytes a crash right now leaves, in `mode`.
