@@ -324,8 +324,8 @@ impl Collections {
     }
 
     /// Inserts a collection as loaded from a checkpoint.
-    pub fn insert_loaded(&mut self, dir: Ino, c: Collection) {
-        self.by_dir.insert(dir, Box::new(c));
+    pub fn insert_loaded(&mut self, dir: Ino, c: Box<Collection>) {
+        self.by_dir.insert(dir, c);
     }
 }
 

@@ -845,7 +845,18 @@ impl Hnsw {
 
     /// Rebuilds an index from [`Hnsw::encode`] output, validating everything first.
     pub fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
-        codec::decode(params, bytes)
+        if !params_ok(&params) {
+            return Err(crate::error::Error::Invalid("invalid index parameters"));
+        }
+        let mut h = Hnsw::new(params);
+        codec::decode_into(&mut h, bytes)?;
+        Ok(h)
+    }
+
+    /// [`Hnsw::decode`] into `self`, a new empty index ([`Hnsw::new`]) with the parameters of
+    /// the encoded one; on error `self` is to be dropped.
+    pub fn decode_into(&mut self, bytes: &[u8]) -> Result<()> {
+        codec::decode_into(self, bytes)
     }
 
     /// Approximate k-nearest-neighbour search (see [`search`]): greedy descent through the

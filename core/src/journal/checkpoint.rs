@@ -270,6 +270,22 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
     } else {
         Vec::new()
     };
+    let colls = decode_collections(&mut r, n_colls, next_ino, seed)?;
+    let ns = decode_namespace(&mut r, n_inodes, next_ino, image_blocks, base, &colls)?;
+    check_collections(&ns, &colls, base)?;
+    Ok(Decoded {
+        ns,
+        colls,
+        lsn,
+        retained,
+    })
+}
+
+/// The collections and their indexes. A frame of its own (as are the namespace's and the
+/// checks'): an index being decoded is the deepest stack of opening an image, and none of the
+/// other steps' values need to sit under it.
+#[inline(never)]
+fn decode_collections(r: &mut Reader<'_>, n_colls: usize, next_ino: u64, seed: u64) -> Result<Collections> {
     let mut colls = Collections::default();
     let mut last_dir = 0;
     for _ in 0..n_colls {
@@ -285,11 +301,25 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
         let len = r.u64()?;
         let blob_at = r.clone();
         let blob = r.take(usize::try_from(len).map_err(|_| r.bad())?)?;
-        let index = Hnsw::decode(config.index_params(Collections::index_seed(seed, dir)), blob)
-            .map_err(|_| blob_at.bad())?;
-        colls.insert_loaded(dir, Collection { config, index });
+        let params = config.index_params(Collections::index_seed(seed, dir));
+        if !crate::index::hnsw::params_ok(&params) {
+            return Err(blob_at.bad());
+        }
+        // On the heap first, and decoded there (see `Hnsw::decode_into`).
+        let mut c = Box::new(Collection {
+            config,
+            index: Hnsw::new(params),
+        });
+        c.index.decode_into(blob).map_err(|_| blob_at.bad())?;
+        colls.insert_loaded(dir, c);
     }
-    let ns = decode_namespace(&mut r, n_inodes, next_ino, image_blocks, base, &colls)?;
+    Ok(colls)
+}
+
+/// Every collection is a directory of the namespace whose index attribute is its
+/// configuration, and every label of its index is a name in it.
+#[inline(never)]
+fn check_collections(ns: &Namespace, colls: &Collections, base: u64) -> Result<()> {
     let bad = || Error::Corrupted {
         what: "checkpoint (namespace structure)",
         offset: base,
@@ -307,12 +337,7 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
             return Err(bad());
         }
     }
-    Ok(Decoded {
-        ns,
-        colls,
-        lsn,
-        retained,
-    })
+    Ok(())
 }
 
 /// The retained extents: known kinds, past the superblocks. Whether they lie inside the image

@@ -26,9 +26,8 @@
 //! offset of the offending field; nothing panics.
 
 use super::check::Section;
-use super::{Hnsw, LEVEL_MASK, NONE, params_ok};
+use super::{Hnsw, LEVEL_MASK, NONE};
 use crate::error::{Error, Result};
-use crate::index::IndexParams;
 use std::collections::BTreeMap;
 
 /// The last byte is the layout's version: 2 since level-0 lists have their `TREE_SLOTS` (a
@@ -179,10 +178,15 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
-    if !params_ok(&params) {
-        return Err(Error::Invalid("invalid index parameters"));
-    }
+/// Fills `h`, an empty index with the collection's parameters, from `bytes`, validating
+/// everything first (`h` is then unusable on error). Decoding into an index that already
+/// lives on the heap keeps its fields out of the stack frames of opening an image.
+pub(super) fn decode_into(h: &mut Hnsw, bytes: &[u8]) -> Result<()> {
+    assert!(
+        h.labels.is_empty() && h.info.is_empty(),
+        "decoding into an empty index"
+    );
+    let params = h.params;
     if bytes.len() < HEADER_BYTES {
         return Err(corrupted("hnsw header: truncated", 0));
     }
@@ -211,7 +215,6 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
     let entry = u32_at(bytes, 48);
     let upper_len = u32_at(bytes, 52) as u64;
 
-    let mut h = Hnsw::new(params);
     let rec = h.serialized_rec() as u64;
     // Every section's size, with checked arithmetic, must add up to the input exactly.
     let sizes = [
@@ -251,7 +254,7 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
     h.upper_off = upper_off;
     h.labels = get_u64s(sec(1));
     h.parent = get_u32s(sec(2));
-    get_nodes(sec(3), &mut h);
+    get_nodes(sec(3), h);
     h.upper = get_u32s(sec(4));
     h.free = get_u32s(sec(5));
     h.entry = entry;
@@ -281,5 +284,5 @@ pub(super) fn decode(params: IndexParams, bytes: &[u8]) -> Result<Hnsw> {
         };
         return Err(corrupted(v.what, offset));
     }
-    Ok(h)
+    Ok(())
 }
