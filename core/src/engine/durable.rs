@@ -90,11 +90,12 @@ impl Engine {
         for &ino in &orphans {
             self.commit(&Op::Release { ino }, &nobody)?;
         }
+        let dirty = replayed.ops > 0 || !orphans.is_empty();
         let Engine {
             journal, ns, colls, ..
         } = self;
         let j = journal.as_mut().expect("attached by load_checkpoint");
-        j.finish_recovery(&replayed, ns, colls)?;
+        j.finish_recovery(&replayed, dirty, ns, colls)?;
         let stats = j.stats_mut();
         stats.replayed = replayed.ops;
         stats.released_orphans = orphans.len() as u64;

@@ -240,6 +240,51 @@ impl Journal {
         Ok(())
     }
 
+    /// Starts the log anew at the LSN floor without a checkpoint, for a session that opened an
+    /// image whose log replayed nothing: the live superblock is rewritten in place, naming the
+    /// same checkpoint with the log head's LSN at the floor (its state's `next_lsn` unchanged),
+    /// and synced before any record is written; the writer starts at the head's first byte.
+    ///
+    /// Only when the other slot names the fallback the live checkpoint retained: a torn write
+    /// of the live slot then loses nothing, since that fallback's log reaches the live state and
+    /// the live log held nothing yet. (A write to the other slot would give the fallback up;
+    /// without one, a checkpoint starts the log instead.)
+    pub(super) fn restart_log(&mut self) -> Result<()> {
+        debug_assert!(self.fallback_named && !self.no_fallback && !self.read_only);
+        let log_lsn = self.sb.log_lsn.max(self.lsn_floor);
+        // Above every sequence seen, of the live slot's parity.
+        let mut sequence = self.sequence_max + 1;
+        if sequence % 2 != self.slot {
+            sequence += 1;
+        }
+        let sb = Superblock {
+            sequence,
+            log_lsn,
+            ..self.sb
+        };
+        assert_eq!(sb.slot(), self.slot);
+        assert!(sb.next_lsn <= sb.log_lsn);
+        let mut block = vec![0u8; BLOCK_SIZE];
+        block[..super::superblock::ENCODED_BYTES].copy_from_slice(&sb.encode());
+        let r = self
+            .storage
+            .write_at(self.slot * BS, &block)
+            .and_then(|()| self.storage.sync());
+        if let Err(e) = r {
+            return self.fail(Error::io("starting the log", &e));
+        }
+        self.sb = sb;
+        self.sequence_max = sequence;
+        self.lsn_floor = 0;
+        self.writer = Some(LogWriter::new(
+            sb.log_block,
+            sb.log_blocks,
+            log_lsn,
+            self.segment_blocks,
+        ));
+        Ok(())
+    }
+
     /// What the new checkpoint retains so that the live one stays a usable fallback: its
     /// blocks, its log segments and the file data it references that `live_data` (the new
     /// checkpoint's) does not.

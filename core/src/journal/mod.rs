@@ -176,6 +176,8 @@ pub struct Journal {
     /// lost in a crash may have used since the checkpoints the image's slots name, so that
     /// none of its records can ever continue a later log (set when the image is opened).
     lsn_floor: u64,
+    /// The other superblock slot names the fallback the live checkpoint retained (as opened).
+    fallback_named: bool,
 }
 
 impl BlockSource for Journal {
@@ -475,6 +477,16 @@ impl Journal {
         // log start plus two logs' worth. A damaged slot may hide one more checkpoint (whose
         // own log may have started past such a gap): four more.
         let known = newest.log_lsn.max(older.map_or(0, |o| o.log_lsn));
+        // Whether the other slot names the fallback the live checkpoint retained: then the live
+        // slot may be rewritten in place (see `Journal::restart_log`).
+        j.fallback_named = fallback.is_none()
+            && older.is_some_and(|o| {
+                decoded.retained.iter().any(|e| {
+                    e.kind == ExtentKind::FallbackCheckpoint
+                        && e.first_block == o.checkpoint_block
+                        && e.blocks == o.checkpoint_bytes.div_ceil(BS)
+                })
+            });
         let logs = if j.damaged_slots.is_empty() { 2 } else { 6 };
         j.lsn_floor = known.saturating_add(logs * LOG_RECORDS_MAX);
         j.retained = decoded.retained.clone();
@@ -563,18 +575,21 @@ impl Journal {
             space: space::Space::holding(held_blocks),
             log_end: None,
             lsn_floor: 0,
+            fallback_named: false,
         })
     }
 
     /// Ends recovery after the log was replayed: rebuilds free space and, when the image is
-    /// writable, writes a checkpoint whose log starts at [`Journal::lsn_floor`]'s LSN in a fresh
-    /// segment. New records then never follow a damaged tail, and never continue the records
-    /// of a session lost in a crash, which the medium may hold anywhere past the replayed log
-    /// (a writer that continued the old head at the old LSN could write the very bytes before
-    /// one of them, and a later replay would run on into it).
+    /// writable, starts the session's log at the LSN floor (docs/format.md §4.4), so that no
+    /// record of a session lost in a crash, which the medium may hold anywhere past the replayed
+    /// log, can ever continue it. When the replay changed nothing (`dirty` false) and the other
+    /// slot holds a fallback, the live superblock is rewritten in place to name the same
+    /// checkpoint with the new log start ([`Journal::restart_log`]); otherwise a checkpoint
+    /// starts the log in a fresh segment, so new records never follow a damaged tail either.
     pub fn finish_recovery(
         &mut self,
         replayed: &log::Replayed,
+        dirty: bool,
         ns: &mut Namespace,
         colls: &Collections,
     ) -> Result<()> {
@@ -599,6 +614,9 @@ impl Journal {
         self.recovered_segments = replayed.segments.clone();
         if self.read_only {
             return Ok(());
+        }
+        if !dirty && self.fallback_named && !self.no_fallback {
+            return self.restart_log();
         }
         // A writer only to carry the LSN into the checkpoint, which starts the log anew.
         self.writer = Some(LogWriter::new(0, 0, next_lsn, self.segment_blocks));
