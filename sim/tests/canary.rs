@@ -25,12 +25,7 @@ fn canary_is_caught() {
     };
     let mut caught = Vec::new();
     for seed in 0..SEEDS_MAX {
-        let out = runner::run(Options {
-            seed,
-            ops: 500,
-            clients: None,
-            profile,
-        });
+        let out = runner::run(Options::new(seed, 500, profile));
         if let Err(f) = out.result {
             println!("canary caught by seed {seed}: {f}");
             caught.push(seed);

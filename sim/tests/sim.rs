@@ -9,12 +9,7 @@ use vexfs_sim::runner::{self, Options};
 use vexfs_sim::scenario::Profile;
 
 fn opts(seed: u64, ops: u64, profile: Profile) -> Options {
-    Options {
-        seed,
-        ops,
-        clients: None,
-        profile,
-    }
+    Options::new(seed, ops, profile)
 }
 
 /// A seed run twice gives the same trace and image digests, and madsim sees the same random
@@ -59,6 +54,8 @@ fn regressions() -> Vec<(String, Options, String)> {
             ops: arg("--ops").unwrap_or("500").parse().unwrap(),
             clients: arg("--clients").map(|c| c.parse().unwrap()),
             profile: Profile::parse(arg("--faults").unwrap_or("swarm")).unwrap(),
+            long: words.contains(&"--long"),
+            segment_blocks: arg("--segment-blocks").map(|b| b.parse().unwrap()),
         };
         out.push((f.display().to_string(), o, field("status:")));
     }
