@@ -299,9 +299,14 @@ impl Scenario {
         let mut s = Scenario::from_seed(seed, profile);
         let mut r = Rng::new(seed).fork(12);
         s.long = true;
-        // Syncs: a third to a half of the operations, more with fewer writes between.
+        // Syncs: a third to a half of the operations for most seeds; a tenth or so for the
+        // rest, whose sessions leave several segments of unsynced records for a crash to tear.
         let ops_weight: u32 = s.weights.iter().sum();
-        let sync_share = r.range(30, 50) as u32;
+        let sync_share = if r.chance(330_000) {
+            r.range(8, 15)
+        } else {
+            r.range(30, 50)
+        } as u32;
         s.weights[OpClass::Sync as usize] = (ops_weight * sync_share / (100 - sync_share)).max(1);
         // Data often (the log fills with writes), checkpoints rare: the log since the last one
         // spans many segments. Some seeds never checkpoint but at the end.
@@ -438,5 +443,77 @@ impl fmt::Display for Scenario {
             self.depth_max,
             on.join(" ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::DataSel;
+
+    #[test]
+    fn segment_lengths_are_skewed_to_a_few_blocks() {
+        let sizes: Vec<u32> = (0..2000)
+            .map(|seed| Scenario::from_seed(seed, Profile::Swarm).log_segment_blocks)
+            .collect();
+        assert!(
+            sizes
+                .iter()
+                .all(|s| (LOG_SEGMENT_BLOCKS_MIN..=LOG_SEGMENT_BLOCKS_DEFAULT).contains(s))
+        );
+        let share = |f: &dyn Fn(u32) -> bool| sizes.iter().filter(|&&s| f(s)).count() * 100 / sizes.len();
+        assert!(share(&|s| s <= 4) >= 30, "tiny segments for many seeds");
+        assert!(share(&|s| s <= 16) >= 55);
+        assert!(
+            share(&|s| s == LOG_SEGMENT_BLOCKS_DEFAULT) >= 5,
+            "the default is swept too"
+        );
+        assert!(sizes.contains(&LOG_SEGMENT_BLOCKS_MIN));
+        // Drawn apart from everything else: the segment length changes nothing else a seed
+        // chooses.
+        let a = Scenario::from_seed(77, Profile::All);
+        let mut b = a.clone();
+        b.log_segment_blocks = 99;
+        assert_eq!(
+            Scenario {
+                log_segment_blocks: 99,
+                ..a
+            },
+            b
+        );
+    }
+
+    #[test]
+    fn long_sessions_sync_often_and_write_up_to_a_mebibyte() {
+        for seed in 0..50 {
+            let s = Scenario::long(seed, Profile::Crash, 20_000);
+            assert!(s.long);
+            let total: u32 = s.weights.iter().sum();
+            let sync = s.weights[OpClass::Sync as usize];
+            assert!(sync * 100 / total >= 7, "seed {seed}: syncs are a large share");
+            assert_eq!(s.faults.flip, 0);
+            assert!(s.faults.crash > 0 && s.faults.cut > 0);
+            // About 1 to 4 crashes per run, whatever its length.
+            assert!(u64::from(s.faults.crash + s.faults.cut) * 20_000 / 1_000_000 <= 5);
+            let top = DataSel {
+                len: u16::MAX,
+                seed: 1,
+            }
+            .bytes(&s);
+            assert_eq!(top.len(), 1 << 20, "the longest write is 1 MiB");
+            assert_eq!(DataSel { len: 100, seed: 1 }.bytes(&s).len(), 1700);
+        }
+        // Ordinary scenarios keep the fuzzers' meaning of a length (modulo the largest write).
+        let s = Scenario::fuzz();
+        assert_eq!(
+            DataSel {
+                len: 9_001 + 5,
+                seed: 1
+            }
+            .bytes(&s)
+            .len(),
+            5
+        );
+        assert_eq!(Scenario::long(3, Profile::None, 1000).faults, Faults::default());
     }
 }

@@ -612,6 +612,56 @@ mod tests {
     }
 
     #[test]
+    fn a_power_cut_fails_everything_until_the_crash() {
+        let d = SimDisk::new(Faults::default(), (0, 0), Rng::new(4));
+        let h = d.handle();
+        h.write_at(0, b"durable!").unwrap();
+        h.sync().unwrap();
+        d.schedule_cut(2);
+        h.write_at(0, b"XX").unwrap();
+        assert!(!d.is_dead(), "only armed calls count towards the cut");
+        d.set_armed(true);
+        h.write_at(0, b"DU").unwrap();
+        assert_eq!(h.write_at(2, b"RA").unwrap_err().raw_os_error(), Some(EIO));
+        assert!(d.is_dead());
+        assert!(h.write_at(4, b"BL").is_err() && h.sync().is_err());
+        let mut b = [0u8; 2];
+        assert!(h.read_at(0, &mut b).is_err(), "a dead disk reads nothing either");
+        let fired = d.take_fired();
+        assert!(fired.write_side() && fired.cut >= 4);
+        d.set_armed(false);
+        d.kill_handles();
+        // The write the power went in may reach the medium; the ones after it never do.
+        d.crash(CrashMode::Prefix {
+            keep: usize::MAX,
+            sectors: 0,
+        });
+        assert!(!d.is_dead());
+        assert_eq!(&d.durable()[..8], b"DURAble!");
+    }
+
+    #[test]
+    fn the_guard_sees_writes_into_durable_extents() {
+        use vexfs_core::journal::{Extent, ExtentKind};
+        let d = SimDisk::new(Faults::default(), (0, 0), Rng::new(5));
+        let h = d.handle();
+        h.write_at(0, &[0u8; 16 * 4096]).unwrap();
+        h.sync().unwrap();
+        d.guard_refresh(&[Extent::new(3, 2, ExtentKind::CheckpointData)]);
+        h.write_at(2 * 4096, &[1u8; 4096]).unwrap();
+        assert!(d.take_guard_violation().is_none());
+        h.write_at(4 * 4096 + 10, b"x").unwrap();
+        let v = d.take_guard_violation().unwrap();
+        assert!(v.contains("file data at blocks 3..5"), "{v}");
+        d.wipe();
+        h.write_at(4 * 4096, b"x").unwrap();
+        assert!(
+            d.take_guard_violation().is_none(),
+            "a wiped disk protects nothing"
+        );
+    }
+
+    #[test]
     fn faults_fire_only_when_armed() {
         let faults = Faults {
             write_eio: 1_000_000,

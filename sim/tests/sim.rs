@@ -90,3 +90,35 @@ fn short_sweep_all_faults() {
         );
     }
 }
+
+/// Long sessions (`--long`): thousands of syncs in one session, many segment rolls, crashes
+/// before and in the middle of operations, every oracle (the guard included) holding; and a
+/// long run is as deterministic as a short one.
+#[test]
+fn long_sessions() {
+    let (mut syncs_max, mut rolls, mut crashes, mut checks) = (0, 0, 0, 0);
+    for seed in [0, 1, 2, 5] {
+        let mut o = opts(seed, 8_000, Profile::Crash);
+        o.long = true;
+        let out = runner::run(o);
+        assert!(
+            out.result.is_ok(),
+            "seed {seed}: {:?}\nreproduce: {}",
+            out.result,
+            runner::repro_command(&out.opts)
+        );
+        syncs_max = syncs_max.max(out.stats.session_syncs_max);
+        rolls += out.stats.segment_rolls;
+        crashes += out.stats.crashes;
+        checks += out.stats.guard_checks;
+    }
+    assert!(syncs_max >= 1_000, "longest session: {syncs_max} syncs");
+    assert!(rolls >= 100, "{rolls} segment rolls");
+    assert!(crashes >= 2, "{crashes} crashes");
+    assert!(checks >= 1_000, "the guard checked {checks} writes");
+    let mut o = opts(3, 2_000, Profile::Crash);
+    o.long = true;
+    let a = runner::run(o);
+    let b = runner::check_determinism(o).unwrap();
+    assert_eq!((a.trace_hash, a.image_hash), (b.trace_hash, b.image_hash));
+}

@@ -230,7 +230,8 @@ impl LogWriter {
     pub fn flush(&mut self, storage: &dyn Storage) -> Result<()> {
         if !self.buf.is_empty() {
             assert!(
-                self.buf_pos + self.buf.len() as u64 <= self.seg_bytes() || cfg!(feature = "canary-segment-end"),
+                self.buf_pos + self.buf.len() as u64 <= self.seg_bytes()
+                    || cfg!(feature = "canary-segment-end"),
                 "log write past the end of its segment"
             );
             let at = self.seg_block * BS + self.buf_pos;
