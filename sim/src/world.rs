@@ -726,7 +726,10 @@ impl World {
             Some(i) => {
                 self.model = self.window.swap_remove(i);
                 self.window = vec![self.model.clone()];
-                self.note(&format!("recovered state {i} of the window"));
+                let replayed = self.fs().engine().journal_stats().map_or(0, |s| s.replayed);
+                self.note(&format!(
+                    "recovered state {i} of the window ({replayed} records replayed)"
+                ));
             }
             None if self.flips_on_image > 0 => {
                 let corrupted = got.iter().any(|l| l.contains("<corrupted>"));
