@@ -13,6 +13,10 @@
 //!   found by replaying the durable bytes — what recovery would read, not what the engine
 //!   believes it wrote.
 //!
+//! At each refresh the engine's live checkpoint must also be the one the durable superblock
+//! names (an engine that believes in a checkpoint that is not durable would free the wrong
+//! blocks).
+//!
 //! The world refreshes the set ([`Guard::refresh`]) after every durability point: a completed
 //! sync or checkpoint, a recovery, and any operation during which the engine checkpointed on
 //! its own. Between refreshes the set can only shrink, from what the disk sees become durable
@@ -191,6 +195,20 @@ impl Guard {
                     (e.first_block + e.blocks) * BS,
                     Held::Extent(e.kind),
                 );
+            }
+        }
+        // The engine's live checkpoint must be the one the durable superblock names.
+        if let Some((_, sb)) = live {
+            let named = (sb.checkpoint_block, sb.checkpoint_bytes.div_ceil(BS));
+            let reported: Vec<(u64, u64)> = extents
+                .iter()
+                .filter(|e| e.kind == ExtentKind::Checkpoint)
+                .map(|e| (e.first_block, e.blocks))
+                .collect();
+            if reported != [named] {
+                self.violation.get_or_insert(format!(
+                    "the engine reports its live checkpoint at {reported:?} (first block, blocks) but the durable superblock names {named:?}"
+                ));
             }
         }
         if let Some((_, sb)) = live {

@@ -33,6 +33,7 @@ fn main() {
 mod sim {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU64, Ordering};
+    use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
     use vexfs_sim::runner::{self, Options, Outcome};
     use vexfs_sim::scenario::Profile;
 
@@ -98,7 +99,14 @@ mod sim {
                     a.ops_given = true;
                 }
                 "--long" => a.long = true,
-                "--segment-blocks" => a.segment_blocks = Some(num(val()?)?.min(u64::from(u32::MAX)) as u32),
+                "--segment-blocks" => {
+                    let b = num(val()?)?;
+                    let (lo, hi) = (LOG_SEGMENT_BLOCKS_MIN, LOG_SEGMENT_BLOCKS_DEFAULT);
+                    if !(u64::from(lo)..=u64::from(hi)).contains(&b) {
+                        return usage(&format!("--segment-blocks must be {lo} to {hi}"));
+                    }
+                    a.segment_blocks = Some(b as u32);
+                }
                 "--clients" => a.clients = Some(num(val()?)?.clamp(1, 16) as u32),
                 "--faults" => {
                     let v = val()?;

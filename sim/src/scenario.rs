@@ -492,7 +492,10 @@ mod tests {
             let total: u32 = s.weights.iter().sum();
             let sync = s.weights[OpClass::Sync as usize];
             let share = sync * 100 / total;
-            assert!((7..=50).contains(&share), "seed {seed}: syncs are {share} % of the operations");
+            assert!(
+                (7..=50).contains(&share),
+                "seed {seed}: syncs are {share} % of the operations"
+            );
             assert_eq!(s.faults.flip, 0);
             assert!(s.faults.crash > 0 && s.faults.cut > 0);
             // About 1 to 4 crashes per run, whatever its length.

@@ -304,6 +304,11 @@ impl SimDisk {
         self.lock().guard.stats
     }
 
+    /// Cancels a scheduled power cut that has not happened (the run is ending).
+    pub fn cancel_cut(&self) {
+        self.lock().cut_in = None;
+    }
+
     /// Whether the power was cut (the disk must be crashed before it works again).
     pub fn is_dead(&self) -> bool {
         self.lock().dead

@@ -771,6 +771,7 @@ impl World {
     pub fn finish(&mut self) -> Result<(), Failure> {
         let desc = "finish: clean close and reopen";
         self.step += 1;
+        self.disk.cancel_cut();
         let fs = self.fs.take().expect("open between operations");
         if let Err(e) = fs.close() {
             return Err(self.fail(desc, format!("clean close failed: {e}")));
