@@ -136,7 +136,7 @@ pub struct World {
     session_syncs: u64,
     /// Operations since the whole state was last verified (long sessions verify every few).
     unverified: u64,
-    /// Step of the last completed sync or checkpoint (failure reports).
+    /// Step of the last completed sync, checkpoint or recovery (failure reports).
     synced_step: u64,
     /// Counters.
     pub stats: WorldStats,
@@ -726,6 +726,8 @@ impl World {
             Some(i) => {
                 self.model = self.window.swap_remove(i);
                 self.window = vec![self.model.clone()];
+                // What recovery reached is durable: the next crash must not go back past it.
+                self.synced_step = self.step;
                 let replayed = self.fs().engine().journal_stats().map_or(0, |s| s.replayed);
                 self.note(&format!(
                     "recovered state {i} of the window ({replayed} records replayed)"
