@@ -72,7 +72,7 @@ sim_bin=target-sim/debug/vexfs-sim
 "$sim_bin" --seeds 0..40 --long --faults crash --jobs 2 --quiet
 "$sim_bin" --seeds 40..60 --long --faults swarm --jobs 2 --quiet
 MADSIM_TEST_CHECK_DETERMINISM=1 "$sim_bin" --seeds 0..3 --ops 300 --faults all --quiet
-MADSIM_TEST_CHECK_DETERMINISM=1 "$sim_bin" --seeds 0..1 --ops 3000 --long --faults crash --quiet
+MADSIM_TEST_CHECK_DETERMINISM=1 "$sim_bin" --seeds 0..2 --ops 3000 --long --faults crash --quiet
 for canary in canary-skip-rename-resync canary-early-sync-ack canary-segment-end; do
   cargo test --locked -p vexfs-sim --features "$canary" --test canary "${sim_cfg[@]}" -- --nocapture 2>&1 \
     | grep -E "canary caught by [0-9]+ of|guard caught|test result"
