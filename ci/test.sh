@@ -66,10 +66,16 @@ sim_passed="$(echo "$sim_out" | grep -oE "test result: ok\. [0-9]+ passed" | awk
 sim_bin=target-sim/debug/vexfs-sim
 "$sim_bin" --seeds 0..200 --ops 500 --faults all --jobs 2 --quiet
 "$sim_bin" --seeds 200..260 --ops 500 --faults crash --jobs 2 --quiet
+# Long sessions (issue 14): thousands of syncs per session on seed-drawn log segments of 2 to 256
+# blocks, writes up to 1 MiB, crashes before and in the middle of operations, the guard oracle on
+# every write. About a minute on 2 cores.
+"$sim_bin" --seeds 0..40 --long --faults crash --jobs 2 --quiet
+"$sim_bin" --seeds 40..60 --long --faults swarm --jobs 2 --quiet
 MADSIM_TEST_CHECK_DETERMINISM=1 "$sim_bin" --seeds 0..3 --ops 300 --faults all --quiet
-for canary in canary-skip-rename-resync canary-early-sync-ack; do
+MADSIM_TEST_CHECK_DETERMINISM=1 "$sim_bin" --seeds 0..2 --ops 3000 --long --faults crash --quiet
+for canary in canary-skip-rename-resync canary-early-sync-ack canary-segment-end; do
   cargo test --locked -p vexfs-sim --features "$canary" --test canary "${sim_cfg[@]}" -- --nocapture 2>&1 \
-    | grep -E "canary caught by [0-9]+ of|test result"
+    | grep -E "canary caught by [0-9]+ of|guard caught|test result"
 done
 
 section "fuzzing (cargo-fuzz, short run of every target)"

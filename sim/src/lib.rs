@@ -7,7 +7,8 @@
 //! - [`ops`]: the operations, as bounded selectors (`arbitrary` for the fuzzers, [`ops::generate`]
 //!   for the simulator);
 //! - [`storage`]: the faulty simulated disk (crashes, torn writes, bit flips, EIO, ENOSPC,
-//!   latency);
+//!   power cuts in the middle of an operation, latency);
+//! - [`guard`]: the oracle, inside that disk, that no durable block is overwritten;
 //! - [`world`]: the filesystem on that disk driven in step with the model, every oracle checked;
 //! - [`fuzz`]: the bodies of the fuzz targets (fuzz/ wraps them; the corpus replay test calls them);
 //! - [`trace`]: the digest of a run's trace and image;
@@ -18,6 +19,7 @@
 //! iterated in hash order; a seed reproduces a run bit for bit.
 
 pub mod fuzz;
+pub mod guard;
 pub mod model;
 pub mod ops;
 pub mod rng;

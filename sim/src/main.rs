@@ -2,8 +2,13 @@
 //!
 //! ```text
 //! vexfs-sim [--seed N | --seeds A..B] [--ops M] [--clients C] [--faults PROFILE]
-//!           [--jobs J] [--check-determinism] [--quiet]
+//!           [--long] [--segment-blocks B] [--jobs J] [--check-determinism] [--quiet]
 //! ```
+//!
+//! `--long` runs long sessions (thousands of syncs, writes up to 1 MiB, rare crashes, some in
+//! the middle of an operation; 20,000 operations unless `--ops` says otherwise).
+//! `--segment-blocks` overrides the log segment length the seed draws. A sweep ends with one
+//! summary line: seeds, the segment lengths covered, syncs, segment rolls and crashes.
 //!
 //! Profiles: none, crash, io, corrupt, all, swarm (default: the seed picks). Without `--seed`
 //! a seed is picked and printed first. A failure prints the seed, the failing step and the
@@ -28,6 +33,7 @@ fn main() {
 mod sim {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU64, Ordering};
+    use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
     use vexfs_sim::runner::{self, Options, Outcome};
     use vexfs_sim::scenario::Profile;
 
@@ -40,12 +46,16 @@ mod sim {
         jobs: usize,
         determinism: bool,
         quiet: bool,
+        long: bool,
+        segment_blocks: Option<u32>,
+        ops_given: bool,
     }
 
     fn usage(msg: &str) -> Result<Args, String> {
         Err(format!(
             "{msg}\nusage: vexfs-sim [--seed N | --seeds A..B] [--ops M] [--clients C] \
-             [--faults none|crash|io|corrupt|all|swarm] [--jobs J] [--check-determinism] [--quiet]"
+             [--faults none|crash|io|corrupt|all|swarm] [--long] [--segment-blocks B] [--jobs J] \
+             [--check-determinism] [--quiet]"
         ))
     }
 
@@ -59,6 +69,9 @@ mod sim {
             jobs: 1,
             determinism: std::env::var_os("MADSIM_TEST_CHECK_DETERMINISM").is_some(),
             quiet: false,
+            long: false,
+            segment_blocks: None,
+            ops_given: false,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -81,7 +94,19 @@ mod sim {
                     a.seeds = lo..hi;
                     a.picked = false;
                 }
-                "--ops" => a.ops = num(val()?)?,
+                "--ops" => {
+                    a.ops = num(val()?)?;
+                    a.ops_given = true;
+                }
+                "--long" => a.long = true,
+                "--segment-blocks" => {
+                    let b = num(val()?)?;
+                    let (lo, hi) = (LOG_SEGMENT_BLOCKS_MIN, LOG_SEGMENT_BLOCKS_DEFAULT);
+                    if !(u64::from(lo)..=u64::from(hi)).contains(&b) {
+                        return usage(&format!("--segment-blocks must be {lo} to {hi}"));
+                    }
+                    a.segment_blocks = Some(b as u32);
+                }
                 "--clients" => a.clients = Some(num(val()?)?.clamp(1, 16) as u32),
                 "--faults" => {
                     let v = val()?;
@@ -94,6 +119,9 @@ mod sim {
                 other => return usage(&format!("unknown argument {other:?}")),
             }
         }
+        if a.long && !a.ops_given {
+            a.ops = 20_000;
+        }
         if a.picked {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -105,11 +133,61 @@ mod sim {
         Ok(a)
     }
 
+    /// What a sweep covered, over every seed run.
+    #[derive(Default)]
+    struct Totals {
+        /// Seeds per log segment length.
+        segments: std::collections::BTreeMap<u32, u64>,
+        syncs: u64,
+        rolls: u64,
+        crashes: u64,
+        cuts: u64,
+        session_syncs_max: u64,
+    }
+
+    impl Totals {
+        fn add(&mut self, o: &Outcome) {
+            *self.segments.entry(o.segment_blocks).or_default() += 1;
+            self.syncs += o.stats.syncs;
+            self.rolls += o.stats.segment_rolls;
+            self.crashes += o.stats.crashes;
+            self.cuts += o.stats.cuts;
+            self.session_syncs_max = self.session_syncs_max.max(o.stats.session_syncs_max);
+        }
+
+        /// Segment lengths as ranges with seed counts, then the counters.
+        fn line(&self) -> String {
+            let buckets = [(2, 4), (5, 16), (17, 64), (65, 255), (256, 256)];
+            let mut parts = Vec::new();
+            for (lo, hi) in buckets {
+                let n: u64 = self.segments.range(lo..=hi).map(|(_, n)| n).sum();
+                if n > 0 {
+                    let name = if lo == hi {
+                        format!("{lo}")
+                    } else {
+                        format!("{lo}-{hi}")
+                    };
+                    parts.push(format!("{name}:{n}"));
+                }
+            }
+            format!(
+                "segment blocks {} distinct ({}); {} syncs (at most {} in one session), {} segment rolls, {} crashes ({} power cuts mid-operation)",
+                self.segments.len(),
+                parts.join(" "),
+                self.syncs,
+                self.session_syncs_max,
+                self.rolls,
+                self.crashes,
+                self.cuts
+            )
+        }
+    }
+
     fn report(o: &Outcome, quiet: bool) {
         match &o.result {
             Ok(()) if !quiet => println!(
-                "seed {} ok: trace {:016x} image {:016x} {:?}",
-                o.opts.seed, o.trace_hash, o.image_hash, o.stats
+                "seed {} ok (segment {} blocks): trace {:016x} image {:016x} {:?}",
+                o.opts.seed, o.segment_blocks, o.trace_hash, o.image_hash, o.stats
             ),
             Ok(()) => {}
             Err(f) => {
@@ -133,6 +211,7 @@ mod sim {
         };
         let next = AtomicU64::new(a.seeds.start);
         let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+        let totals: Mutex<Totals> = Mutex::new(Totals::default());
         let done = AtomicU64::new(0);
         let work = || {
             loop {
@@ -145,6 +224,8 @@ mod sim {
                     ops: a.ops,
                     clients: a.clients,
                     profile: a.profile,
+                    long: a.long,
+                    segment_blocks: a.segment_blocks,
                 };
                 let outcome = if a.determinism {
                     match runner::check_determinism(opts) {
@@ -164,6 +245,7 @@ mod sim {
                     runner::run(opts)
                 };
                 report(&outcome, a.quiet);
+                totals.lock().unwrap_or_else(|e| e.into_inner()).add(&outcome);
                 if let Err(f) = &outcome.result {
                     let mut fl = failures.lock().unwrap_or_else(|e| e.into_inner());
                     fl.push((seed, format!("step {}: {}", f.step, f.what)));
@@ -180,14 +262,17 @@ mod sim {
         failures.sort();
         let total = a.seeds.end - a.seeds.start;
         if total > 1 || !failures.is_empty() {
+            let t = totals.into_inner().unwrap_or_else(|e| e.into_inner());
             println!(
-                "swept seeds {}..{} ({} ops each, faults {}): {} passed, {} failed",
+                "swept seeds {}..{} ({} ops each, faults {}{}): {} passed, {} failed; {}",
                 a.seeds.start,
                 a.seeds.end,
                 a.ops,
                 a.profile.name(),
+                if a.long { ", long sessions" } else { "" },
                 total - failures.len() as u64,
-                failures.len()
+                failures.len(),
+                t.line()
             );
             for (seed, what) in &failures {
                 let line: String = what.chars().take(200).collect();

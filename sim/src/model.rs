@@ -17,6 +17,7 @@
 //! not how a filter string is parsed (that has its own fuzz target).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use vexfs_core::query::{FileMeta, Filter};
 use vexfs_core::vector::{self, ElemType};
 use vexfs_core::{Error, INDEX_XATTR, IndexConfig, RenameMode, Result, VECTOR_XATTR, XattrMode};
@@ -33,8 +34,9 @@ pub const ROOT: Id = 0;
 /// What a node is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    /// A regular file and its data.
-    File(Vec<u8>),
+    /// A regular file and its data (shared: the world keeps a model per operation since the
+    /// last sync, and a clone must not copy megabytes of file data).
+    File(Arc<Vec<u8>>),
     /// A directory: name -> node.
     Dir(BTreeMap<Vec<u8>, Id>),
     /// A symbolic link (to [`DANGLING`]).
@@ -230,7 +232,7 @@ impl Model {
 
     /// Creates an empty regular file (mode 0644).
     pub fn create(&mut self, path: &[u8]) -> Result<()> {
-        self.new_node(path, Kind::File(Vec::new()), 0o644)
+        self.new_node(path, Kind::File(Arc::new(Vec::new())), 0o644)
     }
 
     /// Creates a fifo (or a socket) with mode 0600.
@@ -318,7 +320,7 @@ impl Model {
     fn file_mut(&mut self, path: &[u8]) -> Result<&mut Vec<u8>> {
         let id = self.resolve(path)?;
         match &mut self.node_mut(id).kind {
-            Kind::File(d) => Ok(d),
+            Kind::File(d) => Ok(Arc::make_mut(d)),
             Kind::Dir(_) => Err(Error::IsDirectory),
             _ => Err(Error::Invalid("not a regular file")),
         }
@@ -352,7 +354,7 @@ impl Model {
     pub fn truncate(&mut self, path: &[u8], size: u64) -> Result<()> {
         let id = self.resolve(path)?;
         match &mut self.node_mut(id).kind {
-            Kind::File(d) => d.resize(size as usize, 0),
+            Kind::File(d) => Arc::make_mut(d).resize(size as usize, 0),
             Kind::Dir(_) => return Err(Error::IsDirectory),
             _ => return Err(Error::Invalid("not a regular file")),
         }

@@ -67,7 +67,12 @@ pub struct DataSel {
 impl DataSel {
     /// The bytes in `scen`.
     pub fn bytes(&self, scen: &Scenario) -> Vec<u8> {
-        let len = usize::from(self.len) % (scen.write_bytes_max as usize + 1);
+        let max = scen.write_bytes_max as usize;
+        let len = if scen.write_scale <= 1 {
+            usize::from(self.len) % (max + 1)
+        } else {
+            (usize::from(self.len) * scen.write_scale as usize).min(max)
+        };
         let mut r = Rng::new(u64::from(self.seed));
         let zeros = self.seed.is_multiple_of(4);
         (0..len)
@@ -263,6 +268,20 @@ fn random_path(r: &mut Rng, scen: &Scenario) -> PathSel {
     }
 }
 
+/// The drawn length of a write: uniform in ordinary scenarios; in long sessions (lengths
+/// scaled to 1 MiB) mostly small, sometimes tens of KiB, one in twenty up to 1 MiB.
+fn write_len(r: &mut Rng, scen: &Scenario) -> u16 {
+    if scen.write_scale <= 1 {
+        return r.next_u64() as u16;
+    }
+    let unit = u64::from(scen.write_scale);
+    match r.below(20) {
+        0..=15 => r.below(12_000 / unit + 1) as u16,
+        16..=18 => r.below(80_000 / unit + 1) as u16,
+        _ => r.next_u64() as u16,
+    }
+}
+
 /// Draws one operation of `scen`'s mix, aiming at paths that exist in `model` most of the time.
 pub fn generate(r: &mut Rng, scen: &Scenario, model: &Model) -> FsOp {
     let existing = model_paths(model, scen);
@@ -319,7 +338,7 @@ pub fn generate(r: &mut Rng, scen: &Scenario, model: &Model) -> FsOp {
                 path(r),
                 small(r, OFFSET_MAX),
                 DataSel {
-                    len: r.next_u64() as u16,
+                    len: write_len(r, scen),
                     seed: r.next_u64() as u16,
                 },
             ),

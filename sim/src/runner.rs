@@ -13,6 +13,7 @@ use crate::scenario::{Profile, Scenario};
 use crate::world::{Failure, World, WorldStats};
 use madsim::time::{Duration, sleep};
 use std::sync::{Arc, Mutex, OnceLock};
+use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
 
 /// What to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +26,40 @@ pub struct Options {
     pub clients: Option<u32>,
     /// Fault profile.
     pub profile: Profile,
+    /// Long sessions ([`Scenario::long`]).
+    pub long: bool,
+    /// Override the scenario's log segment length (blocks).
+    pub segment_blocks: Option<u32>,
+}
+
+impl Options {
+    /// `ops` operations of `seed` under `profile`, the scenario as the seed draws it.
+    pub fn new(seed: u64, ops: u64, profile: Profile) -> Options {
+        Options {
+            seed,
+            ops,
+            clients: None,
+            profile,
+            long: false,
+            segment_blocks: None,
+        }
+    }
+
+    /// The scenario these options run.
+    pub fn scenario(&self) -> Scenario {
+        let mut scen = if self.long {
+            Scenario::long(self.seed, self.profile, self.ops)
+        } else {
+            Scenario::from_seed(self.seed, self.profile)
+        };
+        if let Some(c) = self.clients {
+            scen.clients = c.max(1);
+        }
+        if let Some(b) = self.segment_blocks {
+            scen.log_segment_blocks = b.clamp(LOG_SEGMENT_BLOCKS_MIN, LOG_SEGMENT_BLOCKS_DEFAULT);
+        }
+        scen
+    }
 }
 
 /// The result of one run.
@@ -42,6 +77,8 @@ pub struct Outcome {
     pub image_hash: u64,
     /// Counters.
     pub stats: WorldStats,
+    /// The log segment length the run used (blocks).
+    pub segment_blocks: u32,
 }
 
 struct Shared {
@@ -55,10 +92,8 @@ fn lock(s: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
 
 /// Runs one simulation inside the current madsim runtime.
 pub async fn simulate(opts: Options) -> Outcome {
-    let mut scen = Scenario::from_seed(opts.seed, opts.profile);
-    if let Some(c) = opts.clients {
-        scen.clients = c.max(1);
-    }
+    let scen = opts.scenario();
+    let segment_blocks = scen.log_segment_blocks;
     let scenario = scen.to_string();
     let world = match World::new(scen.clone()) {
         Ok(w) => w,
@@ -70,6 +105,7 @@ pub async fn simulate(opts: Options) -> Outcome {
                 trace_hash: 0,
                 image_hash: 0,
                 stats: WorldStats::default(),
+                segment_blocks,
             };
         }
     };
@@ -117,6 +153,7 @@ pub async fn simulate(opts: Options) -> Outcome {
         trace_hash: s.world.trace_hash(),
         image_hash: s.world.image_hash(),
         stats: s.world.stats,
+        segment_blocks,
     }
 }
 
@@ -166,6 +203,12 @@ pub fn repro_command(opts: &Options) -> String {
     );
     if let Some(c) = opts.clients {
         s.push_str(&format!(" --clients {c}"));
+    }
+    if opts.long {
+        s.push_str(" --long");
+    }
+    if let Some(b) = opts.segment_blocks {
+        s.push_str(&format!(" --segment-blocks {b}"));
     }
     s
 }

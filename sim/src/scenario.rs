@@ -6,12 +6,25 @@
 //! room), the number of concurrent clients, the latency of storage, the crash frequency and the
 //! rates of every fault class. Swarm testing finds bugs that a single "everything on" mix hides.
 //!
+//! The seed also chooses the length of the log segments the engine allocates
+//! ([`Scenario::log_segment_blocks`]): skewed towards a few blocks, so that most runs roll from
+//! segment to segment many times in one session and reach the segment-end cases that a 256-block
+//! default reaches only after hundreds of syncs (issue 14).
+//!
+//! [`Scenario::long`] is the long-session mode (`vexfs-sim --long`): the same swarm, reshaped so
+//! that one mount session lasts thousands of syncs: syncs are a large share of the operations,
+//! checkpoints rare, writes reach 1 MiB, crashes are rare (a few per run), fall before an
+//! operation or in the middle of one (a power cut after a drawn number of storage writes, with
+//! writes in flight), and the costly whole-state oracle runs every few operations instead of
+//! after each one.
+//!
 //! The fuzzers use [`Scenario::fuzz`], a fixed scenario, so an input means the same operations
 //! forever.
 
 use crate::rng::Rng;
 use std::fmt;
 use vexfs_core::IndexConfig;
+use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
 use vexfs_core::vector::{ElemType, Metric};
 
 /// Operation kinds the generator draws from; [`Scenario::weights`] is indexed by these.
@@ -128,6 +141,9 @@ pub struct Faults {
     pub read_eio: u32,
     /// A bit flips in a stored sector, before an operation.
     pub flip: u32,
+    /// A power cut in the middle of an operation: the disk dies after a drawn number of its
+    /// next writes, syncs and length changes, and the world crashes it (writes in flight).
+    pub cut: u32,
     /// The medium holds at most this many bytes (ENOSPC past it); `None`: unbounded.
     pub capacity_bytes: Option<u64>,
 }
@@ -172,6 +188,18 @@ pub struct Scenario {
     pub small_values: bool,
     /// Largest write, in bytes.
     pub write_bytes_max: u32,
+    /// Bytes per unit of a write's drawn length: 1 (the length is taken modulo the largest
+    /// write, as the fuzzers' inputs always were), more in long sessions so that a 16-bit
+    /// length reaches 1 MiB.
+    pub write_scale: u32,
+    /// Length in blocks of the log segments the engine allocates (`EngineConfig` and
+    /// `OpenOptions::log_segment_blocks`), [`LOG_SEGMENT_BLOCKS_MIN`] to the default.
+    pub log_segment_blocks: u32,
+    /// Long-session mode ([`Scenario::long`]).
+    pub long: bool,
+    /// The whole-state oracle (dumps, `check()`, searches in every collection) runs after every
+    /// `verify_every`-th operation, and always after a recovery and at the end (1: after each).
+    pub verify_every: u64,
     /// Storage latency per call, nanoseconds (min, max).
     pub latency_ns: (u64, u64),
     /// Graph recall floor against exact search over the run.
@@ -239,6 +267,9 @@ impl Scenario {
         let write_bytes_max = *r.pick(&[64, 600, 5_000, 12_000]);
         let lo = r.range(1_000, 50_000);
         let latency_ns = (lo, lo + r.range(0, 2_000_000));
+        // From a generator of its own, so that every other choice of a seed stays what it was
+        // before segment sizes were drawn.
+        let log_segment_blocks = segment_blocks(&mut Rng::new(seed).fork(11));
         Scenario {
             seed,
             shapes,
@@ -250,9 +281,60 @@ impl Scenario {
             profile,
             small_values,
             write_bytes_max,
+            write_scale: 1,
+            log_segment_blocks,
+            long: false,
+            verify_every: 1,
             latency_ns,
             recall_floor: 0.8,
         }
+    }
+
+    /// The long-session scenario of `seed` with fault `profile`: [`Scenario::from_seed`]'s
+    /// shapes, names and swarm, reshaped for sessions of thousands of syncs (see the module
+    /// documentation). Bit flips are off (a damaged image ends its session); I/O errors, when
+    /// the profile has them, are rare enough that a session still lasts long. `ops` is the
+    /// run's length, from which the crash rates are derived (about `crashes` per run).
+    pub fn long(seed: u64, profile: Profile, ops: u64) -> Scenario {
+        let mut s = Scenario::from_seed(seed, profile);
+        let mut r = Rng::new(seed).fork(12);
+        s.long = true;
+        // Data often (the log fills with writes), checkpoints rare: the log since the last one
+        // spans many segments. Some seeds never checkpoint but at the end.
+        s.weights[OpClass::Data as usize] = s.weights[OpClass::Data as usize].max(4) * 3;
+        s.weights[OpClass::Checkpoint as usize] = *r.pick(&[0, 0, 1]);
+        // Syncs: a third to a half of the operations for most seeds; a tenth or so for the
+        // rest, whose sessions leave several segments of unsynced records for a crash to tear.
+        s.weights[OpClass::Sync as usize] = 0;
+        let ops_weight: u32 = s.weights.iter().sum();
+        let sync_share = if r.chance(330_000) {
+            r.range(8, 15)
+        } else {
+            r.range(30, 50)
+        } as u32;
+        s.weights[OpClass::Sync as usize] = (ops_weight * sync_share / (100 - sync_share)).max(1);
+        // Writes up to 1 MiB: a 16-bit length times 17, capped (the top lengths are 1 MiB
+        // exactly, the size issue 14 lost synced files with).
+        s.write_bytes_max = 1 << 20;
+        s.write_scale = 17;
+        s.faults.flip = 0;
+        let crashes = s.profile != Profile::None;
+        if crashes {
+            // About 1 to 4 crashes per run, half of them in the middle of an operation.
+            let per_run = r.range(1, 4);
+            let rate = (per_run * 1_000_000 / ops.max(1)).max(1) as u32;
+            s.faults.crash = rate.div_ceil(2);
+            s.faults.cut = rate.div_ceil(2);
+        }
+        // I/O errors end a session (the journal fails and is reopened): a few per run at most.
+        let scale = |x: u32| x / 200;
+        s.faults.write_eio = scale(s.faults.write_eio);
+        s.faults.sync_eio = scale(s.faults.sync_eio);
+        s.faults.read_eio = scale(s.faults.read_eio);
+        // A bounded medium would end the run in ENOSPC with 1 MiB writes: unbounded.
+        s.faults.capacity_bytes = None;
+        s.verify_every = *r.pick(&[16, 32, 64]);
+        s
     }
 
     /// The fixed scenario of the fuzz targets: four collection shapes, three names, depth 2,
@@ -278,10 +360,30 @@ impl Scenario {
             profile: Profile::None,
             small_values: true,
             write_bytes_max: 9_000,
+            write_scale: 1,
+            log_segment_blocks: LOG_SEGMENT_BLOCKS_DEFAULT,
+            long: false,
+            verify_every: 1,
             latency_ns: (0, 0),
             recall_floor: 0.8,
         }
     }
+}
+
+/// A log segment length drawn from `r`, skewed towards tiny segments that roll every few
+/// syncs: 2 to 4 blocks for 40 % of seeds, 5 to 16 for 25 %, 17 to 64 for 15 %, 65 to 255 for
+/// 10 % and the default (256) for the rest.
+fn segment_blocks(r: &mut Rng) -> u32 {
+    let min = u64::from(LOG_SEGMENT_BLOCKS_MIN);
+    let max = u64::from(LOG_SEGMENT_BLOCKS_DEFAULT);
+    let blocks = match r.below(20) {
+        0..=7 => r.range(min, 4),
+        8..=12 => r.range(5, 16),
+        13..=15 => r.range(17, 64),
+        16..=17 => r.range(65, max - 1),
+        _ => max,
+    };
+    blocks.clamp(min, max) as u32
 }
 
 fn random_shape(r: &mut Rng) -> CollectionShape {
@@ -331,8 +433,10 @@ impl fmt::Display for Scenario {
         let shapes: Vec<&str> = self.shapes.iter().map(|s| s.text.as_str()).collect();
         write!(
             f,
-            "clients={} profile={} faults={:?} shapes={:?} names={:?} depth={} ops=[{}]",
+            "{}clients={} segment={} profile={} faults={:?} shapes={:?} names={:?} depth={} ops=[{}]",
+            if self.long { "long " } else { "" },
             self.clients,
+            self.log_segment_blocks,
             self.profile.name(),
             self.faults,
             shapes,
@@ -340,5 +444,81 @@ impl fmt::Display for Scenario {
             self.depth_max,
             on.join(" ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::DataSel;
+
+    #[test]
+    fn segment_lengths_are_skewed_to_a_few_blocks() {
+        let sizes: Vec<u32> = (0..2000)
+            .map(|seed| Scenario::from_seed(seed, Profile::Swarm).log_segment_blocks)
+            .collect();
+        assert!(
+            sizes
+                .iter()
+                .all(|s| (LOG_SEGMENT_BLOCKS_MIN..=LOG_SEGMENT_BLOCKS_DEFAULT).contains(s))
+        );
+        let share = |f: &dyn Fn(u32) -> bool| sizes.iter().filter(|&&s| f(s)).count() * 100 / sizes.len();
+        assert!(share(&|s| s <= 4) >= 30, "tiny segments for many seeds");
+        assert!(share(&|s| s <= 16) >= 55);
+        assert!(
+            share(&|s| s == LOG_SEGMENT_BLOCKS_DEFAULT) >= 5,
+            "the default is swept too"
+        );
+        assert!(sizes.contains(&LOG_SEGMENT_BLOCKS_MIN));
+        // Drawn apart from everything else: the segment length changes nothing else a seed
+        // chooses.
+        let a = Scenario::from_seed(77, Profile::All);
+        let mut b = a.clone();
+        b.log_segment_blocks = 99;
+        assert_eq!(
+            Scenario {
+                log_segment_blocks: 99,
+                ..a
+            },
+            b
+        );
+    }
+
+    #[test]
+    fn long_sessions_sync_often_and_write_up_to_a_mebibyte() {
+        for seed in 0..50 {
+            let s = Scenario::long(seed, Profile::Crash, 20_000);
+            assert!(s.long);
+            let total: u32 = s.weights.iter().sum();
+            let sync = s.weights[OpClass::Sync as usize];
+            let share = sync * 100 / total;
+            assert!(
+                (7..=50).contains(&share),
+                "seed {seed}: syncs are {share} % of the operations"
+            );
+            assert_eq!(s.faults.flip, 0);
+            assert!(s.faults.crash > 0 && s.faults.cut > 0);
+            // About 1 to 4 crashes per run, whatever its length.
+            assert!(u64::from(s.faults.crash + s.faults.cut) * 20_000 / 1_000_000 <= 5);
+            let top = DataSel {
+                len: u16::MAX,
+                seed: 1,
+            }
+            .bytes(&s);
+            assert_eq!(top.len(), 1 << 20, "the longest write is 1 MiB");
+            assert_eq!(DataSel { len: 100, seed: 1 }.bytes(&s).len(), 1700);
+        }
+        // Ordinary scenarios keep the fuzzers' meaning of a length (modulo the largest write).
+        let s = Scenario::fuzz();
+        assert_eq!(
+            DataSel {
+                len: 9_001 + 5,
+                seed: 1
+            }
+            .bytes(&s)
+            .len(),
+            5
+        );
+        assert_eq!(Scenario::long(3, Profile::None, 1000).faults, Faults::default());
     }
 }

@@ -12,13 +12,21 @@
 //! - `EIO` from `read_at`, `write_at` and `sync` (a failed write changes nothing; a failed
 //!   sync leaves its writes pending);
 //! - `ENOSPC` when the medium would grow past its capacity;
+//! - power cuts in the middle of an operation ([`SimDisk::schedule_cut`]): after a given number
+//!   of writes, syncs and length changes the disk dies — the write it dies in stays pending (a
+//!   crash may keep it, whole or torn), and every later call fails with `EIO` until the world
+//!   crashes the disk;
 //! - latency: every call costs simulated time, which the runner sleeps after the operation.
+//!
+//! Every write and length change that may reach the medium is also shown to the
+//! [`Guard`](crate::guard::Guard) it holds, the oracle that nothing durable is overwritten.
 //!
 //! Invariants: `current == durable` with every pending write applied in order; faults fire only
 //! while the disk is *armed* (the oracles read with it disarmed, so a check never sees an
 //! injected fault); a handle from before the last [`SimDisk::kill_handles`] fails every call
 //! with `EIO`, so an engine that "died" in a crash can never write again.
 
+use crate::guard::{Guard, GuardStats};
 use crate::rng::Rng;
 use crate::scenario::Faults;
 use std::io;
@@ -47,6 +55,8 @@ pub struct Fired {
     pub sync_eio: u32,
     /// Writes or length changes refused with ENOSPC.
     pub nospace: u32,
+    /// Calls failed because the power was cut (the disk is dead until it is crashed).
+    pub cut: u32,
 }
 
 impl Fired {
@@ -54,7 +64,7 @@ impl Fired {
     /// Running out of space is not one: the journal holds room before it writes, so `ENOSPC`
     /// refuses only the operation or checkpoint that did not fit, and changes nothing.
     pub fn write_side(&self) -> bool {
-        self.write_eio + self.sync_eio > 0
+        self.write_eio + self.sync_eio + self.cut > 0
     }
 
     /// Whether anything fired.
@@ -142,6 +152,11 @@ struct State {
     cost_ns: u64,
     fired: Fired,
     stats: DiskStats,
+    /// Write-side calls left before a scheduled power cut.
+    cut_in: Option<u32>,
+    /// The power was cut: every call fails until [`SimDisk::crash`].
+    dead: bool,
+    guard: Guard,
 }
 
 /// The simulated medium, shared by every handle opened on it.
@@ -191,6 +206,9 @@ impl SimDisk {
                 cost_ns: 0,
                 fired: Fired::default(),
                 stats: DiskStats::default(),
+                cut_in: None,
+                dead: false,
+                guard: Guard::default(),
             }),
         })
     }
@@ -252,6 +270,50 @@ impl SimDisk {
         self.lock().stats
     }
 
+    /// Cuts the power after `calls` more writes, syncs or length changes made while armed
+    /// (unless a cut is already scheduled): the `calls`-th fails with `EIO` and so does
+    /// everything after it, until the disk is crashed.
+    pub fn schedule_cut(&self, calls: u32) {
+        let mut s = self.lock();
+        if s.cut_in.is_none() && !s.dead {
+            s.cut_in = Some(calls.max(1));
+        }
+    }
+
+    /// Rebuilds the guard's protected set from the engine's `extents` and the durable bytes
+    /// (after a durability point), and starts checking.
+    pub fn guard_refresh(&self, extents: &[vexfs_core::journal::Extent]) {
+        let mut s = self.lock();
+        let State { guard, durable, .. } = &mut *s;
+        guard.refresh(extents, durable);
+    }
+
+    /// Stops the guard until the next refresh (damage was injected: the engine may then drop
+    /// what it can no longer read, and reuse its blocks).
+    pub fn guard_disable(&self) {
+        self.lock().guard.disable();
+    }
+
+    /// The first write into a durable extent since the last call, described.
+    pub fn take_guard_violation(&self) -> Option<String> {
+        self.lock().guard.take_violation()
+    }
+
+    /// The guard's counters.
+    pub fn guard_stats(&self) -> GuardStats {
+        self.lock().guard.stats
+    }
+
+    /// Cancels a scheduled power cut that has not happened (the run is ending).
+    pub fn cancel_cut(&self) {
+        self.lock().cut_in = None;
+    }
+
+    /// Whether the power was cut (the disk must be crashed before it works again).
+    pub fn is_dead(&self) -> bool {
+        self.lock().dead
+    }
+
     /// Number of writes issued since the last sync.
     pub fn pending_writes(&self) -> usize {
         self.lock().pending.len()
@@ -268,6 +330,9 @@ impl SimDisk {
         s.durable.clear();
         s.current.clear();
         s.pending.clear();
+        s.dead = false;
+        s.cut_in = None;
+        s.guard.disable();
     }
 
     /// A power loss: what reaches the medium of the pending writes is decided by `mode`.
@@ -302,6 +367,10 @@ impl SimDisk {
         s.durable = img.clone();
         s.current = img;
         s.stats.crashes += 1;
+        s.dead = false;
+        s.cut_in = None;
+        let State { guard, durable, .. } = &mut *s;
+        guard.durable_changed(durable);
     }
 
     /// Flips one random bit of the durable bytes (and of the current bytes, unless a pending
@@ -335,6 +404,33 @@ impl State {
         let base = if hi > lo { self.rng.range(lo, hi) } else { lo };
         // About 1 GB/s of transfer on top of the per-call latency.
         self.cost_ns += base + bytes as u64;
+    }
+
+    /// Counts one write-side call towards a scheduled power cut: `None` while the power is on,
+    /// `Some(true)` when it goes in this call, `Some(false)` when it went before (either way
+    /// the call fails).
+    fn power_gone(&mut self) -> Option<bool> {
+        if self.dead {
+            self.fired.cut += 1;
+            return Some(false);
+        }
+        if !self.armed {
+            return None;
+        }
+        match self.cut_in.as_mut() {
+            Some(n) if *n <= 1 => {
+                self.cut_in = None;
+                self.dead = true;
+                self.fired.cut += 1;
+                self.stats.faults += 1;
+                Some(true)
+            }
+            Some(n) => {
+                *n -= 1;
+                None
+            }
+            None => None,
+        }
     }
 
     fn fault(&mut self, per_million: u32) -> bool {
@@ -379,6 +475,10 @@ impl Storage for SimStorage {
         let mut s = self.live()?;
         s.stats.reads += 1;
         s.cost(buf.len());
+        if s.dead {
+            s.fired.cut += 1;
+            return Err(err(EIO));
+        }
         let rate = s.faults.read_eio;
         if s.fault(rate) {
             s.fired.read_eio += 1;
@@ -397,6 +497,18 @@ impl Storage for SimStorage {
         let mut s = self.live()?;
         s.stats.writes += 1;
         s.cost(data.len());
+        if let Some(now) = s.power_gone() {
+            // The write the power went in may reach the medium, whole or torn (the crash
+            // decides); the caller learns only that it failed.
+            if now {
+                s.guard.check_write(offset, data.len() as u64);
+                s.pending.push(Pending::Write {
+                    offset,
+                    bytes: data.to_vec(),
+                });
+            }
+            return Err(err(EIO));
+        }
         let rate = s.faults.write_eio;
         if s.fault(rate) {
             s.fired.write_eio += 1;
@@ -405,6 +517,7 @@ impl Storage for SimStorage {
         if s.over_capacity(offset + data.len() as u64) {
             return Err(err(ENOSPC));
         }
+        s.guard.check_write(offset, data.len() as u64);
         apply_write(&mut s.current, offset, data);
         s.pending.push(Pending::Write {
             offset,
@@ -417,21 +530,27 @@ impl Storage for SimStorage {
         let mut s = self.live()?;
         s.stats.syncs += 1;
         s.cost(0);
+        if s.power_gone().is_some() {
+            return Err(err(EIO));
+        }
         let rate = s.faults.sync_eio;
         if s.fault(rate) {
             s.fired.sync_eio += 1;
             return Err(err(EIO));
         }
-        // The durable image becomes the current one: replaying what is pending onto it costs
-        // what was written since the last sync, where a copy would cost the whole image.
-        let pending = std::mem::take(&mut s.pending);
-        for p in &pending {
-            apply(&mut s.durable, p, None);
+        // The pending writes reach the medium in order (cheaper than copying the image).
+        let State {
+            pending,
+            durable,
+            guard,
+            current,
+            ..
+        } = &mut *s;
+        for p in pending.drain(..) {
+            apply(durable, &p, None);
         }
-        debug_assert!(
-            s.durable == s.current,
-            "pending writes replay to the current image"
-        );
+        debug_assert!(durable == current, "pending writes replay to the current image");
+        guard.durable_changed(durable);
         Ok(())
     }
 
@@ -442,9 +561,13 @@ impl Storage for SimStorage {
     fn set_len(&self, len: u64) -> io::Result<()> {
         let mut s = self.live()?;
         s.cost(0);
+        if s.power_gone().is_some() {
+            return Err(err(EIO));
+        }
         if s.over_capacity(len) {
             return Err(err(ENOSPC));
         }
+        s.guard.check_set_len(len);
         s.current.resize(len as usize, 0);
         s.pending.push(Pending::SetLen(len));
         Ok(())
@@ -493,6 +616,56 @@ mod tests {
         h.read_at(0, &mut b).unwrap();
         assert_eq!(a, b);
         assert_ne!(a[at], 0);
+    }
+
+    #[test]
+    fn a_power_cut_fails_everything_until_the_crash() {
+        let d = SimDisk::new(Faults::default(), (0, 0), Rng::new(4));
+        let h = d.handle();
+        h.write_at(0, b"durable!").unwrap();
+        h.sync().unwrap();
+        d.schedule_cut(2);
+        h.write_at(0, b"XX").unwrap();
+        assert!(!d.is_dead(), "only armed calls count towards the cut");
+        d.set_armed(true);
+        h.write_at(0, b"DU").unwrap();
+        assert_eq!(h.write_at(2, b"RA").unwrap_err().raw_os_error(), Some(EIO));
+        assert!(d.is_dead());
+        assert!(h.write_at(4, b"BL").is_err() && h.sync().is_err());
+        let mut b = [0u8; 2];
+        assert!(h.read_at(0, &mut b).is_err(), "a dead disk reads nothing either");
+        let fired = d.take_fired();
+        assert!(fired.write_side() && fired.cut >= 4);
+        d.set_armed(false);
+        d.kill_handles();
+        // The write the power went in may reach the medium; the ones after it never do.
+        d.crash(CrashMode::Prefix {
+            keep: usize::MAX,
+            sectors: 0,
+        });
+        assert!(!d.is_dead());
+        assert_eq!(&d.durable()[..8], b"DURAble!");
+    }
+
+    #[test]
+    fn the_guard_sees_writes_into_durable_extents() {
+        use vexfs_core::journal::{Extent, ExtentKind};
+        let d = SimDisk::new(Faults::default(), (0, 0), Rng::new(5));
+        let h = d.handle();
+        h.write_at(0, &[0u8; 16 * 4096]).unwrap();
+        h.sync().unwrap();
+        d.guard_refresh(&[Extent::new(3, 2, ExtentKind::CheckpointData)]);
+        h.write_at(2 * 4096, &[1u8; 4096]).unwrap();
+        assert!(d.take_guard_violation().is_none());
+        h.write_at(4 * 4096 + 10, b"x").unwrap();
+        let v = d.take_guard_violation().unwrap();
+        assert!(v.contains("file data at blocks 3..5"), "{v}");
+        d.wipe();
+        h.write_at(4 * 4096, b"x").unwrap();
+        assert!(
+            d.take_guard_violation().is_none(),
+            "a wiped disk protects nothing"
+        );
     }
 
     #[test]

@@ -13,6 +13,14 @@
 //! - **every crash and recovery**: fsck of the crashed image finds nothing (unless bits were
 //!   flipped), the image opens, and its state equals the model at some point between the last
 //!   completed sync and the last applied operation (the *window*), and `check()` passes;
+//! - **durable blocks** ([`crate::guard`]): no write or length change ever touches what the
+//!   durable image needs (live superblock, checkpoint, file data, fallback, durable log
+//!   records); the disk checks every call, the world refreshes the protected set after every
+//!   durability point and fails the operation during which a violation happened;
+//! - **acknowledged syncs**: after a crash the recovered state is never older than the last
+//!   completed sync (the window starts there), and a failure says which acknowledged operations
+//!   were lost; in long sessions a recovery is sometimes crashed again at once, which must
+//!   recover the same state (recovery leaves its result durable);
 //! - **faults**: an injected write or sync error must surface as an error (never swallowed), after
 //!   which the engine is reopened (sticky failure); a read error must change nothing; damage from
 //!   flipped bits must surface as `Corrupted` (open, read) — reading damaged data must never
@@ -30,6 +38,7 @@ use crate::trace::Fnv;
 use std::fmt;
 use std::sync::Arc;
 use vexfs::{Clock, OpenOptions, Vexfs};
+use vexfs_core::journal::ExtentKind;
 use vexfs_core::query::{Filter, Query, Target};
 use vexfs_core::{
     EngineConfig, Error, FallocMode, FileKind, INDEX_XATTR, Ino, ROOT_INO, SetAttr, Timestamp, VECTOR_XATTR,
@@ -77,6 +86,17 @@ pub struct WorldStats {
     pub fresh_images: u64,
     /// Syncs that succeeded.
     pub syncs: u64,
+    /// Log segments the engine moved on to within a session (new segments seen in its
+    /// extents after an operation that was not a checkpoint or a recovery).
+    pub segment_rolls: u64,
+    /// Power cuts in the middle of an operation (each followed by a crash).
+    pub cuts: u64,
+    /// Most syncs in one session (between two opens of the image).
+    pub session_syncs_max: u64,
+    /// Writes and length changes the guard checked against a non-empty protected set.
+    pub guard_checks: u64,
+    /// Crashes right after a recovery (long sessions).
+    pub double_crashes: u64,
     /// Searches compared (exact and graph).
     pub searches: u64,
     /// Graph hits within the exact k-th distance, and exact hits (recall = first / second).
@@ -110,6 +130,14 @@ pub struct World {
     /// Print every event to stderr as it happens (`VEXFS_SIM_TRACE=1`), to debug a seed.
     print_trace: bool,
     flips_on_image: u64,
+    /// Log segments in the engine's extents after the last operation.
+    log_segments: usize,
+    /// Syncs since the image was last opened.
+    session_syncs: u64,
+    /// Operations since the whole state was last verified (long sessions verify every few).
+    unverified: u64,
+    /// Step of the last completed sync, checkpoint or recovery (failure reports).
+    synced_step: u64,
     /// Counters.
     pub stats: WorldStats,
 }
@@ -138,6 +166,10 @@ impl World {
             trace: Fnv::new(),
             print_trace: std::env::var_os("VEXFS_SIM_TRACE").is_some(),
             flips_on_image: 0,
+            log_segments: 0,
+            session_syncs: 0,
+            unverified: 0,
+            synced_step: 0,
             stats: WorldStats::default(),
         };
         w.fresh_image("start")?;
@@ -212,17 +244,21 @@ impl World {
         self.disk.wipe();
         let cfg = EngineConfig {
             seed: self.scen.seed,
+            log_segment_blocks: self.scen.log_segment_blocks,
             ..EngineConfig::default()
         };
         let fs = Vexfs::create_on(self.disk.handle(), cfg, self.clock())
             .map_err(|e| self.fail(why, format!("creating an image failed: {e}")))?;
         self.fs = Some(fs);
+        self.new_session();
         self.model = Model::new();
         self.window = vec![Model::new()];
+        self.synced_step = self.step;
         // The empty filesystem is the first state this image goes through (a later flip may
         // bring it back: the first checkpoint's superblock slot outlives newer damaged ones).
         self.history = vec![digest(&dump_model(&self.model))];
         self.flips_on_image = 0;
+        self.guard_refresh();
         self.note(&format!("fresh image ({why})"));
         Ok(())
     }
@@ -235,13 +271,95 @@ impl World {
         {
             self.flips_on_image += 1;
             self.stats.flips += 1;
+            self.disk.guard_disable();
             self.note(&format!("flip at byte {at}"));
         }
         if self.rng.chance(f.crash) {
             let mode = CrashMode::random(&mut self.rng);
-            self.reopen(Some(mode), &format!("crash {mode:?}"))?;
+            let why = format!("crash {mode:?}");
+            self.reopen(Some(mode), &why)?;
+            self.guard_check(&why)?;
+            if self.scen.long && self.rng.chance(250_000) {
+                // Crash the recovery's result at once: it must come back the same.
+                self.stats.double_crashes += 1;
+                let mode = CrashMode::random(&mut self.rng);
+                let why = format!("crash {mode:?} right after a recovery");
+                self.reopen(Some(mode), &why)?;
+                self.guard_check(&why)?;
+            }
+        }
+        if f.cut > 0 && self.rng.chance(f.cut) {
+            let calls = self.rng.range(1, 48) as u32;
+            self.disk.schedule_cut(calls);
+            self.note(&format!("power cut after {calls} more writes"));
         }
         Ok(())
+    }
+
+    /// Rebuilds the guard's protected set from the engine's extents (after a durability
+    /// point). Not on an image with injected damage: the engine may then drop what it cannot
+    /// read, and reuse its blocks.
+    fn guard_refresh(&mut self) {
+        if self.flips_on_image > 0 {
+            return;
+        }
+        if let Some(fs) = self.fs.as_ref() {
+            self.disk.guard_refresh(&fs.engine().image_extents());
+        }
+    }
+
+    /// Fails `desc` if the guard saw a durable block overwritten.
+    fn guard_check(&mut self, desc: &str) -> Result<(), Failure> {
+        self.stats.guard_checks = self.disk.guard_stats().checked;
+        match self.disk.take_guard_violation() {
+            Some(what) if self.flips_on_image == 0 => Err(self.fail(
+                desc,
+                format!(
+                    "durable block overwritten (last completed sync at step {}): {what}",
+                    self.synced_step
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A new session began (the image was created or opened): per-session counters restart.
+    fn new_session(&mut self) {
+        self.session_syncs = 0;
+        self.log_segments = self.count_log_segments();
+    }
+
+    fn count_log_segments(&self) -> usize {
+        self.fs.as_ref().map_or(0, |fs| {
+            fs.engine()
+                .image_extents()
+                .iter()
+                .filter(|e| e.kind == ExtentKind::LogSegment)
+                .count()
+        })
+    }
+
+    /// Counts the log segments the operation just applied moved on to.
+    /// (A checkpoint starts a new log and a recovery a new session: neither counts; a reopen
+    /// changes the journal's counters, so it counts as a checkpoint here.)
+    fn count_rolls(&mut self, checkpoints_before: Option<u64>) {
+        let now = self.count_log_segments();
+        let checkpoints = self
+            .fs
+            .as_ref()
+            .and_then(|fs| fs.engine().journal_stats())
+            .map(|s| s.checkpoints);
+        if checkpoints == checkpoints_before {
+            self.stats.segment_rolls += now.saturating_sub(self.log_segments) as u64;
+        }
+        self.log_segments = now;
+    }
+
+    fn checkpoints(&self) -> Option<u64> {
+        self.fs
+            .as_ref()
+            .and_then(|fs| fs.engine().journal_stats())
+            .map(|s| s.checkpoints)
     }
 
     /// Applies one operation to the filesystem and the model and checks every oracle.
@@ -253,11 +371,21 @@ impl World {
         self.fs_mut().set_time(clock_now);
         let desc = ops::describe(op, &self.scen);
         self.note(&desc);
-        match *op {
+        let checkpoints = self.checkpoints();
+        let r = match *op {
             FsOp::Sync | FsOp::Checkpoint => self.durability_point(op, &desc),
             FsOp::Crash(b) => self.reopen(Some(CrashMode::from_byte(b)), &desc),
             _ => self.operation(op, &desc),
+        };
+        // A violation explains a failure better than what followed from it.
+        self.guard_check(&desc)?;
+        r?;
+        if self.checkpoints() != checkpoints {
+            // The engine checkpointed on its own (or reopened): a new durable state.
+            self.guard_refresh();
         }
+        self.count_rolls(checkpoints);
+        Ok(())
     }
 
     fn durability_point(&mut self, op: &FsOp, desc: &str) -> Result<(), Failure> {
@@ -275,7 +403,11 @@ impl World {
                     return Err(self.fail(desc, format!("an injected fault ({fired:?}) was swallowed")));
                 }
                 self.stats.syncs += 1;
+                self.session_syncs += 1;
+                self.stats.session_syncs_max = self.stats.session_syncs_max.max(self.session_syncs);
                 self.window = vec![self.model.clone()];
+                self.synced_step = self.step;
+                self.guard_refresh();
                 Ok(())
             }
             Err(e) if is_io(&e) && fired.write_side() => {
@@ -293,6 +425,12 @@ impl World {
 
     /// After a write-side fault the journal refuses changes: reopen, sometimes after a crash.
     fn after_write_fault(&mut self, desc: &str) -> Result<(), Failure> {
+        if self.disk.is_dead() {
+            // The power went in the middle of the operation: the machine goes down with it.
+            self.stats.cuts += 1;
+            let mode = CrashMode::random(&mut self.rng);
+            return self.reopen(Some(mode), &format!("{desc} (power cut: crash {mode:?})"));
+        }
         self.stats.sticky_reopens += 1;
         let crash = self.rng.chance(500_000).then(|| CrashMode::random(&mut self.rng));
         self.reopen(crash, &format!("{desc} (reopen after an I/O error)"))
@@ -364,6 +502,10 @@ impl World {
         if fired.any() && !fired.write_side() && self.fs().engine().journal_stats().is_none() {
             return Err(self.fail(desc, "the engine lost its image"));
         }
+        self.unverified += 1;
+        if self.unverified < self.scen.verify_every && !fired.any() {
+            return Ok(());
+        }
         self.verify(desc)
     }
 
@@ -430,6 +572,7 @@ impl World {
 
     /// The state oracle after an operation: dumps equal, `check()`, searches in every collection.
     fn verify(&mut self, desc: &str) -> Result<(), Failure> {
+        self.unverified = 0;
         let got = match dump_engine(self.fs()) {
             Ok(d) => d,
             Err(e) => return Err(self.fail(desc, format!("reading the state back failed: {e}"))),
@@ -539,7 +682,11 @@ impl World {
         let mut tries = 0;
         let fs = loop {
             self.disk.set_armed(true);
-            let r = Vexfs::open_on(self.disk.handle(), OpenOptions::default(), self.clock());
+            let opts = OpenOptions {
+                log_segment_blocks: self.scen.log_segment_blocks,
+                ..OpenOptions::default()
+            };
+            let r = Vexfs::open_on(self.disk.handle(), opts, self.clock());
             self.disk.set_armed(false);
             let fired = self.disk.take_fired();
             match r {
@@ -552,7 +699,10 @@ impl World {
                     if e == Error::NoSpace {
                         self.disk.grow(1 << 20);
                     }
-                    if self.rng.chance(500_000) {
+                    if self.disk.is_dead() || self.rng.chance(500_000) {
+                        if self.disk.is_dead() {
+                            self.stats.cuts += 1;
+                        }
                         self.disk.crash(CrashMode::random(&mut self.rng));
                     }
                     if tries >= 3 {
@@ -567,6 +717,8 @@ impl World {
             }
         };
         self.fs = Some(fs);
+        self.new_session();
+        self.guard_refresh();
         let got = dump_engine(self.fs())
             .map_err(|e| self.fail(why, format!("reading the recovered state: {e}")))?;
         let matched = self.window.iter().rposition(|m| dump_model(m) == got);
@@ -574,7 +726,12 @@ impl World {
             Some(i) => {
                 self.model = self.window.swap_remove(i);
                 self.window = vec![self.model.clone()];
-                self.note(&format!("recovered state {i} of the window"));
+                // What recovery reached is durable: the next crash must not go back past it.
+                self.synced_step = self.step;
+                let replayed = self.fs().engine().journal_stats().map_or(0, |s| s.replayed);
+                self.note(&format!(
+                    "recovered state {i} of the window ({replayed} records replayed)"
+                ));
             }
             None if self.flips_on_image > 0 => {
                 let corrupted = got.iter().any(|l| l.contains("<corrupted>"));
@@ -596,7 +753,8 @@ impl World {
                 return Err(self.fail(
                     why,
                     format!(
-                        "recovered state is not between the last sync and the last operation ({} candidates); vs last sync: {}; vs now: {}",
+                        "recovered state is not between the last completed sync (step {}, acknowledged) and the last operation ({} candidates): operations acknowledged as durable were lost or changed, or state that never existed appeared; vs last sync: {}; vs now: {}",
+                        self.synced_step,
                         self.window.len(),
                         first_difference(&got, &oldest),
                         first_difference(&got, &newest)
@@ -615,12 +773,14 @@ impl World {
     pub fn finish(&mut self) -> Result<(), Failure> {
         let desc = "finish: clean close and reopen";
         self.step += 1;
+        self.disk.cancel_cut();
         let fs = self.fs.take().expect("open between operations");
         if let Err(e) = fs.close() {
             return Err(self.fail(desc, format!("clean close failed: {e}")));
         }
         self.window = vec![self.model.clone()];
         self.reopen(None, desc)?;
+        self.guard_check(desc)?;
         let replayed = self.fs().engine().journal_stats().map_or(0, |s| s.replayed);
         if replayed != 0 && self.flips_on_image == 0 {
             return Err(self.fail(desc, format!("{replayed} records replayed after a clean close")));

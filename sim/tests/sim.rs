@@ -9,12 +9,7 @@ use vexfs_sim::runner::{self, Options};
 use vexfs_sim::scenario::Profile;
 
 fn opts(seed: u64, ops: u64, profile: Profile) -> Options {
-    Options {
-        seed,
-        ops,
-        clients: None,
-        profile,
-    }
+    Options::new(seed, ops, profile)
 }
 
 /// A seed run twice gives the same trace and image digests, and madsim sees the same random
@@ -59,6 +54,8 @@ fn regressions() -> Vec<(String, Options, String)> {
             ops: arg("--ops").unwrap_or("500").parse().unwrap(),
             clients: arg("--clients").map(|c| c.parse().unwrap()),
             profile: Profile::parse(arg("--faults").unwrap_or("swarm")).unwrap(),
+            long: words.contains(&"--long"),
+            segment_blocks: arg("--segment-blocks").map(|b| b.parse().unwrap()),
         };
         out.push((f.display().to_string(), o, field("status:")));
     }
@@ -92,4 +89,36 @@ fn short_sweep_all_faults() {
             runner::repro_command(&out.opts)
         );
     }
+}
+
+/// Long sessions (`--long`): thousands of syncs in one session, many segment rolls, crashes
+/// before and in the middle of operations, every oracle (the guard included) holding; and a
+/// long run is as deterministic as a short one.
+#[test]
+fn long_sessions() {
+    let (mut syncs_max, mut rolls, mut crashes, mut checks) = (0, 0, 0, 0);
+    for seed in [0, 1, 2, 5] {
+        let mut o = opts(seed, 8_000, Profile::Crash);
+        o.long = true;
+        let out = runner::run(o);
+        assert!(
+            out.result.is_ok(),
+            "seed {seed}: {:?}\nreproduce: {}",
+            out.result,
+            runner::repro_command(&out.opts)
+        );
+        syncs_max = syncs_max.max(out.stats.session_syncs_max);
+        rolls += out.stats.segment_rolls;
+        crashes += out.stats.crashes;
+        checks += out.stats.guard_checks;
+    }
+    assert!(syncs_max >= 1_000, "longest session: {syncs_max} syncs");
+    assert!(rolls >= 100, "{rolls} segment rolls");
+    assert!(crashes >= 2, "{crashes} crashes");
+    assert!(checks >= 1_000, "the guard checked {checks} writes");
+    let mut o = opts(3, 2_000, Profile::Crash);
+    o.long = true;
+    let a = runner::run(o);
+    let b = runner::check_determinism(o).unwrap();
+    assert_eq!((a.trace_hash, a.image_hash), (b.trace_hash, b.image_hash));
 }
