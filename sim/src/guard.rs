@@ -93,6 +93,8 @@ pub struct Guard {
     enabled: bool,
     ranges: Vec<Range>,
     live_slot: Option<(u64, u64)>,
+    /// The live superblock itself (what a log restart must keep).
+    live_sb: Option<Superblock>,
     cursor: Option<LogCursor>,
     violation: Option<String>,
     /// Counters.
@@ -156,6 +158,7 @@ impl Guard {
         self.enabled = false;
         self.ranges.clear();
         self.live_slot = None;
+        self.live_sb = None;
         self.cursor = None;
     }
 
@@ -177,6 +180,7 @@ impl Guard {
         self.ranges.clear();
         let live = live_superblock(durable);
         self.live_slot = live.map(|(slot, sb)| (slot, sb.sequence));
+        self.live_sb = live.map(|(_, sb)| sb);
         if let Some((slot, _)) = live {
             self.push(slot * BS, (slot + 1) * BS, Held::LiveSuperblock);
         }
@@ -298,7 +302,9 @@ impl Guard {
         if !self.enabled {
             return;
         }
-        let live = live_superblock(durable).map(|(slot, sb)| (slot, sb.sequence));
+        let live_sb = live_superblock(durable);
+        let live = live_sb.map(|(slot, sb)| (slot, sb.sequence));
+        self.live_sb = live_sb.map(|(_, sb)| sb);
         if live != self.live_slot {
             // A new checkpoint is live: what only the previous state held may be reused.
             // Keep only the new live slot until the world refreshes.
@@ -319,9 +325,29 @@ impl Guard {
         }
     }
 
-    /// Checks a write of `len` bytes at `offset` that may reach the medium.
-    pub fn check_write(&mut self, offset: u64, len: u64) {
-        if !self.enabled || self.ranges.is_empty() || len == 0 {
+    /// Whether `data`, written at `offset`, is a log restart (docs/format.md §4.4): the live
+    /// slot rewritten in place with a higher sequence, naming the same checkpoint, head segment
+    /// and state, the head's LSN raised. The only write into the live slot the format allows.
+    fn restarts_log(&self, offset: u64, data: &[u8]) -> bool {
+        let (Some((slot, _)), Some(live)) = (self.live_slot, self.live_sb) else {
+            return false;
+        };
+        offset == slot * BS
+            && data.len() as u64 == BS
+            && Superblock::decode(data, slot, u64::MAX).is_ok_and(|sb| {
+                sb.sequence > live.sequence
+                    && (sb.checkpoint_block, sb.checkpoint_bytes, sb.checkpoint_crc)
+                        == (live.checkpoint_block, live.checkpoint_bytes, live.checkpoint_crc)
+                    && (sb.log_block, sb.log_blocks, sb.next_lsn)
+                        == (live.log_block, live.log_blocks, live.next_lsn)
+                    && sb.log_lsn > live.log_lsn
+            })
+    }
+
+    /// Checks a write of `data` at `offset` that may reach the medium.
+    pub fn check_write(&mut self, offset: u64, data: &[u8]) {
+        let len = data.len() as u64;
+        if !self.enabled || self.ranges.is_empty() || len == 0 || self.restarts_log(offset, data) {
             return;
         }
         self.stats.checked += 1;
@@ -370,7 +396,7 @@ mod tests {
     #[test]
     fn writes_into_protected_extents_are_reported_once_taken() {
         let mut g = Guard::default();
-        g.check_write(0, 10);
+        g.check_write(0, &vec![0u8; (10) as usize]);
         assert!(g.take_violation().is_none(), "a disabled guard checks nothing");
         let extents = [
             Extent::new(4, 2, ExtentKind::Checkpoint),
@@ -378,22 +404,22 @@ mod tests {
             Extent::new(12, 8, ExtentKind::LogSegment),
         ];
         g.refresh(&extents, &[0u8; 64 * BLOCK_SIZE]);
-        g.check_write(2 * BS, 2 * BS);
-        g.check_write(6 * BS, 3 * BS);
-        g.check_write(12 * BS, BS);
+        g.check_write(2 * BS, &vec![0u8; (2 * BS) as usize]);
+        g.check_write(6 * BS, &vec![0u8; (3 * BS) as usize]);
+        g.check_write(12 * BS, &vec![0u8; (BS) as usize]);
         assert!(
             g.take_violation().is_none(),
             "free space and an empty log segment are writable"
         );
-        g.check_write(9 * BS + 100, 1);
+        g.check_write(9 * BS + 100, &vec![0u8; (1) as usize]);
         let v = g.take_violation().unwrap();
         assert!(v.contains("file data at blocks 9..10"), "{v}");
-        g.check_write(5 * BS - 1, 2);
+        g.check_write(5 * BS - 1, &vec![0u8; (2) as usize]);
         assert!(g.take_violation().unwrap().contains("checkpoint"));
         g.check_set_len(8 * BS);
         assert!(g.take_violation().unwrap().contains("cutting the image"));
         g.disable();
-        g.check_write(9 * BS, 1);
+        g.check_write(9 * BS, &vec![0u8; (1) as usize]);
         assert!(g.take_violation().is_none());
     }
 }

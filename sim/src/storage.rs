@@ -501,7 +501,7 @@ impl Storage for SimStorage {
             // The write the power went in may reach the medium, whole or torn (the crash
             // decides); the caller learns only that it failed.
             if now {
-                s.guard.check_write(offset, data.len() as u64);
+                s.guard.check_write(offset, data);
                 s.pending.push(Pending::Write {
                     offset,
                     bytes: data.to_vec(),
@@ -517,7 +517,7 @@ impl Storage for SimStorage {
         if s.over_capacity(offset + data.len() as u64) {
             return Err(err(ENOSPC));
         }
-        s.guard.check_write(offset, data.len() as u64);
+        s.guard.check_write(offset, data);
         apply_write(&mut s.current, offset, data);
         s.pending.push(Pending::Write {
             offset,
