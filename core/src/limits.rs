@@ -66,6 +66,11 @@ pub const FILTER_TERMS_MAX: usize = 256;
 /// Most values in one `in (...)` list.
 pub const FILTER_IN_VALUES_MAX: usize = 256;
 
+/// Most supplementary groups a caller's credentials carry (`Creds`, inline, no allocation).
+/// A caller in more groups is checked as if it might be in any group not listed, which can
+/// only refuse more (see `Creds::with_groups`).
+pub const CREDS_GROUPS_MAX: usize = 64;
+
 /// Blocks per log segment unless the image is opened with another size (1 MiB). A record that
 /// does not fit (a 1 MiB write) gets a segment of its own, as long as it needs.
 pub const LOG_SEGMENT_BLOCKS_DEFAULT: u32 = 256;
