@@ -98,6 +98,14 @@ impl Creds {
         self
     }
 
+    /// These credentials, marked as possibly in groups not listed (a frontend that could not
+    /// learn the caller's supplementary groups): checked as [`Creds::with_groups`] checks a
+    /// truncated list.
+    pub const fn with_unknown_groups(mut self) -> Self {
+        self.groups_truncated = true;
+        self
+    }
+
     /// These credentials, privileged or not (the kernel's `CAP_DAC_OVERRIDE`).
     pub const fn with_privilege(mut self, privileged: bool) -> Self {
         self.privileged = privileged;
