@@ -105,7 +105,7 @@ mod tests {
             parse_status("Groups:\t\nUid:\t0 0 0 0\nGid:\t0 0 0 0\nCapEff:\t0\n")
                 .unwrap()
                 .groups,
-            []
+            Vec::<u32>::new()
         );
         assert_eq!(parse_status("Uid:\t0 0 0 0\n"), None);
     }

@@ -553,8 +553,8 @@ mod tests {
         assert!(b.charge(7, SEARCH_HANDLE_BYTES));
         let mut s = Search::new(7);
         let mut run = ok_runner();
-        // A user's quarter is 2 KiB + 1 KiB: a partial query of 1.5 KiB does not fit.
-        let big = format!("{{\"dir\":\"/{}", "x".repeat(1500));
+        // A user's quarter is 3 KiB, 1 KiB of it the file itself: 2.5 KiB of query does not fit.
+        let big = format!("{{\"dir\":\"/{}", "x".repeat(2500));
         assert_eq!(s.write(big.as_bytes(), &b, &mut run), Err(Errno::ENOBUFS));
         assert!(read_all(&mut s).contains("search memory"));
         // Small queries still work, and the charge follows the buffers.
