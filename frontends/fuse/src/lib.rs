@@ -1,7 +1,8 @@
 //! `vexfs-fuse`: a VexFS image mounted through FUSE (fuser 0.18, pure-Rust mount, no libfuse).
 //!
 //! [`mount`] runs a mount in the foreground, as `vexfs mount` does: it opens the image (locked
-//! exclusively, so a second open fails with "image is locked by another process"), mounts it,
+//! exclusively, so a second open fails with "image is locked by another process"; a read-only
+//! mount's lock is shared, so read-only mounts of one image coexist), mounts it,
 //! serves requests on `MountOptions::threads` worker threads until the filesystem is unmounted
 //! (`umount`, `fusermount3 -u`) or the process receives SIGINT or SIGTERM (then it unmounts
 //! itself, lazily with `MNT_DETACH` if the mount is busy), and finally writes a checkpoint
@@ -15,6 +16,7 @@
 //!
 //! Modules, each owning one concern:
 //! - `commit`: the commit timer thread;
+//! - `creds`: a request's caller as core credentials (groups and capabilities from `/proc`);
 //! - `fs`: the `fuser::Filesystem` implementation (parse → core call → reply) and the cache
 //!   (TTL) policy;
 //! - `state`: what the worker threads share — the engine behind its `RwLock`, kernel
@@ -26,7 +28,10 @@
 //!
 //! The mount always uses `default_permissions` (the kernel enforces permissions against the
 //! attributes the engine reports), `nosuid` and `nodev` (fuser's defaults), and never fuser's
-//! `AutoUnmount` (it hangs on unmount with fusermount3 3.14).
+//! `AutoUnmount` (it hangs on unmount with fusermount3 3.14). What the server reads on a
+//! caller's behalf (searches, `like`, filters, the stats document) it checks itself with the
+//! caller's credentials (`creds`). A read-only mount is read-write for the kernel and refuses
+//! every change itself with `EROFS`, so that `/.vexfs/search` can still be opened for writing.
 //!
 //! Once the mount is up it asks for a larger readahead window ([`MountOptions::readahead_kib`])
 //! through the kernel's per-mount knob: the FUSE handshake can only lower the kernel's 128 KiB

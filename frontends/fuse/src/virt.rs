@@ -11,10 +11,14 @@
 //! - `.vexfs` cannot be created over (`EEXIST`), removed or renamed (`EPERM`), and nothing can
 //!   be created, linked or renamed into it (`EPERM`).
 //! - `search` (mode 0666) is a transaction file. Each open gets its own [`Search`]: a query
-//!   buffer, its own `Scratch` and result buffer, reused across queries, so concurrent searches
-//!   never see each other's results. The `Scratch` (visited tags sized to the largest
-//!   collection, heaps) comes from a small pool and goes back to it on release, so an open
-//!   does not allocate and zero them again. A write appends to the query (more than `QUERY_LEN_MAX`
+//!   buffer and a result buffer, so concurrent searches never see each other's results. A
+//!   query's working memory ([`Work`]: the core's `Scratch`, visited tags sized to the largest
+//!   collection, and the hit list) is borrowed from a pool of at most `SEARCH_SCRATCH_POOL_MAX`
+//!   only while it runs, so an idle open file holds only its result lines. Every open file is
+//!   charged to the [`Budget`] (`SEARCH_HANDLE_BYTES` plus its buffers' capacity, charged
+//!   before a query buffer grows); past it an open fails with `ENFILE` and a query with
+//!   `ENOBUFS`. Invariant: the budget's total is the sum of the open files' `charged`, which is
+//!   their footprint after every call. A write appends to the query (more than `QUERY_LEN_MAX`
 //!   bytes in all: `EINVAL`); once the bytes form a complete JSON value the query is parsed and
 //!   run. Incomplete JSON is accepted and waits for more; a malformed or failing query fails the
 //!   write (`EINVAL` for malformed queries, the core's errno otherwise, e.g. `ENOENT` for a
