@@ -12,7 +12,9 @@
 //!
 //! Privilege is the kernel's: `CAP_DAC_OVERRIDE` or `CAP_DAC_READ_SEARCH` in the effective set
 //! (either lets a process read every file and search every directory, which is all a search
-//! does), whatever the uid.
+//! does), whatever the uid, but only for a caller in the server's user namespace: capabilities
+//! held inside another user namespace (a container's root) do not override the permissions of
+//! files outside it, so such a caller is checked by its mode bits.
 
 use fuser::Request;
 use vexfs_core::Creds;
@@ -62,11 +64,13 @@ fn parse_status(text: &str) -> Option<Status> {
     })
 }
 
-/// Credentials for `uid`/`gid` given what the caller's status entry said (if anything).
-fn creds_from(uid: u32, gid: u32, status: Option<Status>) -> Creds {
+/// Credentials for `uid`/`gid` given what the caller's status entry said (if anything) and
+/// whether it lives in the server's user namespace.
+fn creds_from(uid: u32, gid: u32, status: Option<Status>, same_userns: bool) -> Creds {
     match status {
         Some(s) if s.fsuid == uid && s.fsgid == gid => {
-            let privileged = s.cap_eff & (1 << CAP_DAC_OVERRIDE | 1 << CAP_DAC_READ_SEARCH) != 0;
+            let caps = s.cap_eff & (1 << CAP_DAC_OVERRIDE | 1 << CAP_DAC_READ_SEARCH) != 0;
+            let privileged = caps && same_userns;
             Creds::user(uid, gid)
                 .with_groups(&s.groups)
                 .with_privilege(privileged)
@@ -77,12 +81,21 @@ fn creds_from(uid: u32, gid: u32, status: Option<Status>) -> Creds {
     }
 }
 
+/// Whether thread `tid` is in this process's user namespace.
+fn in_our_userns(tid: u32) -> bool {
+    let theirs = std::fs::read_link(format!("/proc/{tid}/ns/user"));
+    let ours = std::fs::read_link("/proc/self/ns/user");
+    matches!((theirs, ours), (Ok(a), Ok(b)) if a == b)
+}
+
 /// The caller of `req`.
 pub(crate) fn of(req: &Request) -> Creds {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", req.pid()))
+    let tid = req.pid();
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status"))
         .ok()
         .and_then(|t| parse_status(&t));
-    creds_from(req.uid(), req.gid(), status)
+    let same_userns = status.is_some() && in_our_userns(tid);
+    creds_from(req.uid(), req.gid(), status, same_userns)
 }
 
 #[cfg(test)]
@@ -112,17 +125,19 @@ mod tests {
 
     #[test]
     fn credentials_from_status() {
-        let c = creds_from(1001, 101, parse_status(SAMPLE));
+        let c = creds_from(1001, 101, parse_status(SAMPLE), true);
         assert_eq!(c.groups(), [4, 24, 27]);
         // CAP_DAC_READ_SEARCH: privileged although not root.
         assert!(c.is_privileged());
         // A status of another identity is not believed.
-        let stranger = creds_from(5, 5, parse_status(SAMPLE));
+        let stranger = creds_from(5, 5, parse_status(SAMPLE), true);
         assert!(!stranger.is_privileged());
         assert_eq!(stranger.groups(), [] as [u32; 0]);
         // Unknown groups only restrict: group 9 may be the caller's, so 0o604 is refused.
         assert!(!stranger.permits(0o604, 0, 9, false, vexfs_core::namespace::perm::MAY_READ));
-        assert!(creds_from(0, 0, None).is_privileged());
+        assert!(creds_from(0, 0, None, false).is_privileged());
+        // Capabilities of another user namespace do not count.
+        assert!(!creds_from(1001, 101, parse_status(SAMPLE), false).is_privileged());
         // Root without the capabilities is an ordinary user.
         let s = SAMPLE
             .replace("1000\t1000\t1000\t1001", "0\t0\t0\t0")
@@ -131,6 +146,7 @@ mod tests {
             0,
             0,
             parse_status(&s.replace("0000000000000004", "0000000000000000")),
+            true,
         );
         assert!(!c.is_privileged());
     }
@@ -142,5 +158,6 @@ mod tests {
         // SAFETY: getters without arguments.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         assert_eq!((s.fsuid, s.fsgid), (uid, gid));
+        assert!(in_our_userns(std::process::id()));
     }
 }

@@ -3,8 +3,8 @@
 //! through `/.vexfs/search` and `/.vexfs/stats` about files the kernel's permission checks
 //! refuse them. Each attack is also run by root, to show the data is there to be leaked.
 //!
-//! The attacker is this test binary run again (`runuser -u nobody`, or `setpriv --reuid 4242
-//! --regid 4242`) with the test [`attacker_child`] selected and its steps in the environment:
+//! The attacker is this test binary run again (`runuser -u nobody`, the same inside a user
+//! namespace where it is root with every capability, or `setpriv --reuid 4242 --regid 4242`) with the test [`attacker_child`] selected and its steps in the environment:
 //! it prints one `ATTACK:` line of JSON with each step's outcome. These tests need root (to
 //! mount with `allow_other` and to change user); without it they fail when `REQUIRE_FUSE=1`
 //! (CI) and print SKIP otherwise.
@@ -26,6 +26,9 @@ use vexfs_fuse::MountOptions;
 enum Who {
     Root,
     Nobody,
+    /// `nobody` as root of a user namespace of its own (`unshare --user --map-root-user`): every
+    /// capability there, none over the mount's files.
+    NobodyNsRoot,
     /// uid 4242, gid 4242, these supplementary groups.
     User(&'static [u32]),
 }
@@ -69,6 +72,11 @@ fn attack(who: Who, root: &Path, steps: &[Step]) -> Vec<Outcome> {
         Who::Nobody => {
             let mut c = Command::new("runuser");
             c.args(["-u", "nobody", "--"]);
+            c
+        }
+        Who::NobodyNsRoot => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "nobody", "--", "unshare", "--user", "--map-root-user", "--"]);
             c
         }
         Who::User(groups) => {
@@ -269,7 +277,7 @@ fn errno_of(o: &Outcome) -> i32 {
     o.as_ref().expect_err("expected an error").0
 }
 
-const ATTACKERS: [Who; 2] = [Who::Nobody, Who::User(&[])];
+const ATTACKERS: [Who; 3] = [Who::Nobody, Who::User(&[]), Who::NobodyNsRoot];
 
 #[test]
 fn listing_a_private_directory_through_search() {
