@@ -748,6 +748,29 @@ proptest! {
     fn unprivileged_search_is_the_search_over_readable_files(c in case()) {
         let (e, _) = build(&c);
         let creds = Creds::user(c.caller_uid, c.caller_gid).with_groups(&c.groups);
+        // Stats: exactly the collections the caller may list, counting the files it may read.
+        let mut want: Vec<(String, u64)> = c
+            .dirs
+            .iter()
+            .enumerate()
+            .filter(|(i, d)| d.collection && model_reaches(&c, *i) && model_may(&c, d.mode, d.uid, d.gid, 5))
+            .map(|(i, _)| {
+                let readable = c
+                    .files
+                    .iter()
+                    .filter(|f| f.dir == i && model_may(&c, f.mode, f.uid, f.gid, 4))
+                    .count();
+                (dir_path(&c, i), readable as u64)
+            })
+            .collect();
+        want.sort();
+        let got: Vec<(String, u64)> = e
+            .stats(&creds)
+            .collections
+            .iter()
+            .map(|s| (s.path.clone(), s.vectors))
+            .collect();
+        prop_assert_eq!(got, want);
         for q in &c.queries {
             let json = query_json(&c, q);
             let parsed = parse_query(json.as_bytes()).unwrap();

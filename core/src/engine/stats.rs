@@ -4,7 +4,7 @@
 
 use super::Engine;
 use crate::collections::VECTOR_XATTR;
-use crate::namespace::perm::MAY_READ;
+use crate::namespace::perm::{MAY_EXEC, MAY_READ};
 use crate::namespace::{Body, Creds};
 use crate::types::{FileKind, Ino, ROOT_INO};
 use serde::Serialize;
@@ -87,9 +87,44 @@ impl Engine {
     pub fn stats(&self, creds: &Creds) -> Stats {
         let ns = &self.ns;
         let mut s = Stats::default();
-        // Whether each directory is listable, computed once per directory.
-        let mut listable: BTreeMap<Ino, bool> = BTreeMap::new();
-        let mut is_listable = |dir: Ino| *listable.entry(dir).or_insert_with(|| ns.listable(dir, creds));
+        // Whether each directory is reachable, computed once per directory (a walk up stops at
+        // the first directory already known), so a deep tree costs linear time, not quadratic.
+        let mut reach: BTreeMap<Ino, bool> = BTreeMap::new();
+        let mut chain = Vec::new();
+        let mut is_listable = |dir: Ino| {
+            if creds.is_privileged() {
+                return true;
+            }
+            chain.clear();
+            let mut cur = dir;
+            let mut known = loop {
+                if let Some(&r) = reach.get(&cur) {
+                    break r;
+                }
+                if cur == ROOT_INO {
+                    break true;
+                }
+                chain.push(cur);
+                match ns.get(cur).ok().and_then(|n| n.links.first()) {
+                    // Directories have one parent each: the walk is bounded (a cycle would be
+                    // a broken invariant, cut here).
+                    Some(l) if chain.len() <= ns.len() => cur = l.parent,
+                    _ => break false,
+                }
+            };
+            for &d in chain.iter().rev() {
+                let parent = ns.get(d).ok().and_then(|n| n.links.first()).map(|l| l.parent);
+                known = known && parent.is_some_and(|p| ns.may(p, creds, MAY_EXEC));
+                reach.insert(d, known);
+            }
+            reach.insert(ROOT_INO, true);
+            let reachable = if dir == ROOT_INO {
+                true
+            } else {
+                reach.get(&dir).copied().unwrap_or(false)
+            };
+            reachable && ns.may(dir, creds, MAY_READ | MAY_EXEC)
+        };
         for (ino, n) in ns.iter() {
             let visible = creds.is_privileged() || ino == ROOT_INO || n.parents().any(&mut is_listable);
             if !visible {
