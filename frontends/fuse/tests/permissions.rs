@@ -170,7 +170,9 @@ fn with_scene(tag: &str, body: impl FnOnce(&Path)) {
     // attacker would lend the fresh image's locked descriptor to the child until it execs, and
     // the mount would find the image "locked by another process".
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let s = Scratch::new(tag);
     std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let opts = MountOptions {
