@@ -540,10 +540,11 @@ impl Filesystem for VexFs {
                     return reply.error(Errno::EACCES);
                 }
                 match self.stats_json(&creds::of(req)) {
-                    Ok(doc) => {
-                        let fh = self.s.handles.insert(Handle::Stats(doc));
-                        reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO)
-                    }
+                    Ok(doc) => match self.s.handles.open_stats(req.uid(), doc) {
+                        Some(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
+                        // The budget of open virtual files has no room for the document.
+                        None => reply.error(Errno::ENFILE),
+                    },
                     Err(e) => reply.error(e),
                 }
             }
@@ -584,7 +585,7 @@ impl Filesystem for VexFs {
                     let mut s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     reply.data(s.read(size))
                 }
-                Ok(Handle::Stats(doc)) => reply.data(virt::slice_at(doc, offset, size)),
+                Ok(Handle::Stats { doc, .. }) => reply.data(virt::slice_at(doc, offset, size)),
                 Err(e) => reply.error(*e),
             };
         }
@@ -647,7 +648,7 @@ impl Filesystem for VexFs {
                         Err(e) => reply.error(e),
                     }
                 }
-                Ok(Handle::Stats(_)) => reply.error(Errno::EBADF),
+                Ok(Handle::Stats { .. }) => reply.error(Errno::EBADF),
                 Err(e) => reply.error(*e),
             };
         }

@@ -112,8 +112,19 @@ pub(crate) fn attr(ino: u64, mounted_at: SystemTime) -> Option<FileAttr> {
 pub(crate) enum Handle {
     /// An open `search` file.
     Search(Box<Mutex<Search>>),
-    /// An open `stats` file: the document rendered at open.
-    Stats(Vec<u8>),
+    /// An open `stats` file: the document rendered at open, charged to the budget as
+    /// `SEARCH_HANDLE_BYTES` plus its capacity, to the user who opened it.
+    Stats {
+        /// The document.
+        doc: Vec<u8>,
+        /// Who is charged.
+        uid: u32,
+    },
+}
+
+/// What a stats document is charged.
+fn stats_charge(doc: &[u8]) -> usize {
+    SEARCH_HANDLE_BYTES + doc.len()
 }
 
 /// What a running query works in: the core's scratch (visited tags sized to the largest
@@ -238,6 +249,16 @@ impl Handles {
         Some(self.insert(Handle::Search(Box::new(Mutex::new(Search::new(uid))))))
     }
 
+    /// Registers a new open `stats` file holding `doc`, charged to `uid`; `None` when the budget
+    /// has no room for it (the open fails with `ENFILE`).
+    pub(crate) fn open_stats(&self, uid: u32, mut doc: Vec<u8>) -> Option<u64> {
+        doc.shrink_to_fit();
+        if !self.budget.charge(uid, stats_charge(&doc)) {
+            return None;
+        }
+        Some(self.insert(Handle::Stats { doc, uid }))
+    }
+
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Handle>>> {
         // The map holds no invariant a panic could break half-way.
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
@@ -260,11 +281,12 @@ impl Handles {
         let Some(h) = self.map().remove(&fh) else {
             return;
         };
-        if let Handle::Search(search) = &*h {
-            search
+        match &*h {
+            Handle::Search(search) => search
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .close(&self.budget);
+                .close(&self.budget),
+            Handle::Stats { doc, uid } => self.budget.refund(*uid, stats_charge(doc)),
         }
     }
 
@@ -549,6 +571,17 @@ mod tests {
         }
         assert_eq!(h.budget.total(), 0);
         assert!(h.open_search(1000).is_some());
+        // Stats documents are charged too.
+        let h = Handles::new(64 * SEARCH_HANDLE_BYTES);
+        let docs: Vec<u64> = (0..8)
+            .map(|_| h.open_stats(1000, vec![b'x'; SEARCH_HANDLE_BYTES]).unwrap())
+            .collect();
+        assert_eq!(h.open_stats(1000, vec![b'x'; SEARCH_HANDLE_BYTES]), None);
+        assert_eq!(h.open_search(1000), None);
+        for fh in docs {
+            h.remove(fh);
+        }
+        assert_eq!(h.budget.total(), 0);
     }
 
     #[test]
