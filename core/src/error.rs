@@ -56,6 +56,10 @@ pub enum Error {
     /// `EPERM`: the operation is not permitted on this object.
     #[error("operation not permitted")]
     NotPermitted,
+    /// `EACCES`: the caller's credentials do not allow the access (a search, `like` or stats
+    /// on the caller's behalf; the mount's ordinary requests are checked by the kernel).
+    #[error("permission denied")]
+    Access,
     /// `EOPNOTSUPP`: the operation or attribute namespace is not supported.
     #[error("operation not supported")]
     NotSupported,

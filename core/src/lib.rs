@@ -12,7 +12,8 @@
 //! - [`index`]: the HNSW graph and exact search;
 //! - [`query`]: the search query (JSON) and filter language;
 //! - [`types`]: plain values shared with frontends (inode numbers, time, attributes);
-//! - [`namespace`]: inodes, directories, file data, extended attributes;
+//! - [`namespace`]: inodes, directories, file data, extended attributes, and the permission
+//!   check of reads done on a caller's behalf (`namespace::perm`);
 //! - [`collections`]: which files each collection's index holds, kept in step with storage;
 //! - [`engine`]: every operation, validated then applied, and search;
 //! - [`check`]: whole-structure invariant checks;
@@ -35,4 +36,5 @@ pub mod vector;
 pub use collections::{INDEX_XATTR, IndexConfig, VECTOR_XATTR};
 pub use engine::{Engine, EngineConfig, Hit, Op, OpKind, Scratch, Stats};
 pub use error::{Error, Result};
+pub use namespace::Creds;
 pub use types::*;

@@ -66,6 +66,24 @@ pub const FILTER_TERMS_MAX: usize = 256;
 /// Most values in one `in (...)` list.
 pub const FILTER_IN_VALUES_MAX: usize = 256;
 
+/// Most supplementary groups a caller's credentials carry (`Creds`, inline, no allocation).
+/// A caller in more groups is checked as if it might be in any group not listed, which can
+/// only refuse more (see `Creds::with_groups`).
+pub const CREDS_GROUPS_MAX: usize = 64;
+
+/// Default memory budget of a mount's open `/.vexfs/search` files, in MiB (`--search-memory-mib`):
+/// what their query and result buffers and a fixed charge per open file may hold in all.
+/// Past it, opening `search` fails with `ENFILE` and a query with `ENOBUFS`.
+pub const SEARCH_MEMORY_MIB_DEFAULT: u32 = 256;
+/// One user other than root may hold at most this fraction (1 / N) of the search memory budget.
+pub const SEARCH_MEMORY_USER_SHARE_INV: usize = 4;
+/// Bytes charged to the budget for each open `search` file besides its buffers (its state,
+/// handle table entry and an error line).
+pub const SEARCH_HANDLE_BYTES: usize = 1024;
+/// Search scratch memories (visited tags and heaps, sized to the largest collection) a mount
+/// keeps for reuse between queries; a query borrows one only while it runs.
+pub const SEARCH_SCRATCH_POOL_MAX: usize = 8;
+
 /// Blocks per log segment unless the image is opened with another size (1 MiB). A record that
 /// does not fit (a 1 MiB write) gets a segment of its own, as long as it needs.
 pub const LOG_SEGMENT_BLOCKS_DEFAULT: u32 = 256;

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
+use vexfs_core::Creds;
 use vexfs_core::check::{check, state_digest};
 use vexfs_core::engine::fsck;
 use vexfs_core::journal::OpenOptions;
@@ -416,7 +417,7 @@ fn searches(e: &Engine) -> Vec<Vec<(Ino, f32)>> {
                     exact,
                 };
                 let mut hits = Vec::new();
-                e.search(&q, &mut s, &mut hits).unwrap();
+                e.search(&q, &Creds::ROOT, &mut s, &mut hits).unwrap();
                 hits.iter().map(|h| (h.ino, h.distance)).collect()
             })
         })
@@ -568,7 +569,7 @@ fn churn_keeps_the_image_small() {
         }
     }
     e.checkpoint().unwrap();
-    let live: u64 = e.stats().allocated_bytes;
+    let live: u64 = e.stats(&Creds::ROOT).allocated_bytes;
     let image = storage.len().unwrap();
     // Besides the live state: the previous checkpoint kept as a fallback, with its log (file
     // data travels inline, so at most the 5 rounds x 16 x 64 KiB written between two

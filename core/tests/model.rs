@@ -20,6 +20,7 @@
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
+use vexfs_core::Creds;
 use vexfs_core::check::check;
 use vexfs_core::query::{Filter, Query, Target};
 use vexfs_core::vector::{self, ElemType};
@@ -726,7 +727,10 @@ fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError>
                     exact: true,
                 };
                 let mut hits = Vec::new();
-                let d = sut.e.search(&q, &mut Scratch::new(), &mut hits).unwrap();
+                let d = sut
+                    .e
+                    .search(&q, &Creds::ROOT, &mut Scratch::new(), &mut hits)
+                    .unwrap();
                 let mut p = Vec::new();
                 let got: Vec<(String, f32)> = hits
                     .iter()
@@ -741,7 +745,10 @@ fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError>
                 // filter, at its true distance; as many hits as the exact search; and hits
                 // within the exact k-th distance count towards recall.
                 let q = Query { exact: false, ..q };
-                let d = sut.e.search(&q, &mut Scratch::new(), &mut hits).unwrap();
+                let d = sut
+                    .e
+                    .search(&q, &Creds::ROOT, &mut Scratch::new(), &mut hits)
+                    .unwrap();
                 let all = m.search(dir, &dir_path, &qv, usize::MAX, filtered);
                 prop_assert_eq!(
                     hits.len(),

@@ -14,15 +14,15 @@ use vexfs_core::check::check;
 use vexfs_core::engine::{EntryPoint, Whence, fsck};
 use vexfs_core::journal::OpenOptions;
 use vexfs_core::limits::{
-    DIM_MAX, EF_MAX, FILE_SIZE_MAX, FILTER_DEPTH_MAX, FILTER_IN_VALUES_MAX, FILTER_TERMS_MAX, K_MAX,
-    NAME_LEN_MAX, PATH_LEN_MAX, QUERY_LEN_MAX, WRITE_OP_BYTES_MAX, XATTR_LIST_LEN_MAX, XATTR_NAME_LEN_MAX,
-    XATTR_VALUE_LEN_MAX,
+    CREDS_GROUPS_MAX, DIM_MAX, EF_MAX, FILE_SIZE_MAX, FILTER_DEPTH_MAX, FILTER_IN_VALUES_MAX,
+    FILTER_TERMS_MAX, K_MAX, NAME_LEN_MAX, PATH_LEN_MAX, QUERY_LEN_MAX, WRITE_OP_BYTES_MAX,
+    XATTR_LIST_LEN_MAX, XATTR_NAME_LEN_MAX, XATTR_VALUE_LEN_MAX,
 };
 use vexfs_core::query::{Filter, Query, Target, parse_query};
 use vexfs_core::storage::{MemStorage, Storage};
 use vexfs_core::types::{FallocMode, FileKind, RenameMode, SetAttr, SetTime, Timestamp, XattrMode};
 use vexfs_core::vector::{self, ElemType};
-use vexfs_core::{Engine, EngineConfig, INDEX_XATTR, OpKind, Scratch, VECTOR_XATTR};
+use vexfs_core::{Creds, Engine, EngineConfig, INDEX_XATTR, OpKind, Scratch, VECTOR_XATTR};
 
 use crate::meter::{Meter, Sample};
 use crate::world::{self, BIG, BLOB_BYTES, SPARSE_AT, World};
@@ -258,14 +258,27 @@ pub fn case(e: EntryPoint) -> Case {
             let (s, _) = once(m, || e.statfs(1 << 40))?;
             Ok((s, Ok(())))
         })),
-        EntryPoint::Stats => single(call("every collection", |w, m| {
-            let e = &w.engine;
-            let (s, stats) = once(m, || e.stats())?;
-            if stats.collections.len() < 4 {
-                return Err("stats saw too few collections".into());
-            }
-            Ok((s, Ok(())))
-        })),
+        EntryPoint::Stats => Case {
+            probes: vec![
+                call("every collection", |w, m| {
+                    let e = &w.engine;
+                    let (s, stats) = once(m, || e.stats(&Creds::ROOT))?;
+                    if stats.collections.len() < 4 {
+                        return Err("stats saw too few collections".into());
+                    }
+                    Ok((s, Ok(())))
+                }),
+                call("every collection, as an unprivileged caller", |w, m| {
+                    let e = &w.engine;
+                    let creds = unprivileged();
+                    let (s, stats) = once(m, || e.stats(&creds))?;
+                    if stats.collections.len() < 4 {
+                        return Err("stats saw too few collections".into());
+                    }
+                    Ok((s, Ok(())))
+                }),
+            ],
+        },
         EntryPoint::Resolve => single(call(
             "40 symbolic link hops, each a 4 KiB path of ./ components",
             |w, m| {
@@ -273,6 +286,18 @@ pub fn case(e: EntryPoint) -> Case {
                 let (s, r) = once(m, || e.resolve(b"/links/s0", true))?;
                 if r != Ok(w.ino(&format!("{BIG}/{}", world::member(0)))) {
                     return Err(format!("resolve returned {r:?}"));
+                }
+                Ok((s, r))
+            },
+        )),
+        EntryPoint::ResolveAs => single(call(
+            "40 symbolic link hops, each a 4 KiB path of ./ components, unprivileged",
+            |w, m| {
+                let e = &w.engine;
+                let creds = unprivileged();
+                let (s, r) = once(m, || e.resolve_as(b"/links/s0", true, &creds))?;
+                if r != Ok(w.ino(&format!("{BIG}/{}", world::member(0)))) {
+                    return Err(format!("resolve_as returned {r:?}"));
                 }
                 Ok((s, r))
             },
@@ -298,6 +323,8 @@ pub fn case(e: EntryPoint) -> Case {
         EntryPoint::SearchExact => search_case(true, false),
         EntryPoint::SearchFiltered => search_case(false, true),
         EntryPoint::SearchFilteredExact => search_case(true, true),
+        EntryPoint::SearchAs => search_as_case(false, false),
+        EntryPoint::SearchAsFilteredExact => search_as_case(true, true),
         EntryPoint::HitPath => single(call(
             "a member of the collection at the bottom of /deep",
             |w, m| {
@@ -316,7 +343,10 @@ pub fn case(e: EntryPoint) -> Case {
             let q = big_query(false, false);
             let mut scratch = Scratch::new();
             let mut hits = Vec::new();
-            let dir = ok(w.engine.search(&q, &mut scratch, &mut hits), "search")?;
+            let dir = ok(
+                w.engine.search(&q, &Creds::ROOT, &mut scratch, &mut hits),
+                "search",
+            )?;
             let mut out = Vec::with_capacity(hits.len() * 128);
             let e = &w.engine;
             once(m, || e.write_hits_json(dir, &hits, &mut scratch, &mut out))
@@ -861,9 +891,26 @@ fn big_query(exact: bool, filtered: bool) -> Query {
     }
 }
 
-/// Runs `q` twice on one `Scratch`: the first call warms it up, the second must not allocate.
+/// An unprivileged caller with the most supplementary groups, none of them a file's group, so
+/// every check scans them all; it may read three quarters of `/big`.
+fn unprivileged() -> Creds {
+    let groups: Vec<u32> = (0..CREDS_GROUPS_MAX as u32).map(|g| 10_000 + g).collect();
+    Creds::user(1000, 1000).with_groups(&groups)
+}
+
+/// Runs `q` twice on one `Scratch` as the trusted caller: the first call warms it up, the
+/// second must not allocate.
 fn search_probe(
     shape: String,
+    build: impl Fn(&mut World) -> Result<(Query, usize), String> + 'static,
+) -> Probe {
+    search_probe_as(shape, Creds::ROOT, build)
+}
+
+/// [`search_probe`] on behalf of `creds`.
+fn search_probe_as(
+    shape: String,
+    creds: Creds,
     build: impl Fn(&mut World) -> Result<(Query, usize), String> + 'static,
 ) -> Probe {
     probe(shape, move |w, m| {
@@ -871,12 +918,12 @@ fn search_probe(
         let mut scratch = Scratch::new();
         let mut hits = Vec::new();
         let e = &w.engine;
-        let (first, r) = once(m, || e.search(&q, &mut scratch, &mut hits))?;
+        let (first, r) = once(m, || e.search(&q, &creds, &mut scratch, &mut hits))?;
         ok(r, "search")?;
         if hits.len() < expect {
             return Err(format!("search found {} hits, expected {expect}", hits.len()));
         }
-        let (warm, r) = once(m, || e.search(&q, &mut scratch, &mut hits))?;
+        let (warm, r) = once(m, || e.search(&q, &creds, &mut scratch, &mut hits))?;
         ok(r, "search (warm)")?;
         if hits.len() < expect {
             return Err(format!("warm search found {} hits", hits.len()));
@@ -931,6 +978,36 @@ fn search_case(exact: bool, filtered: bool) -> Case {
                 },
             ));
         }
+    }
+    Case { probes }
+}
+
+/// Credentialed searches of `/big`: a quarter of its members unreadable to the caller, who
+/// has a full supplementary group list.
+fn search_as_case(exact: bool, filtered: bool) -> Case {
+    let what = if filtered {
+        ", worst filter (depth 16, 256 terms)"
+    } else {
+        ""
+    };
+    let mut probes = vec![search_probe_as(
+        format!("/big as an unprivileged caller, vector of 4096 values, k = K_MAX, ef = EF_MAX{what}"),
+        unprivileged(),
+        move |w| {
+            let expect = K_MAX.min(w.size.vectors as u32 / 4) as usize;
+            Ok((big_query(exact, filtered), expect))
+        },
+    )];
+    if !filtered {
+        probes.push(search_probe_as(
+            "/big as an unprivileged caller, like a readable member, k = K_MAX, ef = EF_MAX".into(),
+            unprivileged(),
+            move |w| {
+                let mut q = big_query(exact, false);
+                q.target = Target::Like(format!("{BIG}/{}", world::member(2)));
+                Ok((q, K_MAX.min(w.size.vectors as u32 / 4) as usize))
+            },
+        ));
     }
     Case { probes }
 }

@@ -25,7 +25,7 @@ use vexfs_core::limits::{
     DIM_MAX, NAME_LEN_MAX, PATH_LEN_MAX, SYMLINK_HOPS_MAX, XATTR_NAME_LEN_MAX, XATTR_VALUE_LEN_MAX,
 };
 use vexfs_core::storage::{FileStorage, MemStorage, Storage};
-use vexfs_core::types::{Ctx, FileKind, Ino, Timestamp, XattrMode};
+use vexfs_core::types::{Ctx, FileKind, Ino, SetAttr, Timestamp, XattrMode};
 use vexfs_core::vector::{self, ElemType, Metric};
 use vexfs_core::{Engine, EngineConfig, INDEX_XATTR, VECTOR_XATTR};
 
@@ -328,7 +328,16 @@ impl World {
         let dir = self.collection(BIG, Some(&cfg));
         for i in 0..self.size.vectors {
             let v = vector_bytes(ElemType::F32, DIM_MAX, i as u64);
-            self.file_with(dir, member(i).as_bytes(), Some(&v), i);
+            let ino = self.file_with(dir, member(i).as_bytes(), Some(&v), i);
+            if i % 4 == 3 {
+                // Unreadable to anyone but root: credentialed searches skip these.
+                let ctx = self.ctx();
+                let private = SetAttr {
+                    perm: Some(0o600),
+                    ..SetAttr::default()
+                };
+                self.engine.setattr(ino, private, &ctx).expect("fixture: chmod");
+            }
         }
         let v = vector_bytes(ElemType::F32, DIM_MAX, u64::MAX);
         self.file_with(dir, &long_name(b'L'), Some(&v), 0);

@@ -92,6 +92,9 @@ entry_points! {
     Stats => "stats",
     /// `Engine::resolve` (path walk with symbolic links).
     Resolve => "resolve",
+    /// `Engine::resolve_as` (path walk with symbolic links and a permission check per
+    /// directory).
+    ResolveAs => "resolve_as",
     /// `vector::encode_values`: a query's numbers in the collection's element type.
     EncodeVector => "encode_vector",
     /// `Engine::search`, approximate (HNSW graph).
@@ -102,6 +105,11 @@ entry_points! {
     SearchFiltered => "search_filtered",
     /// `Engine::search` with `exact` and a filter.
     SearchFilteredExact => "search_filtered_exact",
+    /// `Engine::search` on behalf of an unprivileged caller (a full supplementary group list,
+    /// a quarter of the members unreadable), approximate: the permission gate in the walk.
+    SearchAs => "search_as",
+    /// `Engine::search` on behalf of an unprivileged caller, exact, with a filter.
+    SearchAsFilteredExact => "search_as_filtered_exact",
     /// `Engine::hit_path`.
     HitPath => "hit_path",
     /// `Engine::write_hits_json`.

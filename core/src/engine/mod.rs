@@ -744,6 +744,12 @@ impl Engine {
     pub fn resolve(&self, path: &[u8], follow_last: bool) -> Result<Ino> {
         self.ns.resolve(path, follow_last)
     }
+
+    /// Resolves an absolute path as `creds` may (see `Namespace::resolve_as`): `EACCES` at the
+    /// first directory on the way that `creds` may not search.
+    pub fn resolve_as(&self, path: &[u8], follow_last: bool, creds: &crate::namespace::Creds) -> Result<Ino> {
+        self.ns.resolve_as(path, follow_last, creds)
+    }
 }
 
 #[cfg(test)]

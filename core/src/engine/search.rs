@@ -2,6 +2,15 @@
 //! (graph or exact) with the filter evaluated during traversal, and order the results by
 //! (distance, path).
 //!
+//! **Permissions.** A search runs on behalf of a caller ([`Creds`]) and reveals nothing that
+//! caller could not learn with `ls`, `stat` and `getfattr`: reaching the collection takes
+//! search permission on the path (as `stat` would), listing its names and reading the
+//! directory's configuration takes read and search permission on it (as `ls` and `getfattr`
+//! would), and a file's vector, metadata attributes, name, size and mtime all stay out of the
+//! answer unless the caller may read the file (its `user.*` attributes, vector included, need
+//! read permission through `getfattr`). An unreadable file is rejected by the same gate as a
+//! filter, inside the walk, so it cannot crowd out readable files or make a filter decide.
+//!
 //! A search reads the engine only (`&self`) and keeps all its working memory in a caller-owned
 //! [`Scratch`], so concurrent searches need no lock against each other and a warmed-up search
 //! allocates nothing.
@@ -10,7 +19,8 @@ use super::Engine;
 use crate::collections::{VECTOR_XATTR, indexable};
 use crate::error::{Error, Result};
 use crate::index::{Neighbor, SearchScratch};
-use crate::namespace::{Inode, Namespace};
+use crate::namespace::perm::{MAY_EXEC, MAY_READ};
+use crate::namespace::{Creds, Inode, Namespace};
 use crate::query::{FileMeta, Query, Target};
 use crate::types::Ino;
 use crate::vector;
@@ -72,12 +82,30 @@ fn name_in(ns: &Namespace, dir: Ino, ino: Ino) -> &[u8] {
 }
 
 impl Engine {
-    /// Runs `q`, leaving at most `q.k` hits in `out`, nearest first, ties broken by path.
-    /// Returns the collection's directory inode (for [`Engine::hit_path`]).
-    pub fn search(&self, q: &Query, scratch: &mut Scratch, out: &mut Vec<Hit>) -> Result<Ino> {
+    /// Runs `q` on behalf of `creds`, leaving at most `q.k` hits in `out`, nearest first, ties
+    /// broken by path. Returns the collection's directory inode (for [`Engine::hit_path`]).
+    ///
+    /// What `creds` may see (SPEC §4; the module docs give the reasons):
+    /// - `q.dir` resolves with search (x) permission on every directory on the way
+    ///   ([`Namespace::resolve_as`]: `EACCES` at the first one refused, whether or not the rest
+    ///   exists), and the collection directory needs read and search permission (`EACCES`),
+    ///   checked before whether it is a collection;
+    /// - a `like` path resolves the same way and its file needs read permission (`EACCES`),
+    ///   checked before whether it has a vector;
+    /// - a file `creds` may not read is no candidate: it is excluded inside the index walk,
+    ///   like a filter that rejects it and before the query's filter sees its metadata, so it
+    ///   is never returned and never counted toward `k`.
+    ///
+    /// [`Creds::ROOT`] sees everything; its searches take the unfiltered path when the query
+    /// has no filter.
+    pub fn search(&self, q: &Query, creds: &Creds, scratch: &mut Scratch, out: &mut Vec<Hit>) -> Result<Ino> {
         out.clear();
-        let dir = self.ns.resolve(q.dir.as_bytes(), true)?;
-        self.ns.get(dir)?.dir()?;
+        let dir = self.ns.resolve_as(q.dir.as_bytes(), true, creds)?;
+        let dir_node = self.ns.get(dir)?;
+        dir_node.dir()?;
+        if !creds.may(dir_node, MAY_READ | MAY_EXEC) {
+            return Err(Error::Access);
+        }
         let coll = self
             .colls
             .get(dir)
@@ -91,10 +119,12 @@ impl Engine {
                 scratch.query.extend_from_slice(bytes);
             }
             Target::Like(path) => {
-                let ino = self.ns.resolve(path.as_bytes(), true)?;
-                let v = self
-                    .ns
-                    .get(ino)?
+                let ino = self.ns.resolve_as(path.as_bytes(), true, creds)?;
+                let node = self.ns.get(ino)?;
+                if !creds.may(node, MAY_READ) {
+                    return Err(Error::Access);
+                }
+                let v = node
                     .xattrs
                     .get(VECTOR_XATTR)
                     .ok_or_else(|| Error::query(format!("{path} has no vector")))?;
@@ -107,16 +137,23 @@ impl Engine {
         let k = q.k as usize;
         let ef = q.ef.unwrap_or(cfg.ef_search).max(q.k) as usize;
         let ns = &self.ns;
-        let mut eval = |label: Ino| match (&q.filter, ns.get(label)) {
-            (Some(f), Ok(node)) => f.eval(&Meta {
-                node,
-                name: name_in(ns, dir, label),
+        // Permission first: the query's filter never sees a file the caller may not read.
+        let guarded = !creds.is_privileged();
+        let mut eval = |label: Ino| match ns.get(label) {
+            Ok(node) if guarded && !creds.may(node, MAY_READ) => false,
+            Ok(node) => q.filter.as_ref().is_none_or(|f| {
+                f.eval(&Meta {
+                    node,
+                    name: name_in(ns, dir, label),
+                })
             }),
-            (None, Ok(_)) => true,
-            (_, Err(_)) => false,
+            Err(_) => false,
         };
-        let filter: Option<&mut dyn FnMut(u64) -> bool> =
-            if q.filter.is_some() { Some(&mut eval) } else { None };
+        let filter: Option<&mut dyn FnMut(u64) -> bool> = if q.filter.is_some() || guarded {
+            Some(&mut eval)
+        } else {
+            None
+        };
         if q.exact {
             coll.index
                 .search_exact(&scratch.query, k, filter, &mut scratch.index, &mut scratch.found);

@@ -1,11 +1,12 @@
 //! The stats document of SPEC §6, as far as the core knows it: counts of files, directories and
 //! bytes, and per collection its path, configuration, vectors, unindexed files, tombstones and
-//! memory. Frontends add what only they can measure (image size, operation latencies).
+//! memory, filtered to what the caller may see ([`Engine::stats`]). Frontends add what only they can measure (image size, operation latencies).
 
 use super::Engine;
 use crate::collections::VECTOR_XATTR;
-use crate::namespace::Body;
-use crate::types::FileKind;
+use crate::namespace::perm::{MAY_EXEC, MAY_READ};
+use crate::namespace::{Body, Creds};
+use crate::types::{FileKind, Ino, ROOT_INO};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -16,14 +17,19 @@ pub struct CollectionStats {
     pub path: String,
     /// Canonical configuration.
     pub config: String,
-    /// Indexed vectors.
+    /// Indexed vectors (of files the caller may read).
     pub vectors: u64,
-    /// Files in the directory whose vector does not fit the configuration.
+    /// Files in the directory whose vector does not fit the configuration (of those the
+    /// caller may read).
     pub unindexed: u64,
-    /// Deleted index nodes not yet reclaimed.
-    pub deleted: u64,
-    /// Memory the index holds, in bytes.
-    pub memory_bytes: u64,
+    /// Deleted index nodes not yet reclaimed; only for callers who may read every file of
+    /// the collection (it counts files they cannot see otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<u64>,
+    /// Memory the index holds, in bytes; only for callers who may read every file of the
+    /// collection (it grows with their number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 /// Count and latency percentiles of one kind of operation.
@@ -67,10 +73,63 @@ pub struct Stats {
 }
 
 impl Engine {
-    /// The core's part of the stats document.
-    pub fn stats(&self) -> Stats {
+    /// The core's part of the stats document, as `creds` may see it.
+    ///
+    /// A caller sees what `ls -l`, `stat` and `getfattr` would show it, and no more:
+    /// - the counts of files, directories, symlinks, special files and bytes cover the inodes
+    ///   with a name in a directory the caller may list ([`listable`](crate::namespace::Namespace::listable): read and
+    ///   search permission on it, search permission above it), plus the root;
+    /// - a collection is listed only if the caller may list its directory; its `vectors` and
+    ///   `unindexed` count the files the caller may read, and `deleted` and `memory_bytes`
+    ///   (which count every node) appear only if the caller may read every file there.
+    ///
+    /// [`Creds::ROOT`] sees everything.
+    pub fn stats(&self, creds: &Creds) -> Stats {
+        let ns = &self.ns;
         let mut s = Stats::default();
-        for (_, n) in self.ns.iter() {
+        // Whether each directory is reachable, computed once per directory (a walk up stops at
+        // the first directory already known), so a deep tree costs linear time, not quadratic.
+        let mut reach: BTreeMap<Ino, bool> = BTreeMap::new();
+        let mut chain = Vec::new();
+        let mut is_listable = |dir: Ino| {
+            if creds.is_privileged() {
+                return true;
+            }
+            chain.clear();
+            let mut cur = dir;
+            let mut known = loop {
+                if let Some(&r) = reach.get(&cur) {
+                    break r;
+                }
+                if cur == ROOT_INO {
+                    break true;
+                }
+                chain.push(cur);
+                match ns.get(cur).ok().and_then(|n| n.links.first()) {
+                    // Directories have one parent each: the walk is bounded (a cycle would be
+                    // a broken invariant, cut here).
+                    Some(l) if chain.len() <= ns.len() => cur = l.parent,
+                    _ => break false,
+                }
+            };
+            for &d in chain.iter().rev() {
+                let parent = ns.get(d).ok().and_then(|n| n.links.first()).map(|l| l.parent);
+                known = known && parent.is_some_and(|p| ns.may(p, creds, MAY_EXEC));
+                reach.insert(d, known);
+            }
+            reach.insert(ROOT_INO, true);
+            let reachable = if dir == ROOT_INO {
+                true
+            } else {
+                reach.get(&dir).copied().unwrap_or(false)
+            };
+            reachable && ns.may(dir, creds, MAY_READ | MAY_EXEC)
+        };
+        for (ino, n) in ns.iter() {
+            let visible = creds.is_privileged() || ino == ROOT_INO || n.parents().any(&mut is_listable);
+            if !visible {
+                continue;
+            }
             match n.kind {
                 FileKind::Regular => s.files += 1,
                 FileKind::Directory => s.directories += 1,
@@ -85,31 +144,44 @@ impl Engine {
         let mut path = Vec::new();
         let mut by_dir = Vec::with_capacity(self.colls.len());
         for (dir, c) in self.colls.iter() {
-            let mut unindexed = 0;
-            if let Ok(d) = self.ns.get(dir).and_then(|n| n.dir()) {
+            if !creds.is_privileged() && !is_listable(dir) {
+                continue;
+            }
+            let (mut unindexed, mut vectors, mut hidden) = (0, 0, false);
+            if let Ok(d) = ns.get(dir).and_then(|n| n.dir()) {
                 for (name, ino) in d.iter() {
-                    let Ok(node) = self.ns.get(ino) else { continue };
+                    let Ok(node) = ns.get(ino) else { continue };
                     // A file with several names here counts once, at its smallest name.
-                    if node.name_in(dir) == Some(name)
-                        && node.kind == FileKind::Regular
-                        && node.xattrs.contains(VECTOR_XATTR)
-                        && !c.index.contains(ino)
-                    {
+                    if node.name_in(dir) != Some(name) || node.kind != FileKind::Regular {
+                        continue;
+                    }
+                    let indexed = c.index.contains(ino);
+                    if !creds.may(node, MAY_READ) {
+                        hidden |= indexed || node.xattrs.contains(VECTOR_XATTR);
+                        continue;
+                    }
+                    if indexed {
+                        vectors += 1;
+                    } else if node.xattrs.contains(VECTOR_XATTR) {
                         unindexed += 1;
                     }
                 }
             }
+            if creds.is_privileged() {
+                vectors = c.index.len() as u64;
+                hidden = false;
+            }
             path.clear();
-            let _ = self.ns.path_of(dir, &mut path);
+            let _ = ns.path_of(dir, &mut path);
             by_dir.push((
                 dir,
                 CollectionStats {
                     path: String::from_utf8_lossy(&path).into_owned(),
                     config: c.config.to_string(),
-                    vectors: c.index.len() as u64,
+                    vectors,
                     unindexed,
-                    deleted: c.index.deleted() as u64,
-                    memory_bytes: c.index.memory_bytes() as u64,
+                    deleted: (!hidden).then(|| c.index.deleted() as u64),
+                    memory_bytes: (!hidden).then(|| c.index.memory_bytes() as u64),
                 },
             ));
         }

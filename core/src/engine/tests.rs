@@ -5,6 +5,7 @@
 use super::*;
 use crate::check::check;
 use crate::collections::{INDEX_XATTR, VECTOR_XATTR};
+use crate::namespace::Creds;
 use crate::query::{Query, Target};
 use crate::types::{ROOT_INO, S_ISGID, S_ISUID, SetTime};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -49,7 +50,7 @@ fn query(dir: &str, v: &[f64], k: u32) -> Query {
 fn names(e: &Engine, q: &Query) -> Vec<String> {
     let mut s = Scratch::new();
     let mut hits = Vec::new();
-    let dir = e.search(q, &mut s, &mut hits).unwrap();
+    let dir = e.search(q, &Creds::ROOT, &mut s, &mut hits).unwrap();
     let mut p = Vec::new();
     hits.iter()
         .map(|h| {
@@ -592,7 +593,7 @@ fn collection_membership_follows_every_operation() {
         names(&e, &query("/other", &[0.0, 0.0, 0.0], 10)),
         Vec::<String>::new()
     );
-    let s = e.stats();
+    let s = e.stats(&Creds::ROOT);
     let other_stats = s.collections.iter().find(|c| c.path == "/other").unwrap();
     assert_eq!((other_stats.vectors, other_stats.unindexed), (0, 1));
     // Back into docs under a new name, over an existing file: the replaced file leaves.
@@ -633,7 +634,12 @@ fn collection_membership_follows_every_operation() {
     assert_eq!(names(&e, &query("/docs", &[9.0, 9.0], 10)), Vec::<String>::new());
     e.removexattr(twin, INDEX_XATTR, &at(15)).unwrap();
     let mut s = Scratch::new();
-    let r = e.search(&query("/twin", &[0.0, 0.0], 1), &mut s, &mut Vec::new());
+    let r = e.search(
+        &query("/twin", &[0.0, 0.0], 1),
+        &Creds::ROOT,
+        &mut s,
+        &mut Vec::new(),
+    );
     assert!(matches!(r, Err(Error::Query(_))));
     assert_eq!(
         e.getxattr(a, VECTOR_XATTR).unwrap(),
@@ -684,17 +690,20 @@ fn search_query_targets_filters_and_ties() {
     let mut s = Scratch::new();
     q.target = Target::Values(vec![1.5, 0.0]);
     assert!(
-        matches!(e.search(&q, &mut s, &mut Vec::new()), Err(Error::Invalid(_))),
+        matches!(
+            e.search(&q, &Creds::ROOT, &mut s, &mut Vec::new()),
+            Err(Error::Invalid(_))
+        ),
         "i8 needs integers"
     );
     q.target = Target::Bytes(vec![1]);
     assert!(matches!(
-        e.search(&q, &mut s, &mut Vec::new()),
+        e.search(&q, &Creds::ROOT, &mut s, &mut Vec::new()),
         Err(Error::Invalid(_))
     ));
     q.dir = "/missing".into();
     assert_eq!(
-        e.search(&q, &mut s, &mut Vec::new()).unwrap_err(),
+        e.search(&q, &Creds::ROOT, &mut s, &mut Vec::new()).unwrap_err(),
         Error::NotFound
     );
     let mut json = Vec::new();
@@ -702,7 +711,7 @@ fn search_query_targets_filters_and_ties() {
     q.dir = "/docs".into();
     q.target = Target::Values(vec![3.0, 0.0]);
     q.k = 1;
-    let dir = e.search(&q, &mut s, &mut hits).unwrap();
+    let dir = e.search(&q, &Creds::ROOT, &mut s, &mut hits).unwrap();
     e.write_hits_json(dir, &hits, &mut s, &mut json).unwrap();
     assert_eq!(
         String::from_utf8(json).unwrap(),

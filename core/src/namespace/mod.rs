@@ -14,10 +14,12 @@
 
 pub mod data;
 pub mod dir;
+pub mod perm;
 pub mod xattr;
 
 pub use data::{Block, BlockSource, FileData};
 pub use dir::Dir;
+pub use perm::Creds;
 pub use xattr::Xattrs;
 
 use crate::error::{Error, Result};
@@ -387,6 +389,17 @@ impl Namespace {
     /// symbolic links are always followed; the last component's only if `follow_last`. `.` and
     /// `..` are honoured; at most `SYMLINK_HOPS_MAX` links are followed (then `ELOOP`).
     pub fn resolve(&self, path: &[u8], follow_last: bool) -> Result<Ino> {
+        self.resolve_checked(path, follow_last, &mut |_: &Namespace, _: Ino| Ok(()))
+    }
+
+    /// The walk of [`Namespace::resolve`], calling `check(self, dir)` before each component
+    /// (`.` and `..` included) is looked up in directory `dir`; its error ends the walk.
+    pub(crate) fn resolve_checked(
+        &self,
+        path: &[u8],
+        follow_last: bool,
+        check: &mut dyn FnMut(&Namespace, Ino) -> Result<()>,
+    ) -> Result<Ino> {
         if path.len() > PATH_LEN_MAX {
             return Err(Error::NameTooLong);
         }
@@ -407,6 +420,7 @@ impl Namespace {
                 },
             };
             let dir = self.get(cur)?.dir()?;
+            check(self, cur)?;
             match comp {
                 b"." => continue,
                 b".." => {

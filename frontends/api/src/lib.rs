@@ -26,7 +26,8 @@
 //!
 //! Paths are absolute (a missing leading `/` is accepted); intermediate symbolic links are
 //! followed. The API does not update access times on reads (as if mounted `noatime`), and it
-//! performs no permission checks: the calling process owns the whole filesystem. Operations
+//! performs no permission checks: the calling process owns the whole filesystem, so it is
+//! **trusted** — searches and stats run with [`Creds::ROOT`]. Operations
 //! are stamped with the [`Clock`] the instance was made with, and performed as `uid`/`gid` 0
 //! unless [`Vexfs::set_identity`] says otherwise.
 
@@ -42,7 +43,7 @@ pub use vexfs_core::types::{
     Attr, Ctx, DirEntry, FallocMode, FileKind, Ino, RenameMode, SetAttr, SetTime, StatFs, Timestamp,
     XattrMode,
 };
-pub use vexfs_core::{Engine, EngineConfig, Error, IndexConfig, Result, Scratch, Stats, vector};
+pub use vexfs_core::{Creds, Engine, EngineConfig, Error, IndexConfig, Result, Scratch, Stats, vector};
 use vexfs_core::{INDEX_XATTR, VECTOR_XATTR};
 
 /// Where an instance takes the time of its operations from.
@@ -715,7 +716,11 @@ impl Vexfs {
         Ok(())
     }
 
-    /// Runs a query, nearest first.
+    /// Runs a query, nearest first, with **trusted** credentials ([`Creds::ROOT`]): every file
+    /// of the collection is a candidate and every path resolves, whatever its permission bits
+    /// (the calling process holds the whole image). A program that answers queries for other
+    /// users must call the core's `Engine::search` with their [`Creds`] instead, as the FUSE
+    /// mount does.
     pub fn search(&self, query: &Query) -> Result<Vec<SearchResult>> {
         self.search_with(query, &mut Scratch::new())
     }
@@ -723,7 +728,7 @@ impl Vexfs {
     /// Runs a query with caller-owned scratch memory (reuse it to avoid allocation).
     pub fn search_with(&self, query: &Query, scratch: &mut Scratch) -> Result<Vec<SearchResult>> {
         let mut hits = Vec::new();
-        let dir = self.engine().search(query, scratch, &mut hits)?;
+        let dir = self.engine().search(query, &Creds::ROOT, scratch, &mut hits)?;
         let mut path = Vec::new();
         hits.iter()
             .map(|h| {
@@ -741,9 +746,10 @@ impl Vexfs {
         self.search(&vexfs_core::query::parse_query(json.as_bytes())?)
     }
 
-    /// The stats document (with the image size when there is an image).
+    /// The stats document (with the image size when there is an image), with **trusted**
+    /// credentials: every collection is listed.
     pub fn stats(&self) -> Stats {
-        let mut s = self.engine().stats();
+        let mut s = self.engine().stats(&Creds::ROOT);
         s.image_bytes = self.engine().image_bytes();
         s
     }

@@ -25,6 +25,7 @@ pub(crate) fn errno(e: &Error) -> Errno {
         Error::CrossDevice => Errno::EXDEV,
         Error::Busy(_) | Error::Locked => Errno::EBUSY,
         Error::NotPermitted => Errno::EPERM,
+        Error::Access => Errno::EACCES,
         Error::NotSupported => Errno::EOPNOTSUPP,
         Error::TooManyLinks => Errno::EMLINK,
         Error::FileTooBig => Errno::EFBIG,
@@ -51,6 +52,7 @@ mod tests {
             (Error::ValueTooBig, libc::E2BIG),
             (Error::NotSupported, libc::EOPNOTSUPP),
             (Error::ReadOnly, libc::EROFS),
+            (Error::Access, libc::EACCES),
             (
                 Error::Io {
                     during: "x",

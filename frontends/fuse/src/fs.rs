@@ -44,6 +44,7 @@
 //! any file or directory makes *everything* durable (`Engine::sync` is global), so use that.
 
 use crate::convert::{file_attr, file_type, now, timestamp};
+use crate::creds;
 use crate::errno::errno;
 use crate::metrics::FsOp;
 use crate::state::Shared;
@@ -64,8 +65,8 @@ use std::time::{Duration, SystemTime};
 use vexfs_core::limits::WRITE_OP_BYTES_MAX;
 use vexfs_core::query::Query;
 use vexfs_core::{
-    Attr, Ctx, Engine, Error, FallocMode, FileKind, Hit, Ino, Op, ROOT_INO, RenameMode, Scratch, SetAttr,
-    SetTime, Timestamp, XattrMode,
+    Attr, Creds, Ctx, Engine, Error, FallocMode, FileKind, Ino, Op, ROOT_INO, RenameMode, SetAttr, SetTime,
+    Timestamp, XattrMode,
 };
 
 /// How long the kernel may cache a directory entry (see the module docs).
@@ -168,6 +169,9 @@ impl VexFs {
         reply: ReplyEntry,
         f: impl FnOnce(&mut Engine) -> Result<Attr, Error>,
     ) {
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
+        }
         if parent == VEXFS_DIR {
             return reply.error(Errno::EPERM);
         }
@@ -188,6 +192,9 @@ impl VexFs {
 
     /// Runs a name removal (`unlink`, `rmdir`): pins the inode losing the name first.
     fn remove_name(&self, op: FsOp, parent: u64, name: &[u8], req: &Request, reply: ReplyEmpty) {
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
+        }
         if parent == VEXFS_DIR || is_vexfs_name(parent, name) {
             return reply.error(Errno::EPERM);
         }
@@ -209,12 +216,13 @@ impl VexFs {
         }
     }
 
-    /// Renders the stats document: the core's, plus what only the mount knows.
-    fn stats_json(&self) -> Result<Vec<u8>, Errno> {
+    /// Renders the stats document as `creds` may see it: the core's, plus what only the mount
+    /// knows.
+    fn stats_json(&self, creds: &Creds) -> Result<Vec<u8>, Errno> {
         let (stats, image_bytes) = self.s.metrics.time(FsOp::Stats, || -> Result<_, Errno> {
             let e = self.s.read()?;
             let image = e.image_bytes();
-            Ok((e.stats(), image))
+            Ok((e.stats(creds), image))
         })?;
         let mut doc = serde_json::to_value(&stats).map_err(|_| Errno::EIO)?;
         if let Some(obj) = doc.as_object_mut() {
@@ -236,6 +244,7 @@ impl VexFs {
                         kib => Some(kib),
                     },
                     "open_virtual_files": self.s.handles.len(),
+                    "search_memory_bytes": self.s.handles.budget.total(),
                     "referenced_inodes": self.s.referenced_inodes(),
                 }),
             );
@@ -245,22 +254,30 @@ impl VexFs {
         Ok(out)
     }
 
-    /// The runner of a search transaction: the engine's search under the read lock.
-    fn run_search(
-        &self,
-        q: &Query,
-        sc: &mut Scratch,
-        hits: &mut Vec<Hit>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
+    /// The runner of a search transaction: the engine's search on behalf of `creds`, under
+    /// the read lock, in work memory borrowed from the pool for the query's duration.
+    fn run_search(&self, q: &Query, creds: &Creds, out: &mut Vec<u8>) -> Result<(), Error> {
         self.s.metrics.time(FsOp::Search, || {
-            let e = self.s.read().map_err(|_| Error::Io {
-                during: "locking the engine",
-                errno: libc::EIO,
-            })?;
-            let dir = e.search(q, sc, hits)?;
-            e.write_hits_json(dir, hits, sc, out)
+            let mut work = self.s.handles.take_work();
+            let r = self
+                .s
+                .read()
+                .map_err(|_| Error::Io {
+                    during: "locking the engine",
+                    errno: libc::EIO,
+                })
+                .and_then(|e| {
+                    let dir = e.search(q, creds, &mut work.scratch, &mut work.hits)?;
+                    e.write_hits_json(dir, &work.hits, &mut work.scratch, out)
+                });
+            self.s.handles.put_work(work);
+            r
         })
+    }
+
+    /// Whether the mount refuses changes (`-o ro`): the server, not the kernel, enforces it.
+    fn read_only(&self) -> bool {
+        self.s.read_only
     }
 
     fn search_handle(&self, fh: FileHandle) -> Result<Arc<Handle>, Errno> {
@@ -377,6 +394,9 @@ impl Filesystem for VexFs {
                 reply.error(Errno::EPERM)
             };
         }
+        if self.read_only() && change != SetAttr::default() {
+            return reply.error(Errno::EROFS);
+        }
         let ctx = ctx(req);
         let r = self.s.metrics.time(FsOp::Setattr, || {
             if change == SetAttr::default() {
@@ -467,6 +487,9 @@ impl Filesystem for VexFs {
         } else {
             return reply.error(Errno::EINVAL);
         };
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
+        }
         let (parent, name, newparent, newname) = (parent.0, name.as_bytes(), newparent.0, newname.as_bytes());
         if parent == VEXFS_DIR
             || newparent == VEXFS_DIR
@@ -502,28 +525,35 @@ impl Filesystem for VexFs {
         });
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match ino.0 {
-            SEARCH => {
-                let fh = self.s.handles.open_search();
-                reply.opened(
+            SEARCH => match self.s.handles.open_search(req.uid()) {
+                Some(fh) => reply.opened(
                     FileHandle(fh),
                     FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_STREAM,
-                )
-            }
+                ),
+                // The search memory budget has no room for another open file.
+                None => reply.error(Errno::ENFILE),
+            },
             STATS => {
                 if flags.acc_mode() != OpenAccMode::O_RDONLY {
                     return reply.error(Errno::EACCES);
                 }
-                match self.stats_json() {
-                    Ok(doc) => {
-                        let fh = self.s.handles.insert(Handle::Stats(doc));
-                        reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO)
-                    }
+                match self.stats_json(&creds::of(req)) {
+                    Ok(doc) => match self.s.handles.open_stats(req.uid(), doc) {
+                        Some(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
+                        // The budget of open virtual files has no room for the document.
+                        None => reply.error(Errno::ENFILE),
+                    },
                     Err(e) => reply.error(e),
                 }
             }
             VEXFS_DIR => reply.error(Errno::EISDIR),
+            _ if self.read_only()
+                && (flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0) =>
+            {
+                reply.error(Errno::EROFS)
+            }
             ino => {
                 let r = self
                     .s
@@ -555,7 +585,7 @@ impl Filesystem for VexFs {
                     let mut s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     reply.data(s.read(size))
                 }
-                Ok(Handle::Stats(doc)) => reply.data(virt::slice_at(doc, offset, size)),
+                Ok(Handle::Stats { doc, .. }) => reply.data(virt::slice_at(doc, offset, size)),
                 Err(e) => reply.error(*e),
             };
         }
@@ -610,18 +640,20 @@ impl Filesystem for VexFs {
             return match self.search_handle(fh).as_deref() {
                 Ok(Handle::Search(s)) => {
                     let mut s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let mut run = |q: &Query, sc: &mut Scratch, hits: &mut Vec<Hit>, out: &mut Vec<u8>| {
-                        self.run_search(q, sc, hits, out)
-                    };
-                    match s.write(data, &mut run) {
+                    // The query runs as the caller writing it (read once it is complete).
+                    let mut run = |q: &Query, out: &mut Vec<u8>| self.run_search(q, &creds::of(req), out);
+                    match s.write(data, &self.s.handles.budget, &mut run) {
                         // Queries are at most QUERY_LEN_MAX bytes: fits.
                         Ok(n) => reply.written(n as u32),
                         Err(e) => reply.error(e),
                     }
                 }
-                Ok(Handle::Stats(_)) => reply.error(Errno::EBADF),
+                Ok(Handle::Stats { .. }) => reply.error(Errno::EBADF),
                 Err(e) => reply.error(*e),
             };
+        }
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
         }
         self.s
             .max_write_seen
@@ -878,6 +910,9 @@ impl Filesystem for VexFs {
         position: u32,
         reply: ReplyEmpty,
     ) {
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
+        }
         if virt::is_virtual(ino.0) {
             return reply.error(Errno::EPERM);
         }
@@ -951,6 +986,9 @@ impl Filesystem for VexFs {
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
+        }
         if virt::is_virtual(ino.0) {
             return reply.error(Errno::NO_XATTR);
         }
@@ -989,6 +1027,9 @@ impl Filesystem for VexFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
+        }
         let (parent, name) = (parent.0, name.as_bytes());
         if parent == VEXFS_DIR {
             return reply.error(Errno::EPERM);
@@ -1020,6 +1061,9 @@ impl Filesystem for VexFs {
         reply: ReplyEmpty,
     ) {
         const PUNCH: i32 = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
+        }
         let mode = match mode {
             0 => FallocMode::Allocate,
             libc::FALLOC_FL_KEEP_SIZE => FallocMode::KeepSize,
@@ -1088,6 +1132,9 @@ impl Filesystem for VexFs {
         flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
+        }
         if !flags.is_empty() {
             return reply.error(Errno::EINVAL);
         }

@@ -1,7 +1,8 @@
 //! `vexfs-fuse`: a VexFS image mounted through FUSE (fuser 0.18, pure-Rust mount, no libfuse).
 //!
 //! [`mount`] runs a mount in the foreground, as `vexfs mount` does: it opens the image (locked
-//! exclusively, so a second open fails with "image is locked by another process"), mounts it,
+//! exclusively, so a second open fails with "image is locked by another process"; a read-only
+//! mount's lock is shared, so read-only mounts of one image coexist), mounts it,
 //! serves requests on `MountOptions::threads` worker threads until the filesystem is unmounted
 //! (`umount`, `fusermount3 -u`) or the process receives SIGINT or SIGTERM (then it unmounts
 //! itself, lazily with `MNT_DETACH` if the mount is busy), and finally writes a checkpoint
@@ -15,6 +16,7 @@
 //!
 //! Modules, each owning one concern:
 //! - `commit`: the commit timer thread;
+//! - `creds`: a request's caller as core credentials (groups and capabilities from `/proc`);
 //! - `fs`: the `fuser::Filesystem` implementation (parse → core call → reply) and the cache
 //!   (TTL) policy;
 //! - `state`: what the worker threads share — the engine behind its `RwLock`, kernel
@@ -26,7 +28,10 @@
 //!
 //! The mount always uses `default_permissions` (the kernel enforces permissions against the
 //! attributes the engine reports), `nosuid` and `nodev` (fuser's defaults), and never fuser's
-//! `AutoUnmount` (it hangs on unmount with fusermount3 3.14).
+//! `AutoUnmount` (it hangs on unmount with fusermount3 3.14). What the server reads on a
+//! caller's behalf (searches, `like`, filters, the stats document) it checks itself with the
+//! caller's credentials (`creds`). A read-only mount is read-write for the kernel and refuses
+//! every change itself with `EROFS`, so that `/.vexfs/search` can still be opened for writing.
 //!
 //! Once the mount is up it asks for a larger readahead window ([`MountOptions::readahead_kib`])
 //! through the kernel's per-mount knob: the FUSE handshake can only lower the kernel's 128 KiB
@@ -35,6 +40,7 @@
 
 mod commit;
 mod convert;
+mod creds;
 mod errno;
 mod fs;
 mod metrics;
@@ -50,7 +56,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use vexfs_core::Engine;
 use vexfs_core::journal::OpenOptions;
-use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
+use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN, SEARCH_MEMORY_MIB_DEFAULT};
 use vexfs_core::storage::FileStorage;
 
 /// How to mount.
@@ -70,6 +76,11 @@ pub struct MountOptions {
     /// anything changed since the last sync, so without fsync at most this much is lost to a
     /// crash. 0: only fsync and unmount make changes durable.
     pub commit_secs: u32,
+    /// Memory budget, in MiB, of the open `/.vexfs/search` files (`--search-memory-mib`): their
+    /// query and result buffers plus a fixed charge per open file; one user other than root
+    /// may hold a quarter of it. Past it an open fails with `ENFILE` and a query with
+    /// `ENOBUFS`. At least 1.
+    pub search_memory_mib: u32,
     /// Length in blocks of the log segments the session allocates (tests: small segments reach
     /// segment ends in a few operations); `LOG_SEGMENT_BLOCKS_MIN` up to the default.
     pub log_segment_blocks: u32,
@@ -89,6 +100,7 @@ impl Default for MountOptions {
             threads: 4,
             readahead_kib: READAHEAD_KIB,
             commit_secs: COMMIT_SECS,
+            search_memory_mib: SEARCH_MEMORY_MIB_DEFAULT,
             log_segment_blocks: LOG_SEGMENT_BLOCKS_DEFAULT,
         }
     }
@@ -168,11 +180,11 @@ fn config(opts: &MountOptions) -> Config {
         MountOption::FSName("vexfs".into()),
         MountOption::Subtype("vexfs".into()),
         MountOption::DefaultPermissions,
-        if opts.read_only {
-            MountOption::RO
-        } else {
-            MountOption::RW
-        },
+        // Read-only mounts too are read-write for the kernel: with MS_RDONLY it would refuse
+        // to open `/.vexfs/search` for writing (EROFS) before the server could answer, and no
+        // search could run. The server refuses every change itself (`fs.rs`), and the engine
+        // is opened read-only as well.
+        MountOption::RW,
     ];
     cfg.acl = if opts.allow_other {
         SessionACL::All
@@ -191,8 +203,12 @@ fn prepare(image: &Path, opts: &MountOptions) -> Result<(Arc<Shared>, Config), M
     if !(LOG_SEGMENT_BLOCKS_MIN..=LOG_SEGMENT_BLOCKS_DEFAULT).contains(&opts.log_segment_blocks) {
         return Err(MountError::Options("log segment blocks out of range"));
     }
+    if opts.search_memory_mib == 0 {
+        return Err(MountError::Options("search memory must be at least 1 MiB"));
+    }
     let engine = open_engine(image, opts)?;
-    let shared = Arc::new(Shared::new(engine, opts.read_only, opts.threads));
+    let search_memory = (opts.search_memory_mib as usize).saturating_mul(1 << 20);
+    let shared = Arc::new(Shared::new(engine, opts.read_only, opts.threads, search_memory));
     Ok((shared, config(opts)))
 }
 

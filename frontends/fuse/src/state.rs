@@ -42,7 +42,8 @@ pub(crate) struct Shared {
     pub(crate) handles: Handles,
     /// Request counts and latencies.
     pub(crate) metrics: Metrics,
-    /// Mounted read-only (no atime updates either).
+    /// Mounted read-only: the server refuses every change with `EROFS` (the kernel's mount is
+    /// read-write, so that `/.vexfs/search` can be opened for writing); no atime updates.
     pub(crate) read_only: bool,
     /// Worker threads.
     pub(crate) threads: usize,
@@ -59,11 +60,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(engine: Engine, read_only: bool, threads: usize) -> Self {
+    pub(crate) fn new(engine: Engine, read_only: bool, threads: usize, search_memory_bytes: usize) -> Self {
         Shared {
             engine: RwLock::new(engine),
             refs: Mutex::new(HashMap::new()),
-            handles: Handles::new(),
+            handles: Handles::new(search_memory_bytes),
             metrics: Metrics::new(),
             read_only,
             threads,

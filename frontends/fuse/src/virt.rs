@@ -11,10 +11,14 @@
 //! - `.vexfs` cannot be created over (`EEXIST`), removed or renamed (`EPERM`), and nothing can
 //!   be created, linked or renamed into it (`EPERM`).
 //! - `search` (mode 0666) is a transaction file. Each open gets its own [`Search`]: a query
-//!   buffer, its own `Scratch` and result buffer, reused across queries, so concurrent searches
-//!   never see each other's results. The `Scratch` (visited tags sized to the largest
-//!   collection, heaps) comes from a small pool and goes back to it on release, so an open
-//!   does not allocate and zero them again. A write appends to the query (more than `QUERY_LEN_MAX`
+//!   buffer and a result buffer, so concurrent searches never see each other's results. A
+//!   query's working memory ([`Work`]: the core's `Scratch`, visited tags sized to the largest
+//!   collection, and the hit list) is borrowed from a pool of at most `SEARCH_SCRATCH_POOL_MAX`
+//!   only while it runs, so an idle open file holds only its result lines. Every open file is
+//!   charged to the [`Budget`] (`SEARCH_HANDLE_BYTES` plus its buffers' capacity, charged
+//!   before a query buffer grows); past it an open fails with `ENFILE` and a query with
+//!   `ENOBUFS`. Invariant: the budget's total is the sum of the open files' `charged`, which is
+//!   their footprint after every call. A write appends to the query (more than `QUERY_LEN_MAX`
 //!   bytes in all: `EINVAL`); once the bytes form a complete JSON value the query is parsed and
 //!   run. Incomplete JSON is accepted and waits for more; a malformed or failing query fails the
 //!   write (`EINVAL` for malformed queries, the core's errno otherwise, e.g. `ENOENT` for a
@@ -32,7 +36,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
-use vexfs_core::limits::QUERY_LEN_MAX;
+use vexfs_core::limits::{
+    QUERY_LEN_MAX, SEARCH_HANDLE_BYTES, SEARCH_MEMORY_USER_SHARE_INV, SEARCH_SCRATCH_POOL_MAX,
+};
 use vexfs_core::query::{Query, parse_query};
 use vexfs_core::{Error, Hit, Scratch};
 
@@ -106,43 +112,151 @@ pub(crate) fn attr(ino: u64, mounted_at: SystemTime) -> Option<FileAttr> {
 pub(crate) enum Handle {
     /// An open `search` file.
     Search(Box<Mutex<Search>>),
-    /// An open `stats` file: the document rendered at open.
-    Stats(Vec<u8>),
+    /// An open `stats` file: the document rendered at open, charged to the budget as
+    /// `SEARCH_HANDLE_BYTES` plus its capacity, to the user who opened it.
+    Stats {
+        /// The document.
+        doc: Vec<u8>,
+        /// Who is charged.
+        uid: u32,
+    },
 }
 
-/// Scratches kept for reuse by later opens of `search` (at most this many; one per search
-/// running at once is all that is ever needed, and the FUSE session runs a few threads).
-const SCRATCH_POOL_MAX: usize = 8;
+/// What a stats document is charged.
+fn stats_charge(doc: &[u8]) -> usize {
+    SEARCH_HANDLE_BYTES + doc.len()
+}
+
+/// What a running query works in: the core's scratch (visited tags sized to the largest
+/// collection, heaps) and the hit list. Borrowed from the pool only while a query runs.
+#[derive(Debug, Default)]
+pub(crate) struct Work {
+    pub(crate) scratch: Scratch,
+    pub(crate) hits: Vec<Hit>,
+}
+
+/// The memory budget of open `search` files: every open file is charged
+/// [`SEARCH_HANDLE_BYTES`] plus the capacity of its query and result buffers, against a total
+/// and, for users other than root, a share of it per user.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    total_max: usize,
+    user_max: usize,
+    used: Mutex<(usize, HashMap<u32, usize>)>,
+}
+
+impl Budget {
+    pub(crate) fn new(total_bytes: usize) -> Self {
+        Budget {
+            total_max: total_bytes,
+            user_max: total_bytes / SEARCH_MEMORY_USER_SHARE_INV,
+            used: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    fn used(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<u32, usize>)> {
+        // Counter updates are single steps: nothing a panic could leave half-done.
+        self.used.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Charges `bytes` to `uid` if both the total and `uid`'s share (root has none) allow.
+    pub(crate) fn charge(&self, uid: u32, bytes: usize) -> bool {
+        let mut g = self.used();
+        let (total, by_uid) = &mut *g;
+        let mine = by_uid.get(&uid).copied().unwrap_or(0);
+        let fits_total = total.saturating_add(bytes) <= self.total_max;
+        let fits_user = uid == 0 || mine.saturating_add(bytes) <= self.user_max;
+        if !(fits_total && fits_user) {
+            return false;
+        }
+        *total += bytes;
+        *by_uid.entry(uid).or_insert(0) += bytes;
+        true
+    }
+
+    /// Charges `bytes` to `uid` even past the limits (a few bytes the limits could not foresee).
+    pub(crate) fn force(&self, uid: u32, bytes: usize) {
+        let mut g = self.used();
+        let (total, by_uid) = &mut *g;
+        *total += bytes;
+        *by_uid.entry(uid).or_insert(0) += bytes;
+    }
+
+    /// Gives back `bytes` charged to `uid`.
+    pub(crate) fn refund(&self, uid: u32, bytes: usize) {
+        let mut g = self.used();
+        let (total, by_uid) = &mut *g;
+        *total = total.saturating_sub(bytes);
+        if let Some(mine) = by_uid.get_mut(&uid) {
+            *mine = mine.saturating_sub(bytes);
+            if *mine == 0 {
+                by_uid.remove(&uid);
+            }
+        }
+    }
+
+    /// Bytes charged in all.
+    pub(crate) fn total(&self) -> usize {
+        self.used().0
+    }
+}
 
 /// Open virtual files by file handle. Handles start at 1; engine files use handle 0.
 #[derive(Debug)]
 pub(crate) struct Handles {
     next: AtomicU64,
     map: Mutex<HashMap<u64, Arc<Handle>>>,
-    /// Scratches of released `search` files, handed to the next opens.
-    scratches: Mutex<Vec<Scratch>>,
+    /// Work memories of finished queries, for the next ones.
+    pool: Mutex<Vec<Work>>,
+    /// What open `search` files may hold.
+    pub(crate) budget: Budget,
 }
 
 impl Handles {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(search_memory_bytes: usize) -> Self {
         Handles {
             next: AtomicU64::new(1),
             map: Mutex::new(HashMap::new()),
-            scratches: Mutex::new(Vec::new()),
+            pool: Mutex::new(Vec::new()),
+            budget: Budget::new(search_memory_bytes),
         }
     }
 
-    fn scratches(&self) -> std::sync::MutexGuard<'_, Vec<Scratch>> {
+    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Work>> {
         // A pool of interchangeable buffers: nothing a panic could leave inconsistent.
-        self.scratches.lock().unwrap_or_else(PoisonError::into_inner)
+        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a new open `search` file, with a pooled scratch when one is free.
-    pub(crate) fn open_search(&self) -> u64 {
-        let scratch = self.scratches().pop().unwrap_or_default();
-        self.insert(Handle::Search(Box::new(Mutex::new(Search::with_scratch(
-            scratch,
-        )))))
+    /// A work memory for one query: a pooled one when one is free.
+    pub(crate) fn take_work(&self) -> Work {
+        self.pool().pop().unwrap_or_default()
+    }
+
+    /// Gives a work memory back after its query (kept if the pool has room).
+    pub(crate) fn put_work(&self, w: Work) {
+        let mut pool = self.pool();
+        if pool.len() < SEARCH_SCRATCH_POOL_MAX {
+            pool.push(w);
+        }
+    }
+
+    /// Registers a new open `search` file, charged to `uid`; `None` when the budget has no
+    /// room for it (the open fails with `ENFILE`).
+    pub(crate) fn open_search(&self, uid: u32) -> Option<u64> {
+        if !self.budget.charge(uid, SEARCH_HANDLE_BYTES) {
+            return None;
+        }
+        Some(self.insert(Handle::Search(Box::new(Mutex::new(Search::new(uid))))))
+    }
+
+    /// Registers a new open `stats` file holding `doc`, charged to `uid`; `None` when the budget
+    /// has no room for it (the open fails with `ENFILE`).
+    pub(crate) fn open_stats(&self, uid: u32, mut doc: Vec<u8>) -> Option<u64> {
+        doc.shrink_to_fit();
+        if !self.budget.charge(uid, stats_charge(&doc)) {
+            return None;
+        }
+        Some(self.insert(Handle::Stats { doc, uid }))
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Handle>>> {
@@ -162,21 +276,17 @@ impl Handles {
         self.map().get(&fh).cloned()
     }
 
-    /// Forgets `fh` (release); a `search` file's scratch goes back to the pool unless a
-    /// request still in flight holds the handle.
+    /// Forgets `fh` (release): a `search` file's buffers are freed and its charge refunded.
     pub(crate) fn remove(&self, fh: u64) {
         let Some(h) = self.map().remove(&fh) else {
             return;
         };
-        if let Ok(Handle::Search(search)) = Arc::try_unwrap(h) {
-            let scratch = search
-                .into_inner()
+        match &*h {
+            Handle::Search(search) => search
+                .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .scratch;
-            let mut pool = self.scratches();
-            if pool.len() < SCRATCH_POOL_MAX {
-                pool.push(scratch);
-            }
+                .close(&self.budget),
+            Handle::Stats { doc, uid } => self.budget.refund(*uid, stats_charge(doc)),
         }
     }
 
@@ -210,54 +320,111 @@ enum State {
     Done,
 }
 
-/// One open `search` file: a query being written and the lines of the last one.
+/// One open `search` file: a query being written and the lines of the last one, charged to
+/// the budget as `SEARCH_HANDLE_BYTES` plus its buffers' capacity (`charged`).
 #[derive(Debug)]
 pub(crate) struct Search {
     query: Vec<u8>,
     state: State,
     out: Vec<u8>,
     cursor: usize,
-    scratch: Scratch,
-    hits: Vec<Hit>,
+    /// Who opened it: the budget charges this user.
+    uid: u32,
+    charged: usize,
+    closed: bool,
 }
 
 /// What a [`Search`] asks its owner to do with a complete, valid query: run it against the
-/// engine (under the read lock) and write the result lines into the buffer.
-pub(crate) type Runner<'a> =
-    dyn FnMut(&Query, &mut Scratch, &mut Vec<Hit>, &mut Vec<u8>) -> Result<(), Error> + 'a;
+/// engine (under the read lock, as the writing caller) and write the result lines into the
+/// buffer.
+pub(crate) type Runner<'a> = dyn FnMut(&Query, &mut Vec<u8>) -> Result<(), Error> + 'a;
+
+/// The message of a query refused for want of search memory.
+const NO_MEMORY: &str = "search memory budget exhausted (too much held by open /.vexfs/search files; \
+    close some, or raise the mount's --search-memory-mib)";
 
 impl Search {
-    #[cfg(test)]
-    pub(crate) fn new() -> Self {
-        Search::with_scratch(Scratch::new())
-    }
-
-    /// A new open `search` file that runs its queries with `scratch`.
-    pub(crate) fn with_scratch(scratch: Scratch) -> Self {
+    /// A new open `search` file, charged `SEARCH_HANDLE_BYTES` to `uid` (by the caller).
+    pub(crate) fn new(uid: u32) -> Self {
         Search {
             query: Vec::new(),
             state: State::Empty,
             out: Vec::new(),
             cursor: 0,
-            scratch,
-            hits: Vec::new(),
+            uid,
+            charged: SEARCH_HANDLE_BYTES,
+            closed: false,
         }
     }
 
+    /// What the budget should hold for this file now.
+    fn footprint(&self) -> usize {
+        SEARCH_HANDLE_BYTES + self.query.capacity() + self.out.capacity()
+    }
+
+    /// Brings the charge in line with the buffers; false when growth did not fit.
+    fn recharge(&mut self, budget: &Budget) -> bool {
+        let now = self.footprint();
+        if now > self.charged {
+            if !budget.charge(self.uid, now - self.charged) {
+                return false;
+            }
+        } else {
+            budget.refund(self.uid, self.charged - now);
+        }
+        self.charged = now;
+        true
+    }
+
+    /// Frees the buffers and refunds everything (release). Later calls do nothing.
+    pub(crate) fn close(&mut self, budget: &Budget) {
+        self.query = Vec::new();
+        self.out = Vec::new();
+        if !self.closed {
+            budget.refund(self.uid, self.charged);
+        }
+        self.charged = 0;
+        self.closed = true;
+    }
+
     /// Appends `data` to the query; runs it with `run` once complete. Returns the bytes
-    /// accepted (all of them) or the errno of a malformed or failed query.
-    pub(crate) fn write(&mut self, data: &[u8], run: &mut Runner<'_>) -> Result<usize, Errno> {
+    /// accepted (all of them) or the errno of a malformed or failed query (`ENOBUFS` when the
+    /// buffers would outgrow the budget).
+    pub(crate) fn write(
+        &mut self,
+        data: &[u8],
+        budget: &Budget,
+        run: &mut Runner<'_>,
+    ) -> Result<usize, Errno> {
+        if self.closed {
+            return Err(Errno::EBADF);
+        }
         if self.state == State::Done {
-            self.query.clear();
-            self.out.clear();
+            // The last query's buffers go: an idle file holds only its results.
+            self.query = Vec::new();
+            self.out = Vec::new();
             self.cursor = 0;
             self.state = State::Empty;
         }
         if self.query.len() + data.len() > QUERY_LEN_MAX {
-            self.fail(&format!(
-                "invalid query: query is longer than {QUERY_LEN_MAX} bytes"
-            ));
+            self.fail(
+                &format!("invalid query: query is longer than {QUERY_LEN_MAX} bytes"),
+                budget,
+            );
             return Err(Errno::EINVAL);
+        }
+        let need = self.query.len() + data.len();
+        if need > self.query.capacity() {
+            // Charged before it is allocated: growth past the budget never happens.
+            let target = need.max(2 * self.query.capacity()).min(QUERY_LEN_MAX);
+            let grow = target - self.query.capacity();
+            if !budget.charge(self.uid, grow) {
+                self.fail(NO_MEMORY, budget);
+                return Err(Errno::ENOBUFS);
+            }
+            self.charged += grow;
+            self.query.reserve_exact(target - self.query.len());
+            self.settle(budget);
         }
         self.query.extend_from_slice(data);
         let first = self.query.iter().find(|b| !b.is_ascii_whitespace());
@@ -281,25 +448,47 @@ impl Search {
         let result = parse_query(&self.query).and_then(|q| {
             self.out.clear();
             self.cursor = 0;
-            run(&q, &mut self.scratch, &mut self.hits, &mut self.out)
+            run(&q, &mut self.out)
         });
+        self.query = Vec::new();
         match result {
-            Ok(()) => {
+            Ok(()) if self.recharge(budget) => {
                 self.state = State::Done;
                 Ok(data.len())
             }
+            Ok(()) => {
+                self.fail(NO_MEMORY, budget);
+                Err(Errno::ENOBUFS)
+            }
             Err(e) => {
-                self.fail(&e.to_string());
+                self.fail(&e.to_string(), budget);
                 Err(crate::errno::errno(&e))
             }
         }
     }
 
-    fn fail(&mut self, msg: &str) {
+    fn fail(&mut self, msg: &str, budget: &Budget) {
+        self.query = Vec::new();
+        self.out = Vec::new();
         error_line(msg, &mut self.out);
+        self.out.shrink_to_fit();
         self.cursor = 0;
-        self.query.clear();
         self.state = State::Done;
+        // The error line is small (a message, or a quote of at most a query's bad part): it
+        // is kept even if the budget is full, so the caller learns why.
+        self.settle(budget);
+    }
+
+    /// Brings the charge in line with the buffers whether or not the budget has room (for
+    /// the few bytes an allocator rounds up, and an error line).
+    fn settle(&mut self, budget: &Budget) {
+        let now = self.footprint();
+        if now > self.charged {
+            budget.force(self.uid, now - self.charged);
+        } else {
+            budget.refund(self.uid, self.charged - now);
+        }
+        self.charged = now;
     }
 
     /// The next at most `size` bytes of the result lines. While the query is incomplete this is
@@ -324,8 +513,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn ok_runner() -> impl FnMut(&Query, &mut Scratch, &mut Vec<Hit>, &mut Vec<u8>) -> Result<(), Error> {
-        |q, _, _, out| {
+    const MIB: usize = 1 << 20;
+
+    fn ok_runner() -> impl FnMut(&Query, &mut Vec<u8>) -> Result<(), Error> {
+        |q, out| {
             out.extend_from_slice(format!("{{\"dir\":\"{}\"}}\n", q.dir).as_bytes());
             Ok(())
         }
@@ -343,65 +534,142 @@ mod tests {
         String::from_utf8(all).unwrap()
     }
 
+    fn fresh() -> (Search, Budget) {
+        let b = Budget::new(64 * MIB);
+        assert!(b.charge(1000, SEARCH_HANDLE_BYTES));
+        (Search::new(1000), b)
+    }
+
     #[test]
-    fn released_search_files_return_their_scratch_to_a_bounded_pool() {
-        let h = Handles::new();
-        let fhs: Vec<u64> = (0..SCRATCH_POOL_MAX + 3).map(|_| h.open_search()).collect();
-        assert_eq!(h.scratches().len(), 0);
-        // A request still holding the handle keeps its scratch out of the pool.
-        let held = h.get(fhs[0]).unwrap();
-        h.remove(fhs[0]);
-        assert_eq!(h.scratches().len(), 0);
-        drop(held);
-        for &fh in &fhs[1..] {
+    fn work_memory_goes_back_to_a_bounded_pool() {
+        let h = Handles::new(MIB);
+        let taken: Vec<Work> = (0..SEARCH_SCRATCH_POOL_MAX + 3).map(|_| h.take_work()).collect();
+        assert_eq!(h.pool().len(), 0);
+        for w in taken {
+            h.put_work(w);
+        }
+        assert_eq!(h.pool().len(), SEARCH_SCRATCH_POOL_MAX);
+        let w = h.take_work();
+        assert_eq!(h.pool().len(), SEARCH_SCRATCH_POOL_MAX - 1);
+        h.put_work(w);
+        assert_eq!(h.pool().len(), SEARCH_SCRATCH_POOL_MAX);
+    }
+
+    #[test]
+    fn open_files_are_charged_and_refunded() {
+        let h = Handles::new(64 * SEARCH_HANDLE_BYTES);
+        // A user other than root gets a quarter: 16 files.
+        let mine: Vec<u64> = (0..16).map(|_| h.open_search(1000).unwrap()).collect();
+        assert_eq!(h.open_search(1000), None);
+        // Another user has a quarter of its own; root may take what is left of the total.
+        let other: Vec<u64> = (0..16).map(|_| h.open_search(1001).unwrap()).collect();
+        let root: Vec<u64> = (0..32).map(|_| h.open_search(0).unwrap()).collect();
+        assert_eq!(h.open_search(0), None);
+        assert_eq!(h.open_search(1002), None);
+        for fh in mine.iter().chain(&other).chain(&root) {
+            h.remove(*fh);
+        }
+        assert_eq!(h.budget.total(), 0);
+        assert!(h.open_search(1000).is_some());
+        // Stats documents are charged too.
+        let h = Handles::new(64 * SEARCH_HANDLE_BYTES);
+        let docs: Vec<u64> = (0..8)
+            .map(|_| h.open_stats(1000, vec![b'x'; SEARCH_HANDLE_BYTES]).unwrap())
+            .collect();
+        assert_eq!(h.open_stats(1000, vec![b'x'; SEARCH_HANDLE_BYTES]), None);
+        assert_eq!(h.open_search(1000), None);
+        for fh in docs {
             h.remove(fh);
         }
-        assert_eq!(h.scratches().len(), SCRATCH_POOL_MAX);
-        let again = h.open_search();
-        assert_eq!(h.scratches().len(), SCRATCH_POOL_MAX - 1);
-        h.remove(again);
-        h.remove(again);
-        assert_eq!(h.scratches().len(), SCRATCH_POOL_MAX);
-        assert_eq!(h.len(), 0);
+        assert_eq!(h.budget.total(), 0);
+    }
+
+    #[test]
+    fn buffers_are_charged_and_past_the_budget_a_query_fails_with_enobufs() {
+        let b = Budget::new(8 * SEARCH_HANDLE_BYTES + 4096);
+        assert!(b.charge(7, SEARCH_HANDLE_BYTES));
+        let mut s = Search::new(7);
+        let mut run = ok_runner();
+        // A user's quarter is 3 KiB, 1 KiB of it the file itself: 2.5 KiB of query does not fit.
+        let big = format!("{{\"dir\":\"/{}", "x".repeat(2500));
+        assert_eq!(s.write(big.as_bytes(), &b, &mut run), Err(Errno::ENOBUFS));
+        assert!(read_all(&mut s).contains("search memory"));
+        // Small queries still work, and the charge follows the buffers.
+        s.write(b"{\"dir\":\"/d\",\"vector\":[1]}", &b, &mut run).unwrap();
+        assert_eq!(read_all(&mut s), "{\"dir\":\"/d\"}\n");
+        assert_eq!(b.total(), s.footprint());
+        s.close(&b);
+        assert_eq!(b.total(), 0);
+        // A result larger than the budget allows is refused, not kept.
+        let b = Budget::new(4 * SEARCH_HANDLE_BYTES + 4 * 1024);
+        assert!(b.charge(7, SEARCH_HANDLE_BYTES));
+        let mut s = Search::new(7);
+        let mut huge = |_: &Query, out: &mut Vec<u8>| {
+            out.resize(64 * 1024, b'x');
+            Ok(())
+        };
+        assert_eq!(
+            s.write(b"{\"dir\":\"/d\",\"vector\":[1]}", &b, &mut huge),
+            Err(Errno::ENOBUFS)
+        );
+        assert!(b.total() < 2 * SEARCH_HANDLE_BYTES, "{}", b.total());
+        s.close(&b);
+        assert_eq!(b.total(), 0);
+    }
+
+    #[test]
+    fn an_idle_file_keeps_only_its_results() {
+        let (mut s, b) = fresh();
+        let mut run = ok_runner();
+        let padded = format!("{{\"dir\":\"/d\",\"vector\":[1]}}{}", " ".repeat(100_000));
+        s.write(padded.as_bytes(), &b, &mut run).unwrap();
+        assert!(s.query.capacity() == 0 && s.out.len() < 64, "{}", s.footprint());
+        assert_eq!(b.total(), s.footprint());
     }
 
     #[test]
     fn split_query_runs_when_complete() {
-        let mut s = Search::new();
+        let (mut s, b) = fresh();
         let mut run = ok_runner();
-        assert_eq!(s.write(b"{\"dir\":\"/d\",", &mut run), Ok(12));
+        assert_eq!(s.write(b"{\"dir\":\"/d\",", &b, &mut run), Ok(12));
         assert!(read_all(&mut s).contains("incomplete"));
-        assert_eq!(s.write(b"\"vector\":[1]}", &mut run), Ok(13));
+        assert_eq!(s.write(b"\"vector\":[1]}", &b, &mut run), Ok(13));
         assert_eq!(read_all(&mut s), "{\"dir\":\"/d\"}\n");
         // A new query replaces the old results.
-        s.write(b"{\"dir\":\"/e\",\"vector\":[1]}\n", &mut run).unwrap();
+        s.write(b"{\"dir\":\"/e\",\"vector\":[1]}\n", &b, &mut run)
+            .unwrap();
         assert_eq!(read_all(&mut s), "{\"dir\":\"/e\"}\n");
     }
 
     #[test]
     fn malformed_query_is_einval_with_an_error_line() {
-        let mut s = Search::new();
+        let (mut s, b) = fresh();
         let mut run = ok_runner();
-        assert_eq!(s.write(b"{\"dir\":\"/d\"}", &mut run), Err(Errno::EINVAL));
+        assert_eq!(s.write(b"{\"dir\":\"/d\"}", &b, &mut run), Err(Errno::EINVAL));
         let line = read_all(&mut s);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert!(v["error"].as_str().unwrap().contains("vector"), "{line}");
-        assert_eq!(s.write(b"[1,2]", &mut run), Err(Errno::EINVAL));
-        assert_eq!(s.write(b"{} trailing", &mut run), Err(Errno::EINVAL));
+        assert_eq!(s.write(b"[1,2]", &b, &mut run), Err(Errno::EINVAL));
+        assert_eq!(s.write(b"{} trailing", &b, &mut run), Err(Errno::EINVAL));
         let big = vec![b' '; QUERY_LEN_MAX + 1];
-        assert_eq!(s.write(&big, &mut run), Err(Errno::EINVAL));
+        assert_eq!(s.write(&big, &b, &mut run), Err(Errno::EINVAL));
         assert!(read_all(&mut s).contains("longer"));
     }
 
     #[test]
     fn engine_errors_keep_their_errno() {
-        let mut s = Search::new();
-        let mut run = |_: &Query, _: &mut Scratch, _: &mut Vec<Hit>, _: &mut Vec<u8>| Err(Error::NotFound);
+        let (mut s, b) = fresh();
+        let mut run = |_: &Query, _: &mut Vec<u8>| Err(Error::NotFound);
         assert_eq!(
-            s.write(b"{\"dir\":\"/nope\",\"vector\":[1]}", &mut run),
+            s.write(b"{\"dir\":\"/nope\",\"vector\":[1]}", &b, &mut run),
             Err(Errno::ENOENT)
         );
         assert!(read_all(&mut s).contains("no such file"));
+        let mut denied = |_: &Query, _: &mut Vec<u8>| Err(Error::Access);
+        assert_eq!(
+            s.write(b"{\"dir\":\"/secret\",\"vector\":[1]}", &b, &mut denied),
+            Err(Errno::EACCES)
+        );
     }
 
     #[test]

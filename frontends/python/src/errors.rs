@@ -75,7 +75,9 @@ fn class_of(e: &Error) -> &'static str {
             "LimitExceeded"
         }
         Error::NoAttribute => "NoAttribute",
-        Error::CrossDevice | Error::NotPermitted | Error::NotSupported => "NotSupported",
+        // `Access` is only for untrusted callers of the core (the FUSE mount); this module
+        // searches with trusted credentials and never sees it.
+        Error::CrossDevice | Error::NotPermitted | Error::Access | Error::NotSupported => "NotSupported",
         Error::Busy(_) => "Busy",
         Error::Locked => "Locked",
         Error::NoSpace => "NoSpace",

@@ -1,5 +1,5 @@
-//! `vexfs mount IMAGE MOUNTPOINT [--threads N] [--readahead-kib N] [-o ro] [-o allow_other]
-//! [-o commit=SECONDS]`: mount an image through FUSE in the foreground until it is unmounted
+//! `vexfs mount IMAGE MOUNTPOINT [--threads N] [--readahead-kib N] [--search-memory-mib N]
+//! [-o ro] [-o allow_other] [-o commit=SECONDS]`: mount an image through FUSE in the foreground until it is unmounted
 //! (`umount`, `fusermount3 -u`, SIGINT or SIGTERM), then write a checkpoint and exit 0.
 //!
 //! `-o` takes comma-separated options and may be repeated: `ro`, `rw`, `allow_other`,
@@ -18,7 +18,12 @@ Durability: fsync (of a file or a directory) makes every change made so far dura
 fsync, the mount commits every commit=SECONDS (default 5): a crash (power loss, kill -9) loses \
 at most the changes of the last interval. With commit=0, changes made without fsync become \
 durable only at unmount. sync(1) and syncfs(2) do not reach a FUSE filesystem on Linux, so \
-`sync` alone makes nothing durable. Unmounting writes a checkpoint and loses nothing.";
+`sync` alone makes nothing durable. Unmounting writes a checkpoint and loses nothing.
+
+Read-only (-o ro): the server refuses every change with EROFS, and searches work (the kernel \
+sees a read-write mount, so /.vexfs/search can be opened for writing; statfs does not show \
+ST_RDONLY). Several read-only mounts of one image may run at once; a read-write mount excludes \
+every other mount of the image.";
 
 /// Arguments of `vexfs mount`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +42,11 @@ pub struct Args {
     /// changes at least this often without fsync; default 5, 0: only on fsync and unmount).
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
     pub options: Vec<String>,
+    /// Memory budget of open /.vexfs/search files in MiB (their query and result buffers);
+    /// one user other than root may hold a quarter. Past it, opening search fails with ENFILE
+    /// and a query with ENOBUFS.
+    #[arg(long, value_name = "MIB", default_value_t = MountOptions::default().search_memory_mib)]
+    pub search_memory_mib: u32,
     /// Log segment length in blocks, for tests that must reach segment ends quickly.
     #[arg(long, value_name = "BLOCKS", hide = true, default_value_t = LOG_SEGMENT_BLOCKS_DEFAULT)]
     pub log_segment_blocks: u32,
@@ -52,8 +62,12 @@ fn options(args: &Args) -> CliResult<MountOptions> {
             "--log-segment-blocks must be {LOG_SEGMENT_BLOCKS_MIN} to {LOG_SEGMENT_BLOCKS_DEFAULT}"
         )));
     }
+    if args.search_memory_mib == 0 {
+        return Err(CliError::new("--search-memory-mib must be at least 1"));
+    }
     let mut opts = MountOptions {
         threads: args.threads,
+        search_memory_mib: args.search_memory_mib,
         readahead_kib: args.readahead_kib,
         log_segment_blocks: args.log_segment_blocks,
         ..MountOptions::default()
