@@ -393,10 +393,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn zeros(n: u64) -> Vec<u8> {
+        vec![0; n as usize]
+    }
+
     #[test]
     fn writes_into_protected_extents_are_reported_once_taken() {
         let mut g = Guard::default();
-        g.check_write(0, &vec![0u8; (10) as usize]);
+        g.check_write(0, &zeros(10));
         assert!(g.take_violation().is_none(), "a disabled guard checks nothing");
         let extents = [
             Extent::new(4, 2, ExtentKind::Checkpoint),
@@ -404,22 +408,22 @@ mod tests {
             Extent::new(12, 8, ExtentKind::LogSegment),
         ];
         g.refresh(&extents, &[0u8; 64 * BLOCK_SIZE]);
-        g.check_write(2 * BS, &vec![0u8; (2 * BS) as usize]);
-        g.check_write(6 * BS, &vec![0u8; (3 * BS) as usize]);
-        g.check_write(12 * BS, &vec![0u8; (BS) as usize]);
+        g.check_write(2 * BS, &zeros(2 * BS));
+        g.check_write(6 * BS, &zeros(3 * BS));
+        g.check_write(12 * BS, &zeros(BS));
         assert!(
             g.take_violation().is_none(),
             "free space and an empty log segment are writable"
         );
-        g.check_write(9 * BS + 100, &vec![0u8; (1) as usize]);
+        g.check_write(9 * BS + 100, &zeros(1));
         let v = g.take_violation().unwrap();
         assert!(v.contains("file data at blocks 9..10"), "{v}");
-        g.check_write(5 * BS - 1, &vec![0u8; (2) as usize]);
+        g.check_write(5 * BS - 1, &zeros(2));
         assert!(g.take_violation().unwrap().contains("checkpoint"));
         g.check_set_len(8 * BS);
         assert!(g.take_violation().unwrap().contains("cutting the image"));
         g.disable();
-        g.check_write(9 * BS, &vec![0u8; (1) as usize]);
+        g.check_write(9 * BS, &zeros(1));
         assert!(g.take_violation().is_none());
     }
 }
