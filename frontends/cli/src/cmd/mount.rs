@@ -6,11 +6,12 @@
 //! `commit=SECONDS` (default 5; 0: changes become durable only on fsync and unmount).
 //! `--log-segment-blocks` (hidden) sets the log segment size for tests.
 
-use crate::error::{CliError, CliResult, context};
+use super::mounted;
+use crate::error::{CliError, CliResult};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
-use vexfs_fuse::MountOptions;
+use vexfs_fuse::{MountError, MountOptions};
 
 /// What `vexfs mount --help` says after the options.
 pub const AFTER_HELP: &str = "\
@@ -86,15 +87,26 @@ fn options(args: &Args) -> CliResult<MountOptions> {
 /// Mounts and serves until unmounted.
 pub fn run(args: Args) -> CliResult<ExitCode> {
     let opts = options(&args)?;
-    let dir = std::fs::metadata(&args.mountpoint).map_err(|e| context(args.mountpoint.display(), e))?;
+    let dir = std::fs::metadata(&args.mountpoint).map_err(|e| mounted::path_error(&args.mountpoint, &e))?;
     if !dir.is_dir() {
         return Err(CliError::new(format!(
             "{}: not a directory",
             args.mountpoint.display()
         )));
     }
-    vexfs_fuse::mount(&args.image, &args.mountpoint, &opts).map_err(|e| CliError::new(e.to_string()))?;
+    vexfs_fuse::mount(&args.image, &args.mountpoint, &opts).map_err(mount_error)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A failed mount as one line, saying what to do where there is something to do.
+fn mount_error(e: MountError) -> CliError {
+    match e {
+        MountError::Image {
+            path,
+            source: vexfs::Error::NotAnImage,
+        } => CliError::new(mounted::not_an_image(&path)),
+        e => CliError::new(e.to_string()),
+    }
 }
 
 #[cfg(test)]
