@@ -615,7 +615,10 @@ fn read_slots(storage: &dyn Storage) -> Result<Box<Slots>> {
     storage
         .read_at(0, &mut head[..head_len])
         .map_err(|e| Error::io("reading the superblock", &e))?;
-    if len < 2 * BS && !superblock::looks_like_vexfs(&head[..head_len]) {
+    // Too short for its superblocks: an empty file, or one that starts like no VexFS slot
+    // (a blank slot A may be a truncated fresh image: that is damage).
+    let head = &head[..head_len];
+    if len < 2 * BS && (len == 0 || (head.iter().any(|&b| b != 0) && !superblock::looks_like_vexfs(head))) {
         return Err(Error::NotAnImage);
     }
     if len < 2 * BS {

@@ -105,6 +105,10 @@ fn mount_error(e: MountError) -> CliError {
             path,
             source: vexfs::Error::NotAnImage,
         } => CliError::new(mounted::not_an_image(&path)),
+        MountError::Mount { path, source } if source.raw_os_error() == Some(libc::ENOTCONN) => {
+            let e = mounted::path_error(&path, &source);
+            CliError::new(format!("mounting on {e}"))
+        }
         e => CliError::new(e.to_string()),
     }
 }

@@ -80,6 +80,7 @@ pub fn not_an_image(image: &Path) -> String {
 /// process is gone, the kernel answers every call with ENOTCONN until it is unmounted.
 pub fn path_error(path: &Path, e: &io::Error) -> CliError {
     if e.raw_os_error() == Some(libc::ENOTCONN) {
+        // The mountpoint itself may still answer `stat` (from the kernel's cache): then `path`.
         let at = dead_mountpoint(path).unwrap_or(path);
         return CliError::new(format!(
             "{}: {} (the mount there has died; run `umount {}` and mount again)",
