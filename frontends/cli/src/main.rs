@@ -22,7 +22,7 @@ struct Cli {
 enum Command {
     /// Create an empty filesystem image.
     Mkfs(cmd::mkfs::Args),
-    /// Mount an image through FUSE; stays in the foreground until unmounted.
+    /// Mount an image through FUSE; stays in the foreground until unmounted (-d: in the background).
     #[command(after_help = cmd::mount::AFTER_HELP)]
     Mount(cmd::mount::Args),
     /// Verify an image: checksums, invariants, index-storage consistency.

@@ -353,3 +353,95 @@ fn errors_say_what_to_do() {
         assert!(line.contains("umount"), "{line}");
     });
 }
+
+/// Item 11: the foreground mount prints one line once it answers; `mount -d` returns once the
+/// mount answers and leaves it serving; a background mount that fails says why and exits 1.
+#[test]
+fn mount_says_when_ready_and_runs_in_the_background() {
+    if !fuse_or_skip("mount_says_when_ready_and_runs_in_the_background") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (img, mnt) = (s(&scratch.image), s(&scratch.mountpoint));
+    let ready = format!("{img} mounted on {mnt} (unmount with `umount {mnt}`)");
+
+    let mut child = Command::new(VEXFS)
+        .args(["mount", img, mnt])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first.trim_end(), ready);
+    assert!(
+        scratch.mountpoint.join(".vexfs/search").is_file(),
+        "printed before it answers"
+    );
+    assert!(Command::new("umount").arg(mnt).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+
+    let out = vexfs(["mount", "-d", img, mnt]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{ready}\n"));
+    // Answers at once, no waiting.
+    std::fs::write(scratch.mountpoint.join("a"), b"hello").unwrap();
+    assert!(Command::new("umount").arg(mnt).status().unwrap().success());
+    // The background process closes the image and exits; then the image opens cleanly.
+    let started = std::time::Instant::now();
+    loop {
+        let out = vexfs(["fsck", img]);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the background mount did not let go of the image: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read(scratch.mountpoint.join("a")).ok(),
+        None,
+        "unmounted"
+    );
+
+    let text = scratch.path("notes.txt");
+    std::fs::write(&text, "hello\n".repeat(10_000)).unwrap();
+    let line = fails(["mount", "--background", s(&text), mnt]);
+    assert!(line.contains("not a VexFS image"), "{line}");
+}
+
+/// Item 13: `mkfs --help` shows no seed as a default, `fsck --rebuild-index` says what it
+/// rebuilt.
+#[test]
+fn help_and_progress_read_well() {
+    if !fuse_or_skip("help_and_progress_read_well") {
+        return;
+    }
+    let help = ok(["mkfs", "--help"]);
+    let seed = help.lines().find(|l| l.contains("--seed")).unwrap();
+    assert!(!seed.contains("[default:"), "{help}");
+    assert!(help.contains("one fixed seed"), "{help}");
+    let scratch = Scratch::new();
+    let m = scratch.mount();
+    let docs = m.p("docs");
+    std::fs::create_dir(&docs).unwrap();
+    ok(["index", "create", s(&docs), "--dim", "2"]);
+    for n in ["a", "b"] {
+        std::fs::write(docs.join(n), b"").unwrap();
+        ok(["vector", "set", s(&docs.join(n)), "1,2"]);
+    }
+    m.unmount();
+    let out = ok(["fsck", s(&scratch.image), "--rebuild-index"]);
+    assert!(
+        out.contains("rebuilt the index of every collection from storage: 1 collections, 2 vectors indexed"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("clean"), "{out}");
+}

@@ -52,6 +52,12 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
     for fixed in &report.repaired {
         println!("repaired: {fixed}");
     }
+    if args.rebuild_index {
+        println!(
+            "rebuilt the index of every collection from storage: {} collections, {} vectors indexed",
+            report.collections, report.vectors
+        );
+    }
     for p in &report.problems {
         println!("problem: {p}");
     }
