@@ -13,7 +13,8 @@ ensure_rust() {
 
 # Debian packages the tests need. Installs only what is missing; needs root (CI is root).
 ensure_apt_packages() {
-  local want=(fuse3) missing=()
+  # attr: setfattr/getfattr, which the README's examples use.
+  local want=(fuse3 attr) missing=()
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
@@ -30,5 +31,18 @@ make_python_venv() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
     python3 -m venv "$1"
+  fi
+}
+
+# Puts `vexfs` on the PATH: a symbolic link /usr/local/bin/vexfs -> $1 (the built binary), when
+# that directory is writable (root); otherwise says how.
+link_vexfs() {
+  local bin
+  bin="$(realpath "$1")"
+  if [ -w /usr/local/bin ]; then
+    ln -sf "$bin" /usr/local/bin/vexfs
+    echo "vexfs is on the PATH: /usr/local/bin/vexfs -> $bin"
+  else
+    echo "to put vexfs on the PATH: sudo ln -sf $bin /usr/local/bin/vexfs (or cargo install --path frontends/cli --locked)"
   fi
 }

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/lib.sh
 ensure_rust
-ensure_apt_packages   # fuse3 (fusermount3)
+ensure_apt_packages   # fuse3 (fusermount3), attr (setfattr, used by the README's examples)
 
 image=${VEXFS_IMAGE:-$HOME/vexfs.img}
 mnt=${VEXFS_MOUNT:-/mnt/vexfs}
@@ -17,6 +17,7 @@ mnt=${VEXFS_MOUNT:-/mnt/vexfs}
 cargo build --release --locked -p vexfs-cli
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 vexfs="${target_dir:-target}/release/vexfs"
+link_vexfs "$vexfs"
 
 if [ ! -s "$image" ]; then
   mkdir -p "$(dirname "$image")"

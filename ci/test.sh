@@ -58,6 +58,14 @@ section "FUSE: POSIX suites through a mount"
 ci/pjdfstest.sh
 ci/fsx.sh
 
+section "README: its shell snippets, as pasted, against a real mount"
+# The release vexfs linked into /usr/local/bin (as ci/run.sh does), then every ```sh block of
+# the README's "Using the mount" section run on a fresh background mount, each command required
+# to succeed and the outputs its comments show checked (ci/readme.sh).
+cargo build --release --locked -p vexfs-cli
+link_vexfs "${CARGO_TARGET_DIR:-target}/release/vexfs"
+ci/readme.sh "${CARGO_TARGET_DIR:-target}/release/vexfs"
+
 section "stack and allocation audit"
 # Every core entry point in its worst-case shape on a painted, guarded stack (release build, as
 # shipped). Fails when one uses more than STACK_BUDGET_BYTES or a warmed-up search allocates; the

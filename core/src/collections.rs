@@ -5,8 +5,12 @@
 //! `dir` exactly when (see [`indexable`]):
 //! - `dir` carries `user.vexfs.index` (it is a collection),
 //! - `ino` is a regular file with at least one name in `dir`,
-//! - `ino` carries `user.vexfs.vector` and that value is a valid vector for the collection's
-//!   dimension and element type.
+//! - `ino` carries `user.vexfs.vector` and that value fits the collection
+//!   ([`IndexConfig::check_vector`]: its dimension and element type, and not zero for `cosine`).
+//!
+//! Setting a vector on a file in collections accepts it when it fits at least one of them
+//! ([`Collections::check_vector`]); it is then indexed where it fits and counted as unindexed in
+//! the others, as a file renamed into a collection its vector does not fit is.
 //!
 //! The engine calls [`Collections::resync`] for every (collection, file) pair an operation may
 //! have affected, inside that operation, so a search that starts after an operation returns sees
@@ -149,9 +153,21 @@ impl IndexConfig {
         }
     }
 
-    /// Whether `v` is a valid vector for this collection.
+    /// Checks that `v` is a valid vector for this collection: [`vector::validate`] (length, no
+    /// NaN or infinity), and for `cosine` not the zero vector, which has no direction.
+    pub fn check_vector(&self, v: &[u8]) -> Result<()> {
+        vector::validate(self.elem, self.dim, v)?;
+        if self.metric == Metric::Cosine && vector::is_zero(self.elem, v) {
+            return Err(Error::Invalid(
+                "a zero vector has no direction: a cosine collection refuses it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `v` is a valid vector for this collection ([`IndexConfig::check_vector`]).
     pub fn fits(&self, v: &[u8]) -> bool {
-        vector::validate(self.elem, self.dim, v).is_ok()
+        self.check_vector(v).is_ok()
     }
 
     /// The index parameters for this configuration with the given level seed.
@@ -315,6 +331,26 @@ impl Collections {
             self.resync(ns, dir, ino);
         }
     }
+
+    /// Checks a vector about to be set on file `ino`: accepted when the file has a name in no
+    /// collection or when the vector fits at least one of its collections. Otherwise the
+    /// collection's own error when there is one collection, or [`Collections::FITS_NONE`].
+    pub fn check_vector(&self, ns: &Namespace, ino: Ino, v: &[u8]) -> Result<()> {
+        let node = ns.get(ino)?;
+        let mut refused = None;
+        for dir in node.parents() {
+            if let Some(c) = self.by_dir.get(&dir) {
+                match c.config.check_vector(v) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => refused = Some(if refused.is_some() { Self::FITS_NONE } else { e }),
+                }
+            }
+        }
+        refused.map_or(Ok(()), Err)
+    }
+
+    /// The error for a vector refused by each of several collections the file is in.
+    pub const FITS_NONE: Error = Error::Invalid("the vector fits none of the file's collections");
 
     /// Removes `ino` from the index of `dir` if present (the file's last name there is gone).
     pub fn drop_member(&mut self, dir: Ino, ino: Ino) {

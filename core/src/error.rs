@@ -86,6 +86,11 @@ pub enum Error {
         /// Byte offset in the image where the damaged structure starts.
         offset: u64,
     },
+    /// The file is not a VexFS image: neither superblock slot is anything like a VexFS
+    /// superblock (an empty file, another format, or not made by `mkfs`). A VexFS superblock
+    /// with damage is [`Error::Corrupted`] instead.
+    #[error("not a VexFS image")]
+    NotAnImage,
     /// An I/O error from the storage under the image (`errno` as the host reported it).
     #[error("{during}: {}", std::io::Error::from_raw_os_error(*errno))]
     Io {

@@ -360,3 +360,51 @@ fn the_fallback_loads_when_what_it_retained_is_gone() {
         r.problems
     );
 }
+
+/// Issue 18, item 10: a file that is not a VexFS image (empty, zeros, text, another format) is
+/// said to be one, by open and by fsck; a VexFS image with a damaged superblock magic is still
+/// reported as damage, not as another format.
+#[test]
+fn a_file_that_is_not_an_image_is_said_so() {
+    use vexfs_core::Error;
+    let text = b"#!/bin/sh\necho hello\n".repeat(1000);
+    for (what, bytes) in [
+        ("empty", Vec::new()),
+        ("short", b"hello".to_vec()),
+        ("zeros", vec![0u8; 1 << 16]),
+        ("text", text),
+    ] {
+        let open = |b: &[u8]| {
+            Engine::open_image(
+                Arc::new(MemStorage::from_bytes(b.to_vec())),
+                OpenOptions::read_only(),
+            )
+        };
+        assert_eq!(open(&bytes).err(), Some(Error::NotAnImage), "{what}");
+        let f = fsck(
+            Arc::new(MemStorage::from_bytes(bytes.clone())),
+            false,
+            false,
+            |_, _, _| {},
+        );
+        assert_eq!(f.err(), Some(Error::NotAnImage), "{what}");
+    }
+    // A fresh image has one superblock; flipping bits of its magic is damage.
+    let s: Arc<dyn Storage> = Arc::new(MemStorage::new());
+    Engine::create_image(s.clone(), EngineConfig::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    let mut bytes = vec![0u8; s.len().unwrap() as usize];
+    s.read_at(0, &mut bytes).unwrap();
+    for slot in [0, BS] {
+        let mut b = bytes.clone();
+        b[slot] ^= 0x01;
+        b[slot + 3] ^= 0x80;
+        let r = Engine::open_image(Arc::new(MemStorage::from_bytes(b)), OpenOptions::read_only());
+        assert!(
+            !matches!(r, Err(Error::NotAnImage)),
+            "a damaged magic in slot {slot} was called another format"
+        );
+    }
+}

@@ -451,10 +451,27 @@ impl Model {
             stored = cfg.to_string().into_bytes();
             self.collections.insert(id, cfg);
         } else if name == VECTOR_XATTR && matches!(n.kind, MKind::File(_)) {
+            // Accepted when it fits one of the file's collections (or it is in none).
+            let mut refused = None;
             for d in self.parents(id) {
                 if let Some(cfg) = self.collections.get(&d) {
-                    vector::validate(cfg.elem, cfg.dim, value)?;
+                    match cfg.check_vector(value) {
+                        Ok(()) => {
+                            refused = None;
+                            break;
+                        }
+                        Err(e) => {
+                            refused = Some(if refused.is_some() {
+                                vexfs_core::collections::Collections::FITS_NONE
+                            } else {
+                                e
+                            });
+                        }
+                    }
                 }
+            }
+            if let Some(e) = refused {
+                return Err(e);
             }
         }
         self.nodes

@@ -525,11 +525,7 @@ impl Engine {
             stored = canonical.as_bytes();
             config = Some(cfg);
         } else if name == VECTOR_XATTR && node.kind == FileKind::Regular {
-            for dir in node.parents() {
-                if let Some(c) = self.colls.get(dir) {
-                    crate::vector::validate(c.config.elem, c.config.dim, value)?;
-                }
-            }
+            self.colls.check_vector(&self.ns, ino, value)?;
         }
         let node = self.ns.get_mut(ino)?;
         node.xattrs.set(name, stored);

@@ -613,9 +613,16 @@ fn collection_membership_follows_every_operation() {
         .unwrap();
     e.link(a, twin, b"a-link", &at(9)).unwrap();
     assert_eq!(names(&e, &query("/twin", &[0.0, 0.0], 10)), vec!["/twin/a-link"]);
-    // A vector that fits one collection but not the other is refused as a whole.
+    // A vector that fits one collection but not the other is accepted, and unindexed in the
+    // other (issue 18; `vector_fitting_one_of_a_files_collections_is_accepted`).
     e.link(a, other, b"a3", &at(10)).unwrap();
-    let r = e.setxattr(a, VECTOR_XATTR, &f32s(&[1.0, 1.0]), XattrMode::Any, &at(10));
+    e.setxattr(a, VECTOR_XATTR, &f32s(&[0.0, 0.0]), XattrMode::Any, &at(10))
+        .unwrap();
+    assert_eq!(
+        names(&e, &query("/other", &[0.0, 0.0, 0.0], 10)),
+        Vec::<String>::new()
+    );
+    let r = e.setxattr(a, VECTOR_XATTR, &f32s(&[1.0]), XattrMode::Any, &at(10));
     assert!(matches!(r, Err(Error::Invalid(_))));
     e.unlink(other, b"a3", &at(10)).unwrap();
     // Exchange across collections.
@@ -741,4 +748,109 @@ fn same_operations_give_the_same_state() {
         digest(&e)
     }
     assert_eq!(run(), run());
+}
+
+/// Issue 18, item 7: a file linked from a dim=4 collection into a dim=8 one takes a vector that
+/// fits either of them through any of its names; it is indexed where it fits and counted as
+/// unindexed in the other. A vector that fits neither is refused and changes nothing.
+#[test]
+fn vector_fitting_one_of_a_files_collections_is_accepted() {
+    let mut e = engine();
+    let four = e.mkdir(ROOT_INO, b"four", 0o755, &at(1)).unwrap().ino;
+    let eight = e.mkdir(ROOT_INO, b"eight", 0o755, &at(1)).unwrap().ino;
+    e.setxattr(four, INDEX_XATTR, b"dim=4", XattrMode::Any, &at(1))
+        .unwrap();
+    e.setxattr(eight, INDEX_XATTR, b"dim=8", XattrMode::Any, &at(1))
+        .unwrap();
+    let f = e.create(four, b"f", 0o644, &at(2)).unwrap().ino;
+    e.link(f, eight, b"f8", &at(2)).unwrap();
+    let unindexed = |e: &Engine, path: &str| {
+        let s = e.stats();
+        let c = s.collections.iter().find(|c| c.path == path).unwrap();
+        (c.vectors, c.unindexed)
+    };
+    // Through either name (same inode): a 4-d vector.
+    e.setxattr(
+        f,
+        VECTOR_XATTR,
+        &f32s(&[1.0, 2.0, 3.0, 4.0]),
+        XattrMode::Any,
+        &at(3),
+    )
+    .unwrap();
+    assert_eq!(
+        names(&e, &query("/four", &[1.0, 2.0, 3.0, 4.0], 10)),
+        vec!["/four/f"]
+    );
+    assert_eq!(names(&e, &query("/eight", &[0.0; 8], 10)), Vec::<String>::new());
+    assert_eq!(unindexed(&e, "/four"), (1, 0));
+    assert_eq!(unindexed(&e, "/eight"), (0, 1));
+    check(&e).unwrap();
+    // An 8-d vector: now the other way round.
+    e.setxattr(f, VECTOR_XATTR, &f32s(&[1.0; 8]), XattrMode::Any, &at(4))
+        .unwrap();
+    assert_eq!(names(&e, &query("/four", &[0.0; 4], 10)), Vec::<String>::new());
+    assert_eq!(names(&e, &query("/eight", &[1.0; 8], 10)), vec!["/eight/f8"]);
+    assert_eq!(unindexed(&e, "/four"), (0, 1));
+    assert_eq!(unindexed(&e, "/eight"), (1, 0));
+    check(&e).unwrap();
+    // Fits neither: EINVAL, nothing changes.
+    let before = digest(&e);
+    for bad in [f32s(&[1.0; 3]), f32s(&[1.0, f32::NAN, 0.0, 0.0])] {
+        let mut c = e.clone();
+        let r = c.setxattr(f, VECTOR_XATTR, &bad, XattrMode::Any, &at(5));
+        assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
+        assert_eq!(digest(&c), before);
+    }
+}
+
+/// Issue 18, item 5: a zero vector has no direction, so a cosine collection refuses it with
+/// EINVAL (and a file renamed in with one stays unindexed); other metrics take it.
+#[test]
+fn zero_vector_is_refused_by_cosine_collections() {
+    let mut e = engine();
+    let cos = e.mkdir(ROOT_INO, b"cos", 0o755, &at(1)).unwrap().ino;
+    let l2 = e.mkdir(ROOT_INO, b"l2", 0o755, &at(1)).unwrap().ino;
+    e.setxattr(cos, INDEX_XATTR, b"dim=2 metric=cosine", XattrMode::Any, &at(1))
+        .unwrap();
+    e.setxattr(l2, INDEX_XATTR, b"dim=2", XattrMode::Any, &at(1))
+        .unwrap();
+    let ci8 = e.mkdir(ROOT_INO, b"ci8", 0o755, &at(1)).unwrap().ino;
+    e.setxattr(
+        ci8,
+        INDEX_XATTR,
+        b"dim=2 metric=cosine type=i8",
+        XattrMode::Any,
+        &at(1),
+    )
+    .unwrap();
+    let a = e.create(cos, b"a", 0o644, &at(2)).unwrap().ino;
+    let b = e.create(ci8, b"b", 0o644, &at(2)).unwrap().ino;
+    let before = digest(&e);
+    for zero in [f32s(&[0.0, 0.0]), f32s(&[-0.0, 0.0])] {
+        let mut c = e.clone();
+        let r = c.setxattr(a, VECTOR_XATTR, &zero, XattrMode::Any, &at(3));
+        assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
+        assert_eq!(digest(&c), before);
+    }
+    let mut c = e.clone();
+    let r = c.setxattr(b, VECTOR_XATTR, &[0, 0], XattrMode::Any, &at(3));
+    assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
+    assert_eq!(digest(&c), before);
+    e.setxattr(b, VECTOR_XATTR, &[0, 1], XattrMode::Any, &at(3))
+        .unwrap();
+    e.setxattr(a, VECTOR_XATTR, &f32s(&[0.0, 1e-30]), XattrMode::Any, &at(3))
+        .unwrap();
+    // l2 takes it; renamed into the cosine collection it stays unindexed there.
+    let z = e.create(l2, b"z", 0o644, &at(4)).unwrap().ino;
+    e.setxattr(z, VECTOR_XATTR, &f32s(&[0.0, 0.0]), XattrMode::Any, &at(4))
+        .unwrap();
+    assert_eq!(names(&e, &query("/l2", &[0.0, 0.0], 10)), vec!["/l2/z"]);
+    e.rename(l2, b"z", cos, b"z", RenameMode::Replace, &at(5))
+        .unwrap();
+    assert_eq!(names(&e, &query("/cos", &[1.0, 1.0], 10)), vec!["/cos/a"]);
+    let s = e.stats();
+    let c = s.collections.iter().find(|c| c.path == "/cos").unwrap();
+    assert_eq!((c.vectors, c.unindexed), (1, 1));
+    check(&e).unwrap();
 }

@@ -660,6 +660,17 @@ struct Slots {
 #[inline(never)]
 fn read_slots(storage: &dyn Storage) -> Result<Box<Slots>> {
     let len = storage.len().map_err(|e| Error::io("opening the image", &e))?;
+    let mut head = [0u8; 8];
+    let head_len = len.min(8) as usize;
+    storage
+        .read_at(0, &mut head[..head_len])
+        .map_err(|e| Error::io("reading the superblock", &e))?;
+    // Too short for its superblocks: an empty file, or one that starts like no VexFS slot
+    // (a blank slot A may be a truncated fresh image: that is damage).
+    let head = &head[..head_len];
+    if len < 2 * BS && (len == 0 || (head.iter().any(|&b| b != 0) && !superblock::looks_like_vexfs(head))) {
+        return Err(Error::NotAnImage);
+    }
     if len < 2 * BS {
         return Err(Error::Corrupted {
             what: "image (shorter than its superblocks)",
@@ -697,6 +708,12 @@ fn read_slots(storage: &dyn Storage) -> Result<Box<Slots>> {
         (Ok(a), Ok(b)) if a.sequence > b.sequence => (a, Some(b)),
         (Ok(a), Ok(b)) => (b, Some(a)),
         (Ok(s), Err(_)) | (Err(_), Ok(s)) => (s, None),
+        (Err(_), Err(_))
+            if !superblock::looks_like_vexfs(&bytes[..BLOCK_SIZE])
+                && !superblock::looks_like_vexfs(&bytes[BLOCK_SIZE..]) =>
+        {
+            return Err(Error::NotAnImage);
+        }
         (Err(e), Err(_)) => return Err(e),
     };
     Ok(Box::new(Slots {

@@ -13,6 +13,19 @@ pub const ENCODED_BYTES: usize = 128;
 /// its blocks was reused. Never live; the next superblock write replaces it.
 pub const RELEASED_MAGIC: &[u8; 8] = b"VEXFSGON";
 
+/// Whether a superblock slot's bytes look like VexFS wrote them: its first 8 bytes within 8
+/// differing bits of [`MAGIC`] or [`RELEASED_MAGIC`], so a few flipped bits still count as a
+/// damaged VexFS slot, while an empty file or another format does not.
+pub fn looks_like_vexfs(b: &[u8]) -> bool {
+    let Some(head) = b.get(..8) else {
+        return false;
+    };
+    [MAGIC, RELEASED_MAGIC].iter().any(|m| {
+        let differing: u32 = head.iter().zip(m.iter()).map(|(x, y)| (x ^ y).count_ones()).sum();
+        differing <= 8
+    })
+}
+
 /// The bytes of a released slot (see [`RELEASED_MAGIC`]): the magic, the live sequence when it
 /// was written (informational), and a CRC of bytes 0..124, like a superblock's.
 pub fn encode_released(sequence: u64) -> [u8; ENCODED_BYTES] {

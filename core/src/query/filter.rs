@@ -557,14 +557,14 @@ impl<'a> Parser<'a> {
                     }
                     Tok::Word("has") => {
                         self.count_term(at)?;
-                        let key = self.has_key(at)?;
+                        let key = self.has_key()?;
                         self.push_term(Term::Has(key));
                         want_operand = false;
                     }
                     Tok::Word(w) if !is_keyword(w) => {
                         self.count_term(at)?;
                         let key = self.bare_key(at, w)?;
-                        let term = self.comparison(at, key, w)?;
+                        let term = self.comparison(key, w)?;
                         self.push_term(term);
                         want_operand = false;
                     }
@@ -575,7 +575,7 @@ impl<'a> Parser<'a> {
                             Key::Attr(k) => k.to_string(),
                             _ => String::new(),
                         };
-                        let term = self.comparison(at, key, &name)?;
+                        let term = self.comparison(key, &name)?;
                         self.push_term(term);
                         want_operand = false;
                     }
@@ -616,10 +616,7 @@ impl<'a> Parser<'a> {
                     Tok::End => {
                         self.reduce_while(at, |p| matches!(p, Pending::And | Pending::Or))?;
                         if let Some(&Pending::Open(open)) = self.ops.last() {
-                            return Err(err(
-                                at,
-                                format_args!("expected ')' to close the '(' at byte {open}"),
-                            ));
+                            return Err(err(open, "'(' not closed by the end of the filter"));
                         }
                         return Ok(());
                     }
@@ -762,8 +759,8 @@ impl<'a> Parser<'a> {
         attr_key(at, s)
     }
 
-    /// The key inside `has( ... )`; `at` is the offset of `has`.
-    fn has_key(&mut self, at: usize) -> Result<Key> {
+    /// The key inside `has( ... )`, after the word `has`.
+    fn has_key(&mut self) -> Result<Key> {
         let (open_at, open) = self.lex.next()?;
         if open != Tok::Open {
             return Err(err(
@@ -786,17 +783,14 @@ impl<'a> Parser<'a> {
         if close != Tok::Close {
             return Err(err(
                 close_at,
-                format_args!(
-                    "expected ')' to close 'has(' at byte {at}, found {}",
-                    close.describe()
-                ),
+                format_args!("expected ')' to close 'has(', found {}", close.describe()),
             ));
         }
         Ok(key)
     }
 
-    /// The rest of a comparison or `in` term whose key (`name`, for messages) started at `at`.
-    fn comparison(&mut self, at: usize, key: Key, name: &str) -> Result<Term> {
+    /// The rest of a comparison or `in` term after its key (`name`, for messages).
+    fn comparison(&mut self, key: Key, name: &str) -> Result<Term> {
         let (op_at, tok) = self.lex.next()?;
         match tok {
             Tok::Op(op) => {
@@ -869,7 +863,7 @@ impl<'a> Parser<'a> {
             other => Err(err(
                 op_at,
                 format_args!(
-                    "expected an operator (=, !=, <, <=, >, >=, in) after the key '{}' at byte {at}, found {}",
+                    "expected an operator (=, !=, <, <=, >, >=, in) after the key '{}', found {}",
                     quote_excerpt(name),
                     other.describe()
                 ),

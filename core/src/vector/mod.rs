@@ -209,6 +209,21 @@ pub fn validate(ty: ElemType, dim: u32, bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// Whether every component of the valid vector `bytes` of type `ty` is zero (`-0.0` included):
+/// such a vector has no direction, so its cosine distance to anything is undefined.
+pub fn is_zero(ty: ElemType, bytes: &[u8]) -> bool {
+    match ty {
+        // A float is zero exactly when all bits but the sign are clear.
+        ElemType::F32 => bytes
+            .chunks_exact(4)
+            .all(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7fff_ffff == 0),
+        ElemType::F16 => bytes
+            .chunks_exact(2)
+            .all(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7fff == 0),
+        ElemType::I8 | ElemType::I16 | ElemType::Bin => bytes.iter().all(|&b| b == 0),
+    }
+}
+
 /// Encodes query values (as JSON numbers give them) into `out` as a vector of `dim` components
 /// of type `ty`. Floats must be finite and in range of the type; integer types take integers in
 /// their range; `bin` takes `dim` values that are each 0 or 1 (packed lowest bit first).

@@ -639,13 +639,10 @@ impl Vexfs {
                     _ => return Err(fail(Error::Invalid("not a regular file"))),
                 }
             }
+            // A vector that fits `dir` is accepted even where the file has names in other
+            // collections it does not fit (it stays unindexed there).
             if let Some(v) = f.vector {
-                vector::validate(cfg.elem, cfg.dim, v).map_err(at(i))?;
-                for other in existing.iter().flat_map(|n| n.parents()) {
-                    if let Some(c) = e.collection(other) {
-                        vector::validate(c.config.elem, c.config.dim, v).map_err(at(i))?;
-                    }
-                }
+                cfg.check_vector(v).map_err(at(i))?;
             }
             if let Some(data) = f.contents {
                 vexfs_core::namespace::FileData::check_range(0, data.len() as u64).map_err(at(i))?;

@@ -22,16 +22,18 @@ struct Cli {
 enum Command {
     /// Create an empty filesystem image.
     Mkfs(cmd::mkfs::Args),
-    /// Mount an image through FUSE; stays in the foreground until unmounted.
+    /// Mount an image through FUSE; stays in the foreground until unmounted (-d: in the background).
     #[command(after_help = cmd::mount::AFTER_HELP)]
     Mount(cmd::mount::Args),
     /// Verify an image: checksums, invariants, index-storage consistency.
     Fsck(cmd::fsck::Args),
-    /// Print the stats document of an image or a mounted filesystem as JSON.
+    /// Print the stats document of an image or of the mount a directory is in, as JSON.
     Stats(cmd::stats::Args),
-    /// Make a directory of a mounted VexFS a collection.
+    /// Make a directory of a mounted VexFS a collection, or stop it being one.
     Index(cmd::index::Args),
-    /// Set or print a file's vector.
+    /// List the collections of a mounted VexFS: path, configuration, vectors, unindexed.
+    Collections(cmd::collections::Args),
+    /// Set, print or remove a file's vector.
     Vector(cmd::vector::Args),
     /// Search a collection of a mounted VexFS.
     Search(cmd::search::Args),
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Fsck(a) => cmd::fsck::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Index(a) => cmd::index::run(a),
+        Command::Collections(a) => cmd::collections::run(a),
         Command::Vector(a) => cmd::vector::run(a),
         Command::Search(a) => cmd::search::run(a),
         Command::Import(a) => cmd::import::run(a),

@@ -17,7 +17,8 @@ pub(crate) fn errno(e: &Error) -> Errno {
         Error::NotDirectory => Errno::ENOTDIR,
         Error::IsDirectory => Errno::EISDIR,
         Error::NotEmpty => Errno::ENOTEMPTY,
-        Error::Invalid(_) | Error::Query(_) => Errno::EINVAL,
+        // NotAnImage: mount(8) says EINVAL for a wrong filesystem type (only opening sees it).
+        Error::Invalid(_) | Error::Query(_) | Error::NotAnImage => Errno::EINVAL,
         Error::NameTooLong => Errno::ENAMETOOLONG,
         Error::ValueTooBig => Errno::E2BIG,
         Error::NoAttribute => Errno::NO_XATTR,

@@ -14,7 +14,8 @@
 //! Integer collections refuse floats rather than round them. Arrays may be one vector `(d,)`
 //! or a batch `(n, d)`, in any memory layout and byte order; lists are passed through
 //! `numpy.asarray` first. Every converted vector is then checked with the core's
-//! [`vector::validate`] (length, no NaN or infinity), so what reaches the engine is exactly
+//! `IndexConfig::check_vector` (length, no NaN or infinity, no zero vector for `cosine`), so
+//! what reaches the engine is exactly
 //! what the `user.vexfs.vector` attribute accepts. Shape and value problems are
 //! `vexfs.InvalidVector` (a `ValueError`), naming the vector.
 
@@ -26,7 +27,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use vexfs::IndexConfig;
-use vexfs::vector::{self, ElemType};
+use vexfs::vector::ElemType;
 
 /// Vectors converted for a collection: `n` of them, back to back.
 #[derive(Debug)]
@@ -289,7 +290,7 @@ pub fn encode(obj: &Bound<'_, PyAny>, cfg: &IndexConfig, what: &str) -> PyResult
     }
     debug_assert_eq!(out.len(), n * vbytes);
     for (r, v) in out.chunks_exact(vbytes.max(1)).enumerate() {
-        if let Err(e) = vector::validate(cfg.elem, cfg.dim, v) {
+        if let Err(e) = cfg.check_vector(v) {
             let e = e.to_string();
             let e = e.strip_prefix("invalid argument: ").unwrap_or(&e);
             return Err(bad(if single {

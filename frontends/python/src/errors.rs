@@ -82,7 +82,8 @@ fn class_of(e: &Error) -> &'static str {
         Error::Locked => "Locked",
         Error::NoSpace => "NoSpace",
         Error::ReadOnly => "ReadOnly",
-        Error::Corrupted { .. } => "Corrupted",
+        // Not an image: as unusable as a damaged one; the message says which.
+        Error::Corrupted { .. } | Error::NotAnImage => "Corrupted",
         // The image file itself is missing (opening it): the same as any missing path.
         Error::Io { errno: ENOENT, .. } => "NotFound",
         Error::Io { .. } => "StorageError",

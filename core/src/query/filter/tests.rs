@@ -299,7 +299,7 @@ fn has() {
     assert_eq!(canon("has( \"my key\" )"), "has(\"my key\")");
     assert!(error("has hidden").contains("expected '(' after 'has'"));
     assert!(error("has()").contains("expected a key in 'has(...)', found ')'"));
-    assert!(error("has(a b)").contains("expected ')' to close 'has(' at byte 0, found 'b'"));
+    assert!(error("has(a b)").contains("expected ')' to close 'has(', found 'b' at byte 6"));
     assert!(error("has(@bogus)").contains("unknown pseudo-key '@bogus'"));
 }
 
@@ -434,7 +434,7 @@ fn error_messages_name_what_and_where() {
     assert_eq!(error("   "), "filter: empty expression");
     assert_eq!(
         error("a"),
-        "filter: expected an operator (=, !=, <, <=, >, >=, in) after the key 'a' at byte 0, found the end of the filter at byte 1"
+        "filter: expected an operator (=, !=, <, <=, >, >=, in) after the key 'a', found the end of the filter at byte 1"
     );
     assert_eq!(
         error("a = 1 b = 2"),
@@ -451,9 +451,14 @@ fn error_messages_name_what_and_where() {
     assert_eq!(error("a = 1)"), "filter: unmatched ')' at byte 5");
     assert_eq!(
         error("(a = 1"),
-        "filter: expected ')' to close the '(' at byte 0 at byte 6"
+        "filter: '(' not closed by the end of the filter at byte 0"
     );
     assert_eq!(error("()"), "filter: empty parentheses at byte 1");
+    // Every message names one position, once.
+    for src in ["a", "(a = 1", "has(a b)", "((a = 1)", "a b"] {
+        let msg = error(src);
+        assert_eq!(msg.matches("at byte").count(), 1, "{msg}");
+    }
     assert_eq!(
         error("a == 1"),
         "filter: expected a value after '=', found '=' (write '=', not '==') at byte 3"
@@ -608,7 +613,7 @@ fn adversarial_inputs_fail_cleanly() {
     assert!(error(&value).contains("key longer than 250 bytes"));
     let msg = error(&value[..200]);
     assert!(
-        msg.contains("after the key 'vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv...' at byte 0"),
+        msg.contains("after the key 'vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv...', found the end"),
         "{msg}"
     );
     // Control characters and NULs are ordinary word characters.

@@ -1,6 +1,7 @@
 //! `vexfs fsck IMAGE [--repair] [--rebuild-index]`: verify checksums, filesystem invariants and
 //! index-storage consistency. Exit 0 clean, 1 problems found (each printed), 2 unusable.
 
+use super::mounted;
 use crate::error::{CliError, CliResult, context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -44,9 +45,18 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
         },
     );
     bar.finish_and_clear();
-    let report = report.map_err(|e| CliError::with_code(format!("{}: unusable: {e}", path.display()), 2))?;
+    let report = report.map_err(|e| match e {
+        vexfs::Error::NotAnImage => CliError::with_code(mounted::not_an_image(path), 2),
+        e => CliError::with_code(format!("{}: unusable: {e}", path.display()), 2),
+    })?;
     for fixed in &report.repaired {
         println!("repaired: {fixed}");
+    }
+    if args.rebuild_index {
+        println!(
+            "rebuilt the index of every collection from storage: {} collections, {} vectors indexed",
+            report.collections, report.vectors
+        );
     }
     for p in &report.problems {
         println!("problem: {p}");

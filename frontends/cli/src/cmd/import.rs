@@ -76,8 +76,14 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
     // Pass 2: write.
     let bar = ProgressBar::new(count);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {rate} eta {eta}")
             .map_err(|e| context("progress bar", e))?
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&whole_rate(state.per_sec()));
+                },
+            )
             .progress_chars("=> "),
     );
     bar.set_message("importing");
@@ -256,11 +262,28 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+/// A rate as the progress bar shows it: a whole number of vectors per second (`12345/s`).
+pub fn whole_rate(per_sec: f64) -> String {
+    if per_sec.is_finite() && per_sec >= 0.0 {
+        format!("{}/s", per_sec.round() as u64)
+    } else {
+        "-/s".to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use vexfs_core::vector::ElemType;
+
+    #[test]
+    fn rates_are_whole_numbers() {
+        assert_eq!(whole_rate(1234.5678), "1235/s");
+        assert_eq!(whole_rate(0.2), "0/s");
+        assert_eq!(whole_rate(f64::NAN), "-/s");
+        assert_eq!(whole_rate(f64::INFINITY), "-/s");
+    }
 
     fn fvecs(records: &[&[f32]]) -> Vec<u8> {
         let mut out = Vec::new();

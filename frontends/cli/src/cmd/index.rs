@@ -1,5 +1,6 @@
 //! `vexfs index create DIR --dim D [--metric M] [--type T] [--m M] [--ef-construction N]
-//! [--ef-search N]`: make a directory of a mounted VexFS a collection (SPEC §3).
+//! [--ef-search N]`: make a directory of a mounted VexFS a collection (SPEC §3); `vexfs index
+//! drop DIR`: stop it being one (its files and vectors stay).
 //!
 //! This is exactly setting the directory's `user.vexfs.index` to the canonical configuration; the
 //! configuration is built and validated with [`IndexConfig`] before the filesystem is touched,
@@ -19,11 +20,21 @@ pub struct Args {
     pub command: IndexCommand,
 }
 
-/// `vexfs index create`.
+/// `vexfs index create` / `vexfs index drop`.
 #[derive(Debug, clap::Subcommand)]
 pub enum IndexCommand {
     /// Make a directory a collection (sets `user.vexfs.index`).
     Create(CreateArgs),
+    /// Stop a directory being a collection (removes `user.vexfs.index` and its index; the
+    /// files and their vectors stay).
+    Drop(DropArgs),
+}
+
+/// Arguments of `vexfs index drop`.
+#[derive(Debug, clap::Args)]
+pub struct DropArgs {
+    /// The collection (a directory inside a mounted VexFS).
+    pub dir: PathBuf,
 }
 
 /// Arguments of `vexfs index create`.
@@ -55,7 +66,22 @@ pub struct CreateArgs {
 pub fn run(args: Args) -> CliResult<ExitCode> {
     match args.command {
         IndexCommand::Create(a) => create(a),
+        IndexCommand::Drop(a) => drop_index(a),
     }
+}
+
+fn drop_index(args: DropArgs) -> CliResult<ExitCode> {
+    let dir = &args.dir;
+    let located = mounted::locate(dir)?;
+    let Some(before) = mounted::collection_config(&located.canonical)? else {
+        return Err(CliError::new(format!("{}: not a collection", dir.display())));
+    };
+    xattr::remove(&located.canonical, INDEX_XATTR).map_err(|e| context(dir.display(), io_message(&e)))?;
+    println!(
+        "{}: no longer a collection (was {before}); its files keep their vectors",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The configuration the options describe, validated.
@@ -121,8 +147,10 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<IndexConfig, String> {
         let cli = Cli::try_parse_from(["index"].iter().chain(args)).map_err(|e| e.kind().to_string())?;
-        let IndexCommand::Create(a) = cli.command;
-        config(&a)
+        match cli.command {
+            IndexCommand::Create(a) => config(&a),
+            IndexCommand::Drop(_) => Err("drop".to_owned()),
+        }
     }
 
     #[test]

@@ -15,9 +15,9 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
     /// Seed of the image's random choices (HNSW levels); the same operations on images with the
-    /// same seed give the same bytes.
-    #[arg(long, default_value_t = EngineConfig::default().seed)]
-    pub seed: u64,
+    /// same seed give the same bytes. Default: one fixed seed, the same for every image.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// Creates the image.
@@ -36,7 +36,7 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
     }
     let storage = FileStorage::open(path, true, true).map_err(|e| context(path.display(), e))?;
     let cfg = EngineConfig {
-        seed: args.seed,
+        seed: args.seed.unwrap_or(EngineConfig::default().seed),
         ..EngineConfig::default()
     };
     let fs =

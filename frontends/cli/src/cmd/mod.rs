@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod collections;
 pub mod fsck;
 pub mod import;
 pub mod index;

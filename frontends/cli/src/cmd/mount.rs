@@ -1,16 +1,25 @@
-//! `vexfs mount IMAGE MOUNTPOINT [--threads N] [--readahead-kib N] [--search-memory-mib N]
-//! [-o ro] [-o allow_other] [-o commit=SECONDS]`: mount an image through FUSE in the foreground until it is unmounted
-//! (`umount`, `fusermount3 -u`, SIGINT or SIGTERM), then write a checkpoint and exit 0.
+//! `vexfs mount IMAGE MOUNTPOINT [-d] [--threads N] [--readahead-kib N] [--search-memory-mib N]
+//! [-o ro] [-o allow_other] [-o commit=SECONDS]`: mount an image through FUSE in the foreground
+//! until it is unmounted (`umount`, `fusermount3 -u`, SIGINT or SIGTERM), then write a
+//! checkpoint and exit 0. Once the mount answers it prints one line saying so. With `-d`
+//! (`--background`) the command returns at that point (exit 0), the mount serving on in a
+//! process of its own; a mount that fails prints its error and exits non-zero, as in the
+//! foreground.
 //!
 //! `-o` takes comma-separated options and may be repeated: `ro`, `rw`, `allow_other`,
 //! `commit=SECONDS` (default 5; 0: changes become durable only on fsync and unmount).
 //! `--log-segment-blocks` (hidden) sets the log segment size for tests.
 
+use super::mounted;
 use crate::error::{CliError, CliResult, context};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
 use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
-use vexfs_fuse::MountOptions;
+use vexfs_fuse::{MountError, MountOptions};
 
 /// What `vexfs mount --help` says after the options.
 pub const AFTER_HELP: &str = "\
@@ -50,7 +59,17 @@ pub struct Args {
     /// Log segment length in blocks, for tests that must reach segment ends quickly.
     #[arg(long, value_name = "BLOCKS", hide = true, default_value_t = LOG_SEGMENT_BLOCKS_DEFAULT)]
     pub log_segment_blocks: u32,
+    /// Run in the background: return once the mount answers (unmount with `umount MOUNTPOINT`).
+    #[arg(short = 'd', long)]
+    pub background: bool,
+    /// Set on the process `--background` starts: it says when it is ready on stderr (a pipe to
+    /// the starting process), then sends its stderr to /dev/null.
+    #[arg(long, hide = true)]
+    pub detached: bool,
 }
+
+/// The line a detached mount writes on its stderr once the mount answers.
+const READY_MARKER: &str = "vexfs-mount-ready";
 
 /// Turns the arguments into mount options.
 fn options(args: &Args) -> CliResult<MountOptions> {
@@ -100,15 +119,128 @@ fn options(args: &Args) -> CliResult<MountOptions> {
 /// Mounts and serves until unmounted.
 pub fn run(args: Args) -> CliResult<ExitCode> {
     let opts = options(&args)?;
-    let dir = std::fs::metadata(&args.mountpoint).map_err(|e| context(args.mountpoint.display(), e))?;
+    let dir = std::fs::metadata(&args.mountpoint).map_err(|e| mounted::path_error(&args.mountpoint, &e))?;
     if !dir.is_dir() {
         return Err(CliError::new(format!(
             "{}: not a directory",
             args.mountpoint.display()
         )));
     }
-    vexfs_fuse::mount(&args.image, &args.mountpoint, &opts).map_err(|e| CliError::new(e.to_string()))?;
+    if args.background && !args.detached {
+        return background(&args);
+    }
+    announce_when_ready(&args);
+    vexfs_fuse::mount(&args.image, &args.mountpoint, &opts).map_err(mount_error)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The line printed once the mount answers.
+fn ready_line(args: &Args) -> String {
+    format!(
+        "{} mounted on {} (unmount with `umount {}`)",
+        args.image.display(),
+        args.mountpoint.display(),
+        args.mountpoint.display()
+    )
+}
+
+/// Starts a thread that waits until the mount answers (its `/.vexfs/stats` reads), then
+/// prints the ready line, or, detached, tells the starting process and silences stderr. The
+/// thread ends with the process if the mount never comes up.
+fn announce_when_ready(args: &Args) {
+    // Read, not only looked up: the kernel may still answer a lookup of a dead mount that was
+    // on the mountpoint from its cache, but a read must reach the server.
+    let marker = args.mountpoint.join(".vexfs/stats");
+    let line = ready_line(args);
+    let detached = args.detached;
+    let spawned = std::thread::Builder::new()
+        .name("vexfs-ready".into())
+        .spawn(move || {
+            while std::fs::read(&marker).is_err() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if detached {
+                let mut err = io::stderr().lock();
+                let _ = writeln!(err, "{READY_MARKER}");
+                let _ = err.flush();
+                silence_stderr();
+            } else {
+                let mut out = io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+        });
+    if spawned.is_err() {
+        // Only the announcement is lost; the mount itself does not need the thread.
+        eprintln!("vexfs: note: cannot say when the mount is ready (no thread)");
+    }
+}
+
+/// Points stderr at /dev/null: the process that read it has exited, and a write to a pipe
+/// nobody reads would fail (and `eprintln!` panics on failure).
+fn silence_stderr() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        // SAFETY: dup2 on two open descriptors; it replaces fd 2 atomically and touches no memory.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), libc::STDERR_FILENO);
+        }
+    }
+}
+
+/// `--background`: runs this same command without it (and `--detached`) as a new process in its
+/// own process group, forwards what it says on stderr until it is ready, and returns then; when
+/// it exits first (the mount failed) returns its status, its error already printed.
+fn background(args: &Args) -> CliResult<ExitCode> {
+    let exe = std::env::current_exe().map_err(|e| context("finding the vexfs binary", e))?;
+    let argv: Vec<std::ffi::OsString> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "-d" && a != "--background")
+        .collect();
+    let mut child = Command::new(exe)
+        .args(argv)
+        .arg("--detached")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| context("starting the background mount", e))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| CliError::new("starting the background mount: no stderr pipe"))?;
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        if line == READY_MARKER {
+            println!("{}", ready_line(args));
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!("{line}");
+    }
+    let status = child.wait().map_err(|e| context("the background mount", e))?;
+    // Its own error line is printed already; exit as it did.
+    Ok(ExitCode::from(
+        status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .filter(|&c| c != 0)
+            .unwrap_or(1),
+    ))
+}
+
+/// A failed mount as one line, saying what to do where there is something to do.
+fn mount_error(e: MountError) -> CliError {
+    match e {
+        MountError::Image {
+            path,
+            source: vexfs::Error::NotAnImage,
+        } => CliError::new(mounted::not_an_image(&path)),
+        MountError::Mount { path, source } if source.raw_os_error() == Some(libc::ENOTCONN) => {
+            let e = mounted::path_error(&path, &source);
+            CliError::new(format!("mounting on {e}"))
+        }
+        e => CliError::new(e.to_string()),
+    }
 }
 
 #[cfg(test)]

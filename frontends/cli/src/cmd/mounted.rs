@@ -67,12 +67,46 @@ impl Mount {
     }
 }
 
+/// The error line for a file that is not a VexFS image, saying how to make one.
+pub fn not_an_image(image: &Path) -> String {
+    format!(
+        "{}: not a VexFS image (make one with `vexfs mkfs {}`)",
+        image.display(),
+        image.display()
+    )
+}
+
+/// `path`'s error, with what to do when it is a VexFS (or other FUSE) mount that died: its
+/// process is gone, the kernel answers every call with ENOTCONN until it is unmounted.
+pub fn path_error(path: &Path, e: &io::Error) -> CliError {
+    if e.raw_os_error() == Some(libc::ENOTCONN) {
+        // The mountpoint itself may still answer `stat` (from the kernel's cache): then `path`.
+        let at = dead_mountpoint(path).unwrap_or(path);
+        return CliError::new(format!(
+            "{}: {} (the mount there has died; run `umount {}` and mount again)",
+            path.display(),
+            io_message(e),
+            at.display()
+        ));
+    }
+    context(path.display(), io_message(e))
+}
+
+/// The mountpoint of a dead FUSE mount `path` is in: the outermost ancestor (or `path`) whose
+/// `stat` fails with ENOTCONN.
+fn dead_mountpoint(path: &Path) -> Option<&Path> {
+    path.ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .take_while(|a| std::fs::metadata(a).err().and_then(|e| e.raw_os_error()) == Some(libc::ENOTCONN))
+        .last()
+}
+
 /// Finds the mount `path` is in. Fails with one line when `path` does not exist or is not inside
 /// a mounted VexFS.
 pub fn locate(path: &Path) -> CliResult<Located> {
-    let canonical = std::fs::canonicalize(path).map_err(|e| context(path.display(), io_message(&e)))?;
+    let canonical = std::fs::canonicalize(path).map_err(|e| path_error(path, &e))?;
     let dev = std::fs::metadata(&canonical)
-        .map_err(|e| context(path.display(), io_message(&e)))?
+        .map_err(|e| path_error(path, &e))?
         .dev();
     for dir in canonical.ancestors() {
         match std::fs::metadata(dir) {

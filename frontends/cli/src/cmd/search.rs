@@ -1,15 +1,17 @@
-//! `vexfs search DIR (--vector VALUES|--like FILE) [-k N] [--ef N] [--filter EXPR] [--exact]
-//! [--json]`: search a collection of a mounted VexFS through its `/.vexfs/search` file (SPEC §4).
+//! `vexfs search DIR (--vector VALUES|--like FILE|--from FILE.f32|--from -) [-k N] [--ef N]
+//! [--filter EXPR] [--exact] [--json|--paths-only]`: search a collection of a mounted VexFS
+//! through its `/.vexfs/search` file (SPEC §4).
 //!
 //! The mount's root is found by walking up from DIR; the query names DIR (and the `--like` file)
 //! relative to it. The query is built and checked here first (values, `k`, `ef`, the filter, the
 //! collection's dimension and type), then written to `/.vexfs/search` in one write on a file
 //! opened read-write, and the JSON lines read back on the same open file are printed as
 //! `rank distance path` with paths as the user reaches them (mountpoint + path), or as they came
-//! with `--json`.
+//! with `--json`, or as paths alone with `--paths-only`. A query vector the collection cannot
+//! take (wrong count, out of range, the zero vector of a `cosine` collection) fails here.
 
 use super::mounted::{self, Mount, io_message};
-use super::vector::{encode, parse_values};
+use super::vector::{encode, parse_values, read_f32_file};
 use crate::error::{CliError, CliResult, context};
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
@@ -19,7 +21,8 @@ use vexfs_core::query::{Filter, Query, Target, parse_query};
 
 /// Arguments of `vexfs search`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["vector", "like"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["vector", "like", "from"])))]
+#[command(override_usage = "vexfs search <DIR> <--vector VALUES|--like FILE|--from FILE.f32> [OPTIONS]")]
 pub struct Args {
     /// The collection (a directory inside a mounted VexFS).
     pub dir: PathBuf,
@@ -29,6 +32,9 @@ pub struct Args {
     /// Use this file's vector as the query.
     #[arg(long, value_name = "FILE")]
     pub like: Option<PathBuf>,
+    /// Read the query vector from a file of raw little-endian f32 (`-`: standard input).
+    #[arg(long, value_name = "FILE.f32")]
+    pub from: Option<PathBuf>,
     /// Number of results (1..=1000).
     #[arg(short, default_value_t = 10)]
     pub k: u32,
@@ -42,8 +48,11 @@ pub struct Args {
     #[arg(long)]
     pub exact: bool,
     /// Print the JSON lines as the filesystem returned them.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "paths_only")]
     pub json: bool,
+    /// Print only the paths, one per line, nearest first (for `xargs`, `grep`).
+    #[arg(long)]
+    pub paths_only: bool,
 }
 
 /// One result line.
@@ -69,14 +78,20 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
             dir.display()
         ))
     })?;
-    let target = match (&args.vector, &args.like) {
-        (Some(v), _) => {
-            let values = parse_values(v).map_err(|e| context("--vector", e))?;
+    let target = match (&args.vector, &args.like, &args.from) {
+        (Some(_), _, _) | (None, None, Some(_)) => {
+            let (what, values) = match (&args.vector, &args.from) {
+                (Some(v), _) => ("--vector", parse_values(v).map_err(|e| context("--vector", e))?),
+                (None, Some(src)) => ("--from", read_f32_file(src)?),
+                (None, None) => return Err(CliError::new("give --vector, --like or --from")),
+            };
             // Checks the count and each value against the collection before asking the mount.
-            encode(Some(&cfg), &values).map_err(|e| context("--vector", e))?;
+            let bytes = encode(Some(&cfg), &values).map_err(|e| context(what, e))?;
+            cfg.check_vector(&bytes)
+                .map_err(|e| context(what, e.to_string().trim_start_matches("invalid argument: ")))?;
             Target::Values(values)
         }
-        (None, Some(file)) => {
+        (None, Some(file), _) => {
             let like = mounted::locate(file)?;
             if like.mount.root != located.mount.root {
                 return Err(CliError::new(format!(
@@ -87,7 +102,7 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
             }
             Target::Like(like.relative()?)
         }
-        (None, None) => return Err(CliError::new("give --vector or --like")),
+        (None, None, None) => return Err(CliError::new("give --vector, --like or --from")),
     };
     let query = build_query(located.relative()?, target, &args)?;
     let lines = transact(&located.mount, &query.to_json())?;
@@ -95,6 +110,9 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
     for (rank, line) in lines.iter().enumerate() {
         let written = if args.json {
             writeln!(out, "{line}")
+        } else if args.paths_only {
+            let hit = parse_hit(line).map_err(|e| context("search", e))?;
+            writeln!(out, "{}", located.mount.user_path(&hit.path).display())
         } else {
             let hit = parse_hit(line).map_err(|e| context("search", e))?;
             writeln!(

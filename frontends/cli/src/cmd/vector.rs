@@ -1,5 +1,7 @@
-//! `vexfs vector set FILE (VALUES|--from FILE.f32)` and `vexfs vector get FILE`: set or print a
-//! file's vector (its `user.vexfs.vector` attribute, SPEC §3).
+//! `vexfs vector set FILE (VALUES|--from FILE.f32|--from -)`, `vexfs vector get FILE [--json]`
+//! and `vexfs vector rm FILE`: set, print or remove a file's vector (its `user.vexfs.vector`
+//! attribute, SPEC §3). Setting a vector on a file outside every collection stores it and says
+//! on stderr, in one line, that it is not indexed and why.
 //!
 //! Values are encoded in the element type of the file's collection (the parent directory's
 //! `user.vexfs.index`): `f32`, `f16`, `i8`, `i16`, or `bin` with one 0/1 value per bit. A file that
@@ -23,13 +25,16 @@ pub struct Args {
     pub command: VectorCommand,
 }
 
-/// `vexfs vector set` / `vexfs vector get`.
+/// `vexfs vector set` / `vexfs vector get` / `vexfs vector rm`.
 #[derive(Debug, clap::Subcommand)]
 pub enum VectorCommand {
     /// Set a file's vector.
+    #[command(override_usage = "vexfs vector set <FILE> <VALUES...|--from FILE.f32>")]
     Set(SetArgs),
-    /// Print a file's vector, comma-separated.
+    /// Print a file's vector, comma-separated (or as JSON).
     Get(GetArgs),
+    /// Remove a file's vector (the file stays; it leaves its collection's index).
+    Rm(RmArgs),
 }
 
 /// Arguments of `vexfs vector set`.
@@ -42,7 +47,7 @@ pub struct SetArgs {
     /// for a `bin` collection one 0 or 1 per bit.
     #[arg(allow_hyphen_values = true, num_args = 1..)]
     pub values: Vec<String>,
-    /// Read the values from a file of raw little-endian f32.
+    /// Read the values from a file of raw little-endian f32 (`-`: standard input).
     #[arg(long, value_name = "FILE.f32")]
     pub from: Option<PathBuf>,
 }
@@ -52,13 +57,25 @@ pub struct SetArgs {
 pub struct GetArgs {
     /// The file (inside a mounted VexFS).
     pub file: PathBuf,
+    /// Print one JSON object: the file's path in the mount, the type, the dimension and the
+    /// values.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs `vexfs vector set` or `vexfs vector get`.
+/// Arguments of `vexfs vector rm`.
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// The file (inside a mounted VexFS).
+    pub file: PathBuf,
+}
+
+/// Runs `vexfs vector set`, `get` or `rm`.
 pub fn run(args: Args) -> CliResult<ExitCode> {
     match args.command {
         VectorCommand::Set(a) => set(a),
         VectorCommand::Get(a) => get(a),
+        VectorCommand::Rm(a) => rm(a),
     }
 }
 
@@ -81,7 +98,55 @@ fn set(args: SetArgs) -> CliResult<ExitCode> {
     }
     let cfg = mounted::parent_collection(&located.canonical)?;
     let bytes = encode(cfg.as_ref(), &values).map_err(|e| context(file.display(), e))?;
-    xattr::set(&located.canonical, VECTOR_XATTR, &bytes).map_err(|e| set_error(file, &e))?;
+    xattr::set(&located.canonical, VECTOR_XATTR, &bytes)
+        .map_err(|e| set_error(file, cfg.as_ref(), &bytes, &e))?;
+    if cfg.is_none() {
+        eprintln!(
+            "vexfs: note: {}",
+            not_indexed_notice(file, &located, values.len())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Why a vector set on a file outside every collection is stored but not indexed, and what to
+/// do: the nearest collection above it indexes only the files directly in it, or there is none.
+fn not_indexed_notice(file: &Path, located: &mounted::Located, dim: usize) -> String {
+    let parent = located.canonical.parent().unwrap_or(&located.mount.root);
+    let above = parent
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a.starts_with(&located.mount.root))
+        .find_map(|a| match mounted::collection_config(a) {
+            Ok(Some(_)) => Some(a.to_path_buf()),
+            _ => None,
+        });
+    let parent_shown = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match above {
+        Some(c) => format!(
+            "{}: vector stored but not indexed: its directory is not a collection, and the collection {} indexes only the files directly in it",
+            file.display(),
+            c.display()
+        ),
+        None => format!(
+            "{}: vector stored but not indexed: its directory is not a collection (make it one with `vexfs index create {} --dim {}`)",
+            file.display(),
+            parent_shown.display(),
+            dim
+        ),
+    }
+}
+
+fn rm(args: RmArgs) -> CliResult<ExitCode> {
+    let file = &args.file;
+    let located = mounted::locate(file)?;
+    xattr::remove(&located.canonical, VECTOR_XATTR).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENODATA) => CliError::new(format!("{}: has no vector", file.display())),
+        _ => context(file.display(), io_message(&e)),
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -103,14 +168,34 @@ fn get(args: GetArgs) -> CliResult<ExitCode> {
             )));
         }
     };
-    println!("{}", format_values(elem, &bytes));
+    if args.json {
+        let dim = match elem {
+            ElemType::Bin => bytes.len() * 8,
+            _ => bytes.len() / (elem.vector_bytes(1)),
+        };
+        // The values in the same shortest form as the text output: valid JSON numbers.
+        println!(
+            "{{\"path\":{},\"type\":\"{}\",\"dim\":{dim},\"vector\":[{}]}}",
+            serde_json::Value::from(located.relative()?),
+            elem.name(),
+            format_values(elem, &bytes)
+        );
+    } else {
+        println!("{}", format_values(elem, &bytes));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Explains a failed `setxattr` of a vector.
-fn set_error(file: &Path, e: &io::Error) -> CliError {
+fn set_error(file: &Path, cfg: Option<&IndexConfig>, bytes: &[u8], e: &io::Error) -> CliError {
     let why = match e.raw_os_error() {
-        Some(libc::EINVAL) => "the filesystem rejected the vector (invalid argument)".to_owned(),
+        Some(libc::EINVAL) => match cfg.map(|c| c.check_vector(bytes)) {
+            Some(Err(why)) => format!(
+                "the filesystem rejected the vector: {}",
+                why.to_string().trim_start_matches("invalid argument: ")
+            ),
+            _ => "the filesystem rejected the vector (invalid argument): it fits none of the file's collections (another name of the file is in a collection of another shape?)".to_owned(),
+        },
         _ => io_message(e),
     };
     context(file.display(), why)
@@ -219,9 +304,16 @@ pub fn format_values(elem: ElemType, bytes: &[u8]) -> String {
     out
 }
 
-/// Reads a file of raw little-endian f32 values.
+/// Reads a file of raw little-endian f32 values; `-` reads standard input.
 pub fn read_f32_file(path: &Path) -> CliResult<Vec<f64>> {
-    let bytes = std::fs::read(path).map_err(|e| context(path.display(), io_message(&e)))?;
+    let bytes = if path == Path::new("-") {
+        let mut b = Vec::new();
+        io::Read::read_to_end(&mut io::stdin().lock(), &mut b)
+            .map_err(|e| context("standard input", io_message(&e)))?;
+        b
+    } else {
+        std::fs::read(path).map_err(|e| context(path.display(), io_message(&e)))?
+    };
     if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
         return Err(CliError::new(format!(
             "{}: not raw f32 values (size {} is not a positive multiple of 4)",
