@@ -134,6 +134,9 @@ impl Engine {
                 scratch.query.extend_from_slice(v);
             }
         }
+        // What the collection accepts as a vector it accepts as a query (a zero vector has no
+        // cosine distance to anything).
+        cfg.check_vector(&scratch.query)?;
         let k = q.k as usize;
         let ef = q.ef.unwrap_or(cfg.ef_search).max(q.k) as usize;
         let ns = &self.ns;

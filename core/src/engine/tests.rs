@@ -765,7 +765,7 @@ fn vector_fitting_one_of_a_files_collections_is_accepted() {
     let f = e.create(four, b"f", 0o644, &at(2)).unwrap().ino;
     e.link(f, eight, b"f8", &at(2)).unwrap();
     let unindexed = |e: &Engine, path: &str| {
-        let s = e.stats();
+        let s = e.stats(&Creds::ROOT);
         let c = s.collections.iter().find(|c| c.path == path).unwrap();
         (c.vectors, c.unindexed)
     };
@@ -849,7 +849,18 @@ fn zero_vector_is_refused_by_cosine_collections() {
     e.rename(l2, b"z", cos, b"z", RenameMode::Replace, &at(5))
         .unwrap();
     assert_eq!(names(&e, &query("/cos", &[1.0, 1.0], 10)), vec!["/cos/a"]);
-    let s = e.stats();
+    // As a query too: a zero vector, given or through `like`, has no cosine distance.
+    let mut q = query("/cos", &[0.0, 0.0], 10);
+    for target in [
+        Target::Values(vec![0.0, -0.0]),
+        Target::Bytes(f32s(&[0.0, 0.0])),
+        Target::Like("/cos/z".into()),
+    ] {
+        q.target = target;
+        let r = e.search(&q, &Creds::ROOT, &mut Scratch::new(), &mut Vec::new());
+        assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
+    }
+    let s = e.stats(&Creds::ROOT);
     let c = s.collections.iter().find(|c| c.path == "/cos").unwrap();
     assert_eq!((c.vectors, c.unindexed), (1, 1));
     check(&e).unwrap();
