@@ -135,7 +135,7 @@ pub fn image(input: &ImageInput) -> Result<(), String> {
             img[off] ^= mask.max(1);
         }
     }
-    let clear = |e: &Error| matches!(e, Error::Corrupted { .. });
+    let clear = |e: &Error| matches!(e, Error::Corrupted { .. } | Error::NotAnImage);
     let storage: Arc<dyn vexfs_core::storage::Storage> = Arc::new(MemStorage::from_bytes(img.clone()));
     let opts = OpenOptions {
         read_only: input.read_only,

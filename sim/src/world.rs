@@ -617,6 +617,15 @@ impl World {
                 let mut qbytes = Vec::new();
                 vexfs_core::vector::encode_values(cfg.elem, cfg.dim, &values, &mut qbytes)
                     .map_err(|e| self.fail(desc, format!("query encoding: {e}")))?;
+                if cfg.check_vector(&qbytes).is_err() {
+                    // A query the collection refuses as a vector (zero, in a cosine one) is
+                    // refused as a query, with EINVAL, exact or not.
+                    let q = Query::new(path.clone(), Target::Values(values.clone()));
+                    match search_paths(self.fs(), &q) {
+                        Err(Error::Invalid(_)) => continue,
+                        r => return Err(self.fail(desc, format!("a refused query in {path} gave {r:?}"))),
+                    }
+                }
                 let filter_src = FILTERS[((self.step + i) as usize) % FILTERS.len()];
                 for filtered in [false, true] {
                     let filter = filtered.then(|| Filter::parse(filter_src).expect("fixed filters parse"));
