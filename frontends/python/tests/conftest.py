@@ -10,6 +10,7 @@ is honoured), and root with ``/dev/fuse``. Without them they skip with the reaso
 import base64
 import json
 import os
+import select
 import subprocess
 import time
 from pathlib import Path
@@ -104,15 +105,19 @@ class Mount:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        # Ready when the mount says so (its one line on stdout): it prints it once its own
+        # read of /.vexfs/stats has been answered, so nothing of it holds the mount busy after.
         started = time.monotonic()
-        while not (self.root / ".vexfs" / "search").exists():
+        while not select.select([self.proc.stdout], [], [], 0.05)[0]:
             if self.proc.poll() is not None:
                 out, err = self.proc.communicate()
                 raise AssertionError(f"vexfs mount exited with {self.proc.returncode}: {err.decode()}")
             if time.monotonic() - started > PATIENCE_S:
                 self.proc.kill()
                 raise AssertionError("the mount did not appear")
-            time.sleep(0.02)
+        line = self.proc.stdout.readline().decode()
+        assert "mounted on" in line, f"vexfs mount said {line!r}"
+        assert (self.root / ".vexfs" / "search").exists()
 
     def search(self, query):
         """One query through /.vexfs/search: [(path, distance)], nearest first."""
