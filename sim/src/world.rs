@@ -913,6 +913,8 @@ fn model_search(
     };
     let mut bytes = Vec::new();
     vexfs_core::vector::encode_values(cfg.elem, cfg.dim, values, &mut bytes)?;
+    // A query the collection would refuse as a vector (zero, in a cosine one) is refused.
+    cfg.check_vector(&bytes)?;
     let k = if k == usize::MAX { k } else { q.k as usize };
     Ok(m.search(dir, &bytes, k, q.filter.as_ref())
         .into_iter()

@@ -251,6 +251,12 @@ impl Journal {
     /// without one, a checkpoint starts the log instead.)
     pub(super) fn restart_log(&mut self) -> Result<()> {
         debug_assert!(self.fallback_named && !self.no_fallback && !self.read_only);
+        // What recovery read may include writes that were never synced (a process restarted
+        // after an I/O error mid-checkpoint reads them back from the host's cache): durable
+        // first, so that the slot rewritten below, and the fallback it relies on, are.
+        if let Err(e) = self.storage.sync() {
+            return self.fail(Error::io("syncing the recovered image", &e));
+        }
         let log_lsn = self.sb.log_lsn.max(self.lsn_floor);
         // Above every sequence seen, of the live slot's parity.
         let mut sequence = self.sequence_max + 1;
