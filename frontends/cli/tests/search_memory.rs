@@ -66,22 +66,9 @@ fn build(image: &Path) {
     fs.close().unwrap();
 }
 
-/// A fresh image filled by [`build`] in a child process (this test binary again, running
-/// [`populate_child`]): an image opened in this process could stay locked by a sibling test's
-/// child forked at that moment, until it execs, and make the mount fail as "locked".
+/// A fresh image filled by [`build`] in a child process ([`populated_in_child`]).
 fn populated() -> Scratch {
-    let s = Scratch::new();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "populate_child", "--nocapture", "--test-threads=1"])
-        .env("VEXFS_POPULATE", &s.image)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "populating: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    s
+    populated_in_child()
 }
 
 /// The child of [`populated`]: does nothing unless it is one.

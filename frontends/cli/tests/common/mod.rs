@@ -317,3 +317,22 @@ pub fn parse_results(text: &str) -> Vec<(usize, f64, String)> {
 pub fn raw_vector(path: &Path) -> Option<Vec<u8>> {
     xattr::get(path, "user.vexfs.vector").unwrap()
 }
+
+/// A fresh image filled by the calling test binary's `populate_child` test, run in a child
+/// process (this test binary again, with `VEXFS_POPULATE` naming the image): an image opened
+/// in the test process could stay locked by a sibling test's child forked at that moment, until
+/// it execs, and make the mount fail as "locked".
+pub fn populated_in_child() -> Scratch {
+    let s = Scratch::new();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "populate_child", "--nocapture", "--test-threads=1"])
+        .env("VEXFS_POPULATE", &s.image)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "populating: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s
+}
