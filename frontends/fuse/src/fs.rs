@@ -530,7 +530,10 @@ impl Filesystem for VexFs {
             SEARCH => match self.s.handles.open_search(req.uid()) {
                 Some(fh) => reply.opened(
                     FileHandle(fh),
-                    FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_STREAM,
+                    FopenFlags::FOPEN_DIRECT_IO
+                        | FopenFlags::FOPEN_STREAM
+                        | FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES
+                        | FopenFlags::FOPEN_NOFLUSH,
                 ),
                 // The search memory budget has no room for another open file.
                 None => reply.error(Errno::ENFILE),

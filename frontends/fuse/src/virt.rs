@@ -29,7 +29,13 @@
 //! - `stats` (mode 0444) is rendered once per open, so every read of one open file sees the
 //!   same document; reads are by offset.
 //! - Both are opened with `direct_io`, so their contents are never cached. Their names and
-//!   attributes (size 0, the mount's time) never change, so the kernel may cache those.
+//!   attributes (the mount's time; size 0 for `stats`, `QUERY_LEN_MAX` for `search`) never
+//!   change, so the kernel may cache those.
+//! - Concurrent searches run in parallel. The kernel serialises direct-I/O writes to one inode
+//!   unless the open says `FOPEN_PARALLEL_DIRECT_WRITES` *and* the write ends within the file's
+//!   size, and a query runs inside its write: so `search` is opened with that flag and claims
+//!   the size of the largest query (a write past it still works, one at a time). It is also
+//!   opened with `FOPEN_NOFLUSH`: a close has nothing to flush, so it costs no request.
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 use std::collections::HashMap;
@@ -82,15 +88,15 @@ pub(crate) const ENTRIES: [(u64, u64, FileType, &str); 4] = [
 
 /// Attributes of a virtual node (owned by root, timed at the mount).
 pub(crate) fn attr(ino: u64, mounted_at: SystemTime) -> Option<FileAttr> {
-    let (kind, perm, nlink) = match ino {
-        VEXFS_DIR => (FileType::Directory, 0o555, 2),
-        SEARCH => (FileType::RegularFile, 0o666, 1),
-        STATS => (FileType::RegularFile, 0o444, 1),
+    let (kind, perm, nlink, size) = match ino {
+        VEXFS_DIR => (FileType::Directory, 0o555, 2, 0),
+        SEARCH => (FileType::RegularFile, 0o666, 1, QUERY_LEN_MAX as u64),
+        STATS => (FileType::RegularFile, 0o444, 1, 0),
         _ => return None,
     };
     Some(FileAttr {
         ino: INodeNo(ino),
-        size: 0,
+        size,
         blocks: 0,
         atime: mounted_at,
         mtime: mounted_at,

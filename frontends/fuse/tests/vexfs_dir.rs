@@ -70,6 +70,12 @@ fn exercise(root: &Path) {
     assert_eq!(getxattr(&v.join("stats"), b"user.x"), Err(libc::ENODATA));
     // Still there.
     assert!(std::fs::metadata(v.join("search")).unwrap().is_file());
+    // `search` claims the size of the largest query: the kernel runs direct writes to one
+    // inode in parallel only when they end within its size, and a query runs in its write.
+    assert_eq!(
+        std::fs::metadata(v.join("search")).unwrap().len(),
+        vexfs_core::limits::QUERY_LEN_MAX as u64
+    );
 
     // stats is read-only and valid JSON with the documented fields.
     assert_eq!(
