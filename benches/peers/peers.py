@@ -304,7 +304,8 @@ class VsagSQ8:
     8-bit codes) and `use_reorder` with `precise_quantization_type` fp32 (the candidates are
     re-ranked on the f32 vectors, which the index keeps too). `max_degree` is 2*M, the degree of
     hnswlib's bottom layer. pyvsag has no batch search: one `knn_search` call per query, so its
-    figures include Python's per-call overhead (a few microseconds a query)."""
+    figures include Python's per-call overhead (the loop alone costs about 2 microseconds a
+    query, about 1 % of a query at ef 64 on 384-d vectors)."""
 
     name = "vsag-sq8"
     module = "pyvsag"
@@ -347,12 +348,14 @@ class VsagSQ8:
         q = self.prep(q)
         sp = json.dumps({"hgraph": {"ef_search": ef}})
         out = np.full((len(q), k), -1, dtype=np.int64)
-        for i in range(len(q)):
-            res = self.index.knn_search(q[i], k, sp)
-            # The ids are the integer array of the pair (the order of the pair is not documented
-            # consistently).
-            ids = res[0] if np.asarray(res[0]).dtype.kind in "iu" else res[1]
-            ids = np.asarray(ids)[:k]
+        # The ids are the integer array of the returned pair (its docstring says (distances,
+        # ids), 0.18.5 returns (ids, distances)): found on the first query.
+        first = self.index.knn_search(q[0], k, sp)
+        slot = 0 if np.asarray(first[0]).dtype.kind in "iu" else 1
+        out[0, : len(first[slot])] = first[slot]
+        search = self.index.knn_search
+        for i in range(1, len(q)):
+            ids = search(q[i], k, sp)[slot]
             out[i, : len(ids)] = ids
         return out
 
