@@ -1,42 +1,62 @@
 #!/usr/bin/env python3
 """Peer ANN libraries on the same files as `vexfs-bench ann`, and the side-by-side table.
 
-    peers.py run --lib hnswlib|faiss --base B.fvecs --query Q.fvecs --gt G.ivecs \
+    peers.py run --lib NAME --base B.fvecs --query Q.fvecs --gt G.ivecs \
         [--metric l2|cosine|dot] [--m 16] [--ef-construction 200] [--ef 10,20,...] [-k 10] [--runs R]
+    peers.py available NAME,NAME,...   (the named peers whose module imports; the others on stderr)
     peers.py best ROUND1.jsonl ROUND2.jsonl ...   (one library's rounds -> its best figures)
-    peers.py compare vexfs.jsonl hnswlib.jsonl faiss.jsonl
+    peers.py compare vexfs.jsonl PEER.jsonl ...
 
-Cosine: both peers get the vectors normalised (inside the timed add and search calls) and
-measure inner product (hnswlib space "ip", faiss METRIC_INNER_PRODUCT), which ranks exactly as
-cosine does; VexFS keeps the vectors as given and measures 1 - cos.
+Peers (NAME; the classes below say what each one is and how it is configured):
+- f32: `hnswlib` (hnswlib), `faiss` (faiss IndexHNSWFlat);
+- quantized: `faiss-sq8` (faiss IndexHNSWSQ, QT_8bit), `faiss-sq8-refine` (the same wrapped in
+  IndexRefineFlat, k_factor FAISS_REFINE_K_FACTOR, default 2), `usearch-i8` and `usearch-f16`
+  (usearch Index with dtype i8 / f16), `vsag-sq8` (pyvsag hgraph, sq8 with fp32 reorder),
+  `symqg` (rabitqlib SymqgIndex, SymphonyQG; SYMQG_BITS, default 0).
+hnswlib and faiss are required (requirements.txt); usearch, pyvsag and rabitqlib are optional
+(requirements-optional.txt): `available` reports a peer whose module does not import as skipped.
+
+Cosine: every peer gets the vectors normalised and measures inner product (hnswlib space "ip",
+faiss METRIC_INNER_PRODUCT, usearch "ip", vsag "ip", SymphonyQG "ip"), which ranks exactly as
+cosine does; VexFS keeps the vectors as given and measures 1 - cos. The base is normalised
+before the build's memory snapshot, its time added to the build's; the queries inside the timed
+search call.
 
 `run` prints the same JSON lines as `vexfs-bench ann --json`: one `build` object
-(`seconds`, `inserts_per_s`, `bytes_per_vector`, ...) then one `search` object per ef
-(`ef`, `recall`, `qps`, ...). Everything runs on one thread: OMP_NUM_THREADS=1,
-faiss.omp_set_num_threads(1), hnswlib set_num_threads(1) and num_threads=1 on every call.
+(`seconds`, `inserts_per_s`, `bytes_per_vector`, ..., and the peer's settings: `quantization`,
+`k_factor`, `max_degree`, ...) then one `search` object per ef (`ef`, `recall`, `qps`, ...).
+Everything runs on one thread: OMP_NUM_THREADS=1, faiss.omp_set_num_threads(1), hnswlib
+set_num_threads(1) and num_threads=1 on every call, usearch threads=1, vsag build_thread_count 1,
+SymphonyQG num_threads 1.
 
 Timing: CPU time of the process (time.process_time), like vexfs-bench, because the machine is
 shared; wall-clock rates are printed beside them (`*_wall`). Queries are passed to the library as
 one batch per ef, which the library answers one query after the other on its single thread: that
 keeps Python's per-call overhead out of the peers' figures (it favours them slightly, compared
-with vexfs-bench's one call per query). With --runs R each ef sweep is repeated R times and the
-fastest run is kept, as vexfs-bench does.
+with vexfs-bench's one call per query). pyvsag has no batch search: it gets one call per query.
+With --runs R each ef sweep is repeated R times and the fastest run is kept, as vexfs-bench does.
+Training (faiss SQ ranges) is part of the timed build.
 
-Index bytes per vector, two figures each:
-- `bytes_per_vector`: growth of the process's resident memory from just before the index is
-  created to just after the last insert, divided by the vector count (what the index really
-  holds: for hnswlib that includes its per-element mutex, label hash map and visited-list pool;
-  the base array was already resident before);
+Index bytes per vector, two figures each (usearch adds its own `memory_usage` as
+`reported_bytes_per_vector`, which includes the capacity it reserved ahead):
+- `bytes_per_vector`: growth of the process's anonymous resident memory (see `rss`) from just
+  before the index is created to just after the last insert, divided by the vector count (what
+  the index really holds: for hnswlib that includes its per-element mutex, label hash map and
+  visited-list pool; the base array was already resident before). A throwaway index of the same
+  library on the first 512 vectors is built and searched before, so that one-time allocations of
+  the library's runtime (thread pools, per-thread buffers) are not counted;
 - `serialized_bytes_per_vector`: size of the saved index (hnswlib `save_index`,
-  `faiss.serialize_index`) divided by the vector count.
+  `faiss.serialize_index`, usearch `save`, vsag `save`, SymphonyQG `save`) divided by the vector
+  count.
 
-`best` merges several rounds of one library (run.sh runs the three libraries in turn, ROUNDS
-times): the build of the round with the highest inserts/s, and per ef the search with the highest
+`best` merges several rounds of one library (run.sh runs the libraries in turn, ROUNDS times):
+the build of the round with the highest inserts/s, and per ef the search with the highest
 queries/s. Interference from other work on a shared machine only ever slows a run down, so the
 best of several interleaved rounds is the least disturbed estimate.
 
 `compare` prints a Markdown table: per library, inserts/s, bytes/vector and queries/s at recall
-0.90, 0.95 and 0.99, and the ratios ours / theirs. Queries/s at a target recall is interpolated
+0.90, 0.95 and 0.99, and the ratios ours / theirs, then one line naming each peer's version and
+settings, then recall and queries/s per ef. Queries/s at a target recall is interpolated
 linearly between the two measured ef points whose recalls bracket the target (reported as n/a
 when no measured ef reaches the target).
 """
