@@ -44,7 +44,7 @@ use std::time::SystemTime;
 use vexfs_core::limits::{
     QUERY_LEN_MAX, SEARCH_HANDLE_BYTES, SEARCH_MEMORY_USER_SHARE_INV, SEARCH_SCRATCH_POOL_MAX,
 };
-use vexfs_core::query::{Queries, parse_queries};
+use vexfs_core::query::{Queries, Target, parse_queries};
 use vexfs_core::{Creds, Error, Hit, HitLines, Scratch};
 
 /// Name of the virtual directory in the root.
@@ -399,11 +399,17 @@ pub(crate) type Runner<'a> = dyn FnMut(&Queries, usize, &mut Vec<u8>) -> Result<
 pub(crate) struct Failed {
     pub(crate) error: Error,
     pub(crate) query: Option<usize>,
+    /// The path the error is about (a missing `dir` or `like`), for the error line.
+    pub(crate) path: Option<String>,
 }
 
 impl From<Error> for Failed {
     fn from(error: Error) -> Self {
-        Failed { error, query: None }
+        Failed {
+            error,
+            query: None,
+            path: None,
+        }
     }
 }
 
@@ -425,10 +431,29 @@ pub(crate) fn run_queries(
             })?;
             for (i, q) in qs.queries.iter().enumerate() {
                 let at = qs.batch.then_some(i);
-                let failed = |error| Failed { error, query: at };
+                let failed = |error| Failed {
+                    error,
+                    query: at,
+                    path: None,
+                };
                 let dir = e
                     .search(q, creds, &mut work.scratch, &mut work.hits)
-                    .map_err(failed)?;
+                    .map_err(|error| {
+                        // Name the path that does not resolve: `dir` unless it does (same caller, so
+                        // this tells nothing the failed search did not).
+                        let path = match (&error, &q.target) {
+                            (Error::NotFound, _) if e.resolve_as(q.dir.as_bytes(), true, creds).is_err() => {
+                                Some(q.dir.clone())
+                            }
+                            (Error::NotFound, Target::Like(like)) => Some(like.clone()),
+                            _ => None,
+                        };
+                        Failed {
+                            error,
+                            query: at,
+                            path,
+                        }
+                    })?;
                 let lines = HitLines {
                     include: &q.include,
                     query: at,
@@ -597,13 +622,17 @@ impl Search {
                 self.fail(&too_big(limit), budget);
                 Err(Errno::ENOBUFS)
             }
-            Err(Failed { error, query }) => {
+            Err(Failed { error, query, path }) => {
+                let msg = match path {
+                    Some(p) => format!("{p}: {error}"),
+                    None => error.to_string(),
+                };
                 match query {
                     Some(i) if !matches!(error, Error::Query(_)) => {
-                        self.fail(&format!("query {i}: {error}"), budget)
+                        self.fail(&format!("query {i}: {msg}"), budget)
                     }
                     // Query errors of a batch already name their query.
-                    _ => self.fail(&error.to_string(), budget),
+                    _ => self.fail(&msg, budget),
                 }
                 Err(crate::errno::errno(&error))
             }
@@ -843,10 +872,11 @@ mod tests {
             Err(Failed {
                 error: Error::NotFound,
                 query: Some(1),
+                path: Some("/nope".into()),
             })
         };
         assert_eq!(s.write_with(batch, &b, &mut missing), Err(Errno::ENOENT));
-        assert!(read_all(&mut s).starts_with("{\"error\":\"query 1: "));
+        assert!(read_all(&mut s).starts_with("{\"error\":\"query 1: /nope: no such file"));
     }
 
     #[test]

@@ -206,6 +206,13 @@ fn batches_through_the_mount() {
         let (errno, text) = search(root, &bad).unwrap_err();
         assert_eq!(errno, libc::ENOENT);
         assert!(text.contains("query 1: "), "{text}");
+        // The missing path is named, whether `dir` or `like`.
+        let (errno, text) = search(root, &query("/nope", &[0.0, 0.0], 1, "")).unwrap_err();
+        assert_eq!(errno, libc::ENOENT);
+        assert!(text.contains("/nope: no such file"), "{text}");
+        let (errno, text) = search(root, r#"{"dir":"/docs","like":"/docs/gone"}"#).unwrap_err();
+        assert_eq!(errno, libc::ENOENT);
+        assert!(text.contains("/docs/gone: no such file"), "{text}");
         einval(root, "[]", "at least one");
         einval(root, "[1]", "invalid query");
     });
