@@ -34,7 +34,7 @@ pub mod types;
 pub mod vector;
 
 pub use collections::{INDEX_XATTR, IndexConfig, VECTOR_XATTR};
-pub use engine::{Engine, EngineConfig, Hit, Op, OpKind, Scratch, Stats};
+pub use engine::{Engine, EngineConfig, Hit, HitLines, Op, OpKind, Scratch, Stats};
 pub use error::{Error, Result};
 pub use namespace::Creds;
 pub use types::*;

@@ -57,8 +57,13 @@ pub const TOMBSTONE_COMPACT_MIN: u64 = 64;
 pub const K_MAX: u32 = 1000;
 /// Results returned when a query does not say `k`.
 pub const K_DEFAULT: u32 = 10;
-/// Longest query accepted through `/.vexfs/search` or the API's JSON entry, in bytes.
+/// Longest query (or batch of queries) accepted through `/.vexfs/search` or the API's JSON
+/// entry, in bytes.
 pub const QUERY_LEN_MAX: usize = 1024 * 1024;
+/// Most queries one batch (a JSON array written to `/.vexfs/search`) may hold. Past it: `EINVAL`.
+pub const BATCH_QUERIES_MAX: usize = 1000;
+/// Most metadata keys one query's `include` may name (`"metadata.KEY"`). Past it: `EINVAL`.
+pub const INCLUDE_ATTRS_MAX: usize = 64;
 /// Deepest parenthesis (and `not`) nesting in a filter expression. Past it: `EINVAL`.
 pub const FILTER_DEPTH_MAX: usize = 16;
 /// Most terms (comparisons, `has`, `in` lists and operators) in one filter expression.

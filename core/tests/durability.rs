@@ -415,6 +415,8 @@ fn searches(e: &Engine) -> Vec<Vec<(Ino, f32)>> {
                     ef: None,
                     filter: None,
                     exact,
+                    max_distance: None,
+                    include: Default::default(),
                 };
                 let mut hits = Vec::new();
                 e.search(&q, &Creds::ROOT, &mut s, &mut hits).unwrap();

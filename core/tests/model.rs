@@ -742,6 +742,8 @@ fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError>
                     ef: None,
                     filter: filtered.then(|| Filter::parse("k = 1").unwrap()),
                     exact: true,
+                    max_distance: None,
+                    include: Default::default(),
                 };
                 let mut hits = Vec::new();
                 let d = sut

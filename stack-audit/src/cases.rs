@@ -18,11 +18,11 @@ use vexfs_core::limits::{
     FILTER_TERMS_MAX, K_MAX, NAME_LEN_MAX, PATH_LEN_MAX, QUERY_LEN_MAX, WRITE_OP_BYTES_MAX,
     XATTR_LIST_LEN_MAX, XATTR_NAME_LEN_MAX, XATTR_VALUE_LEN_MAX,
 };
-use vexfs_core::query::{Filter, Query, Target, parse_query};
+use vexfs_core::query::{Filter, Include, Query, Target, parse_queries};
 use vexfs_core::storage::{MemStorage, Storage};
 use vexfs_core::types::{FallocMode, FileKind, RenameMode, SetAttr, SetTime, Timestamp, XattrMode};
 use vexfs_core::vector::{self, ElemType};
-use vexfs_core::{Creds, Engine, EngineConfig, INDEX_XATTR, OpKind, Scratch, VECTOR_XATTR};
+use vexfs_core::{Creds, Engine, EngineConfig, HitLines, INDEX_XATTR, OpKind, Scratch, VECTOR_XATTR};
 
 use crate::meter::{Meter, Sample};
 use crate::world::{self, BIG, BLOB_BYTES, SPARSE_AT, World};
@@ -349,7 +349,17 @@ pub fn case(e: EntryPoint) -> Case {
             )?;
             let mut out = Vec::with_capacity(hits.len() * 128);
             let e = &w.engine;
-            once(m, || e.write_hits_json(dir, &hits, &mut scratch, &mut out))
+            // Every field a hit can carry, as the mount writes them for a batch.
+            let include = Include::parse(["metadata", "vector", "vector_b64", "size", "mtime"])
+                .map_err(|e| format!("include: {e}"))?;
+            let lines = HitLines {
+                include: &include,
+                query: Some(0),
+                limit: usize::MAX,
+            };
+            once(m, || {
+                e.write_hits_json(dir, &hits, &lines, &mut scratch, &mut out)
+            })
         })),
         EntryPoint::ParseQuery => parse_query_case(),
         EntryPoint::ParseFilter => parse_filter_case(),
@@ -888,6 +898,8 @@ fn big_query(exact: bool, filtered: bool) -> Query {
         ef: Some(EF_MAX),
         filter: filtered.then(|| Filter::parse(&worst_filter()).expect("the worst filter parses")),
         exact,
+        max_distance: None,
+        include: Include::default(),
     }
 }
 
@@ -973,6 +985,8 @@ fn search_case(exact: bool, filtered: bool) -> Case {
                         ef: Some(EF_MAX),
                         filter: None,
                         exact,
+                        max_distance: None,
+                        include: Include::default(),
                     };
                     Ok((q, w.size.kernel_vectors))
                 },
@@ -1045,7 +1059,8 @@ fn valid_query() -> Vec<u8> {
 fn parse_probe(shape: &str, valid: bool, input: fn() -> Vec<u8>) -> Probe {
     probe(shape, move |_, m| {
         let q = input();
-        let (s, r) = once(m, || parse_query(&q))?;
+        // The mount's entry: one query or a batch.
+        let (s, r) = once(m, || parse_queries(&q))?;
         match (valid, r) {
             (true, Ok(_)) | (false, Err(_)) => Ok(plain(s)),
             (true, Err(e)) => Err(format!("the valid query was rejected: {e}")),

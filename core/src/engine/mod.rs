@@ -22,7 +22,7 @@ mod stats;
 pub use durable::{FsckReport, fsck};
 pub use entry::EntryPoint;
 
-pub use search::{Hit, Scratch};
+pub use search::{Hit, HitLines, Scratch};
 pub use stats::{CollectionStats, Stats};
 
 use crate::collections::{Collection, Collections};

@@ -11,6 +11,16 @@
 //! read permission through `getfattr`). An unreadable file is rejected by the same gate as a
 //! filter, inside the walk, so it cannot crowd out readable files or make a filter decide.
 //!
+//! **Radius.** A query's `max_distance` keeps only the hits at most that far (still at most `k`,
+//! nearest first); a negative radius is refused unless the metric is `dot`, the only one whose
+//! distances can be negative.
+//!
+//! **Hit lines.** [`Engine::write_hits_json`] writes one JSON line per hit with what the query's
+//! `include` asks for (metadata attributes, vector, size, mtime) and, for a batch, the query's
+//! index; it stops at a byte limit (the caller's memory budget) and says so rather than write a
+//! truncated answer. It reveals only what the search that produced the hits was allowed to see:
+//! every hit is a file that search's caller may read.
+//!
 //! A search reads the engine only (`&self`) and keeps all its working memory in a caller-owned
 //! [`Scratch`], so concurrent searches need no lock against each other and a warmed-up search
 //! allocates nothing.
@@ -21,9 +31,11 @@ use crate::error::{Error, Result};
 use crate::index::{Neighbor, SearchScratch};
 use crate::namespace::perm::{MAY_EXEC, MAY_READ};
 use crate::namespace::{Creds, Inode, Namespace};
-use crate::query::{FileMeta, Query, Target};
-use crate::types::Ino;
-use crate::vector;
+use crate::query::{Attrs, FileMeta, Include, Query, Target};
+use crate::types::{Ino, Timestamp};
+use crate::vector::{self, ElemType, Metric};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use std::io::Write;
 
 /// Working memory of one searcher, reused across searches.
@@ -33,6 +45,7 @@ pub struct Scratch {
     query: Vec<u8>,
     found: Vec<Neighbor>,
     path: Vec<u8>,
+    values: Vec<f64>,
 }
 
 impl Scratch {
@@ -49,6 +62,35 @@ pub struct Hit {
     pub distance: f32,
     /// The file's inode.
     pub ino: Ino,
+}
+
+/// How [`Engine::write_hits_json`] writes its lines.
+#[derive(Debug, Clone, Copy)]
+pub struct HitLines<'a> {
+    /// What each hit carries besides path and distance.
+    pub include: &'a Include,
+    /// The index of the query in its batch (written as `"query":N` first), if it came in one.
+    pub query: Option<usize>,
+    /// Most bytes `out` may hold after writing; past it the writer stops and returns `false`.
+    pub limit: usize,
+}
+
+impl HitLines<'static> {
+    /// Path and distance only, no batch index, no limit.
+    pub fn plain() -> Self {
+        static NOTHING: Include = Include {
+            metadata: Attrs::None,
+            vector: false,
+            vector_b64: false,
+            size: false,
+            mtime: false,
+        };
+        HitLines {
+            include: &NOTHING,
+            query: None,
+            limit: usize::MAX,
+        }
+    }
 }
 
 /// What a filter sees of a file: its `user.*` attributes, the name it has in the collection,
@@ -137,6 +179,15 @@ impl Engine {
         // What the collection accepts as a vector it accepts as a query (a zero vector has no
         // cosine distance to anything).
         cfg.check_vector(&scratch.query)?;
+        if let Some(r) = q.max_distance
+            && r < 0.0
+            && cfg.metric != Metric::Dot
+        {
+            return Err(Error::query(format!(
+                "max_distance must be at least 0 for metric {} (its distances are never negative), not {r}",
+                cfg.metric.name()
+            )));
+        }
         let k = q.k as usize;
         let ef = q.ef.unwrap_or(cfg.ef_search).max(q.k) as usize;
         let ns = &self.ns;
@@ -180,6 +231,9 @@ impl Engine {
                 .then_with(|| name_in(ns, dir, a.ino).cmp(name_in(ns, dir, b.ino)))
         });
         out.truncate(k);
+        if let Some(r) = q.max_distance {
+            out.retain(|h| f64::from(h.distance) <= r);
+        }
         debug_assert!(out.iter().all(|h| indexable(ns, dir, h.ino, cfg).is_some()));
         Ok(dir)
     }
@@ -194,34 +248,181 @@ impl Engine {
         Ok(())
     }
 
-    /// Writes hits as JSON lines, `{"path":"/docs/b.txt","distance":0.0123}`, nearest first.
-    /// Paths that are not UTF-8 are written with U+FFFD in place of invalid bytes.
+    /// Writes hits as JSON lines, nearest first: `{"path":"/docs/b.txt","distance":0.0123}`,
+    /// preceded by `"query":N` when `lines.query` is set and followed by the fields
+    /// `lines.include` asks for: `"metadata":{"key":"value",...}` (values that are not UTF-8 as
+    /// `{"b64":"..."}`), `"vector":[...]`, `"vector_b64":"..."`, `"size":N`, `"mtime":S` (seconds
+    /// since the epoch, with the fraction as exact decimals). Paths and keys that are not UTF-8
+    /// are written with U+FFFD in place of invalid bytes.
+    ///
+    /// Returns `false`, with `out` as it was before the line that would have crossed it, when
+    /// `out` would grow past `lines.limit` bytes. The hits must come from a search whose caller
+    /// may see what `include` adds (every hit of [`Engine::search`] is a file its caller may read).
     pub fn write_hits_json(
         &self,
         dir: Ino,
         hits: &[Hit],
+        lines: &HitLines<'_>,
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> Result<bool> {
+        let elem = self.colls.get(dir).map(|c| c.config.elem);
+        for h in hits {
+            let start = out.len();
+            self.write_hit(dir, elem, h, lines, scratch, out)?;
+            if out.len() > lines.limit {
+                out.truncate(start);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn write_hit(
+        &self,
+        dir: Ino,
+        elem: Option<ElemType>,
+        h: &Hit,
+        lines: &HitLines<'_>,
         scratch: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        #[derive(serde::Serialize)]
-        struct Line<'a> {
-            path: &'a str,
-            distance: f32,
+        let fmt_err = |e: std::io::Error| Error::io("formatting results", &e);
+        self.hit_path(dir, h.ino, &mut scratch.path)?;
+        out.push(b'{');
+        if let Some(i) = lines.query {
+            write!(out, "\"query\":{i},").map_err(fmt_err)?;
         }
-        for h in hits {
-            self.hit_path(dir, h.ino, &mut scratch.path)?;
-            let path = String::from_utf8_lossy(&scratch.path);
-            serde_json::to_writer(
-                &mut *out,
-                &Line {
-                    path: &path,
-                    distance: h.distance,
-                },
-            )
+        out.extend_from_slice(b"\"path\":");
+        json_str(out, &scratch.path)?;
+        // Distances are finite (vectors are validated): serde_json writes the shortest form.
+        out.extend_from_slice(b",\"distance\":");
+        serde_json::to_writer(&mut *out, &h.distance)
             .map_err(|_| Error::Invalid("result is not representable as JSON"))?;
-            out.write_all(b"\n")
-                .map_err(|e| Error::io("formatting results", &e))?;
+        let inc = lines.include;
+        if !inc.is_empty() {
+            let node = self.ns.get(h.ino)?;
+            match &inc.metadata {
+                Attrs::None => {}
+                Attrs::All => {
+                    out.extend_from_slice(b",\"metadata\":{");
+                    let mut first = true;
+                    for (name, value) in node.xattrs.iter() {
+                        let Some(key) = name.strip_prefix(b"user.") else {
+                            continue;
+                        };
+                        if name == VECTOR_XATTR {
+                            continue;
+                        }
+                        meta_pair(out, &mut first, key, value)?;
+                    }
+                    out.push(b'}');
+                }
+                Attrs::Named(keys) => {
+                    out.extend_from_slice(b",\"metadata\":{");
+                    let mut first = true;
+                    for key in keys {
+                        if let Some(value) = node.xattrs.get_prefixed(b"user.", key.as_bytes()) {
+                            meta_pair(out, &mut first, key.as_bytes(), value)?;
+                        }
+                    }
+                    out.push(b'}');
+                }
+            }
+            let raw = node.xattrs.get(VECTOR_XATTR).unwrap_or_default();
+            if inc.vector {
+                out.extend_from_slice(b",\"vector\":[");
+                let elem = elem.ok_or(Error::Invalid("not a collection"))?;
+                vector::decode_values(elem, raw, &mut scratch.values);
+                let narrow = matches!(elem, ElemType::F32 | ElemType::F16);
+                for (i, &v) in scratch.values.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    // Floats as their shortest f32 form (exact: they came from f32 or f16).
+                    if narrow {
+                        write!(out, "{}", v as f32).map_err(fmt_err)?;
+                    } else {
+                        write!(out, "{v}").map_err(fmt_err)?;
+                    }
+                }
+                out.push(b']');
+            }
+            if inc.vector_b64 {
+                out.extend_from_slice(b",\"vector_b64\":");
+                b64_str(out, raw)?;
+            }
+            if inc.size {
+                write!(out, ",\"size\":{}", node.size()).map_err(fmt_err)?;
+            }
+            if inc.mtime {
+                out.extend_from_slice(b",\"mtime\":");
+                write_secs(out, node.mtime).map_err(fmt_err)?;
+            }
         }
+        out.extend_from_slice(b"}\n");
         Ok(())
     }
+}
+
+/// Appends `bytes` as a JSON string (invalid UTF-8 as U+FFFD).
+fn json_str(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
+    serde_json::to_writer(&mut *out, &String::from_utf8_lossy(bytes))
+        .map_err(|_| Error::Invalid("result is not representable as JSON"))
+}
+
+/// Appends `bytes` as a JSON string of their standard padded base64.
+fn b64_str(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
+    out.push(b'"');
+    let at = out.len();
+    out.resize(at + bytes.len().div_ceil(3) * 4, 0);
+    let n = STANDARD
+        .encode_slice(bytes, &mut out[at..])
+        .map_err(|_| Error::Invalid("result is not representable as JSON"))?;
+    out.truncate(at + n);
+    out.push(b'"');
+    Ok(())
+}
+
+/// Appends `"key":value` to a metadata object: a string when UTF-8, else `{"b64":"..."}`.
+fn meta_pair(out: &mut Vec<u8>, first: &mut bool, key: &[u8], value: &[u8]) -> Result<()> {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    json_str(out, key)?;
+    out.push(b':');
+    match std::str::from_utf8(value) {
+        Ok(text) => serde_json::to_writer(&mut *out, text)
+            .map_err(|_| Error::Invalid("result is not representable as JSON")),
+        Err(_) => {
+            out.extend_from_slice(b"{\"b64\":");
+            b64_str(out, value)?;
+            out.push(b'}');
+            Ok(())
+        }
+    }
+}
+
+/// Appends `t` as seconds since the epoch with its fraction in exact decimals (`12.5`, `-0.25`).
+fn write_secs(out: &mut Vec<u8>, t: Timestamp) -> std::io::Result<()> {
+    let (neg, secs, nanos) = if t.secs < 0 && t.nanos > 0 {
+        // -2 s + 0.75 s is -1.25 s.
+        (true, (-(t.secs + 1)) as u64, 1_000_000_000 - t.nanos)
+    } else {
+        (t.secs < 0, t.secs.unsigned_abs(), t.nanos)
+    };
+    if neg {
+        out.push(b'-');
+    }
+    write!(out, "{secs}")?;
+    if nanos > 0 {
+        let (mut frac, mut digits) = (nanos, 9usize);
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        write!(out, ".{frac:0digits$}")?;
+    }
+    Ok(())
 }

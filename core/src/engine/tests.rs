@@ -44,6 +44,8 @@ fn query(dir: &str, v: &[f64], k: u32) -> Query {
         ef: None,
         filter: None,
         exact: true,
+        max_distance: None,
+        include: Default::default(),
     }
 }
 
@@ -719,11 +721,157 @@ fn search_query_targets_filters_and_ties() {
     q.target = Target::Values(vec![3.0, 0.0]);
     q.k = 1;
     let dir = e.search(&q, &Creds::ROOT, &mut s, &mut hits).unwrap();
-    e.write_hits_json(dir, &hits, &mut s, &mut json).unwrap();
+    assert!(
+        e.write_hits_json(dir, &hits, &HitLines::plain(), &mut s, &mut json)
+            .unwrap()
+    );
     assert_eq!(
         String::from_utf8(json).unwrap(),
         "{\"path\":\"/docs/c\",\"distance\":0.0}\n"
     );
+}
+
+/// A collection `/docs` (dim 2, f32, l2) of `a` at (0,0), `b` at (1,0), `c` at (3,0), with
+/// metadata on `a` and `b`.
+fn radius_docs() -> Engine {
+    let mut e = engine();
+    let docs = e.mkdir(ROOT_INO, b"docs", 0o755, &at(1)).unwrap().ino;
+    e.setxattr(docs, INDEX_XATTR, b"dim=2", XattrMode::Any, &at(1))
+        .unwrap();
+    for (name, x) in [(&b"a"[..], 0.0f32), (b"b", 1.0), (b"c", 3.0)] {
+        let ino = e.create(docs, name, 0o644, &at(2)).unwrap().ino;
+        e.setxattr(ino, VECTOR_XATTR, &f32s(&[x, 0.5]), XattrMode::Any, &at(2))
+            .unwrap();
+    }
+    let a = e.lookup(docs, b"a").unwrap().ino;
+    e.setxattr(a, b"user.lang", b"en", XattrMode::Any, &at(3))
+        .unwrap();
+    e.setxattr(a, b"user.raw", &[0xff, 0], XattrMode::Any, &at(3))
+        .unwrap();
+    e.write(a, 0, b"hello", &at(3)).unwrap();
+    e.setattr(
+        a,
+        SetAttr {
+            mtime: Some(SetTime::At(Timestamp::new(1_700_000_000, 250_000_000))),
+            ..SetAttr::default()
+        },
+        &at(4),
+    )
+    .unwrap();
+    let b = e.lookup(docs, b"b").unwrap().ino;
+    e.setxattr(b, b"user.year", b"2020", XattrMode::Any, &at(3))
+        .unwrap();
+    e
+}
+
+#[test]
+fn radius_search_keeps_hits_within_max_distance() {
+    let e = radius_docs();
+    for exact in [true, false] {
+        let mut q = query("/docs", &[0.0, 0.5], 10);
+        q.exact = exact;
+        q.max_distance = Some(1.0);
+        // Squared l2: a at 0, b at 1 (the bound is inclusive), c at 9.
+        assert_eq!(names(&e, &q), vec!["/docs/a", "/docs/b"]);
+        q.max_distance = Some(0.999);
+        assert_eq!(names(&e, &q), vec!["/docs/a"]);
+        q.max_distance = Some(0.0);
+        assert_eq!(names(&e, &q), vec!["/docs/a"]);
+        q.target = Target::Values(vec![10.0, 10.0]);
+        assert!(names(&e, &q).is_empty(), "nothing within the radius");
+        // At most k.
+        q.target = Target::Values(vec![0.0, 0.5]);
+        q.max_distance = Some(100.0);
+        q.k = 2;
+        assert_eq!(names(&e, &q), vec!["/docs/a", "/docs/b"]);
+    }
+    // A negative radius means nothing for l2: EINVAL, with a message naming the metric.
+    let mut q = query("/docs", &[0.0, 0.5], 10);
+    q.max_distance = Some(-1.0);
+    let err = e
+        .search(&q, &Creds::ROOT, &mut Scratch::new(), &mut Vec::new())
+        .unwrap_err();
+    assert!(matches!(&err, Error::Query(m) if m.contains("l2")), "{err}");
+}
+
+#[test]
+fn radius_search_takes_negative_distances_for_dot() {
+    let mut e = engine();
+    let docs = e.mkdir(ROOT_INO, b"docs", 0o755, &at(1)).unwrap().ino;
+    e.setxattr(docs, INDEX_XATTR, b"dim=2 metric=dot", XattrMode::Any, &at(1))
+        .unwrap();
+    for (name, x) in [(&b"a"[..], 1.0f32), (b"b", 2.0), (b"c", 3.0)] {
+        let ino = e.create(docs, name, 0o644, &at(2)).unwrap().ino;
+        e.setxattr(ino, VECTOR_XATTR, &f32s(&[x, 0.0]), XattrMode::Any, &at(2))
+            .unwrap();
+    }
+    let mut q = query("/docs", &[1.0, 0.0], 10);
+    // Distances are -1, -2, -3: inner product at least 2.
+    q.max_distance = Some(-2.0);
+    assert_eq!(names(&e, &q), vec!["/docs/c", "/docs/b"]);
+}
+
+fn hit_lines(e: &Engine, q: &Query, batch: Option<usize>, limit: usize) -> (bool, String) {
+    let mut s = Scratch::new();
+    let mut hits = Vec::new();
+    let dir = e.search(q, &Creds::ROOT, &mut s, &mut hits).unwrap();
+    let mut out = b"before\n".to_vec();
+    let lines = HitLines {
+        include: &q.include,
+        query: batch,
+        limit,
+    };
+    let done = e.write_hits_json(dir, &hits, &lines, &mut s, &mut out).unwrap();
+    (done, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn hits_carry_what_include_asks_for() {
+    let e = radius_docs();
+    let mut q = query("/docs", &[0.0, 0.5], 2);
+    q.include = crate::query::Include::parse(["metadata", "vector", "vector_b64", "size", "mtime"]).unwrap();
+    let (done, text) = hit_lines(&e, &q, None, usize::MAX);
+    assert!(done);
+    let b64 = |v: &[f32]| base64::engine::general_purpose::STANDARD.encode(f32s(v));
+    use base64::Engine as _;
+    assert_eq!(
+        text,
+        format!(
+            "before\n\
+             {{\"path\":\"/docs/a\",\"distance\":0.0,\"metadata\":{{\"lang\":\"en\",\"raw\":{{\"b64\":\"/wA=\"}}}},\
+             \"vector\":[0,0.5],\"vector_b64\":\"{}\",\"size\":5,\"mtime\":1700000000.25}}\n\
+             {{\"path\":\"/docs/b\",\"distance\":1.0,\"metadata\":{{\"year\":\"2020\"}},\
+             \"vector\":[1,0.5],\"vector_b64\":\"{}\",\"size\":0,\"mtime\":2}}\n",
+            b64(&[0.0, 0.5]),
+            b64(&[1.0, 0.5])
+        )
+    );
+    // Named keys, in the order asked, missing ones left out; the batch index first.
+    q.include = crate::query::Include::parse(["metadata.year", "metadata.lang", "metadata.nope"]).unwrap();
+    let (_, text) = hit_lines(&e, &q, Some(7), usize::MAX);
+    assert_eq!(
+        text,
+        "before\n\
+         {\"query\":7,\"path\":\"/docs/a\",\"distance\":0.0,\"metadata\":{\"lang\":\"en\"}}\n\
+         {\"query\":7,\"path\":\"/docs/b\",\"distance\":1.0,\"metadata\":{\"year\":\"2020\"}}\n"
+    );
+    // Every line parses as JSON.
+    for line in text.lines().skip(1) {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+}
+
+#[test]
+fn hit_lines_stop_at_the_limit_without_a_partial_line() {
+    let e = radius_docs();
+    let mut q = query("/docs", &[0.0, 0.5], 3);
+    q.include = crate::query::Include::parse(["vector"]).unwrap();
+    let (done, full) = hit_lines(&e, &q, None, usize::MAX);
+    assert!(done);
+    let first_two = full.lines().take(3).map(|l| format!("{l}\n")).collect::<String>();
+    let (done, text) = hit_lines(&e, &q, None, first_two.len() + 3);
+    assert!(!done);
+    assert_eq!(text, first_two, "whole lines only");
 }
 
 #[test]

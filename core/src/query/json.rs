@@ -1,20 +1,24 @@
 //! The JSON search query of SPEC §4: parsing ([`parse_query`]) and printing ([`Query::to_json`]).
 //!
 //! A query is one JSON object with the fields `dir`, `vector` | `vector_b64` | `like`, `k`,
-//! `ef`, `filter` and `exact`. This module owns its validation: after [`parse_query`] succeeds,
-//! `dir` (and `like`) are absolute paths without NUL of at most [`PATH_LEN_MAX`] bytes, exactly one
-//! target is given and non-empty, `1 <= k <= K_MAX`, `1 <= ef <= EF_MAX`, and the filter parsed.
-//! What depends on the collection (its dimension and element type, whether `dir` exists) is
-//! checked by the engine.
+//! `ef`, `filter`, `exact`, `max_distance` and `include`; a batch is a JSON array of 1 to
+//! [`BATCH_QUERIES_MAX`] such objects ([`parse_queries`]). This module owns their validation:
+//! after parsing succeeds, `dir` (and `like`) are absolute paths without NUL of at most
+//! [`PATH_LEN_MAX`] bytes, exactly one target is given and non-empty, `1 <= k <= K_MAX`,
+//! `1 <= ef <= EF_MAX`, the filter parsed, `max_distance` is a finite number, and `include`
+//! names known fields and at most [`INCLUDE_ATTRS_MAX`] valid attribute keys. What depends on
+//! the collection (its dimension, element type and metric, whether `dir` exists) is checked by
+//! the engine.
 //!
 //! # Bounded work on hostile input
 //!
 //! The input is checked for length ([`QUERY_LEN_MAX`]) and UTF-8 before any JSON parsing, and
 //! must start with `{`. It is then deserialised into a typed struct with
-//! `deny_unknown_fields`, whose every field is a scalar or, for `vector`, an array of numbers read
-//! by a visitor that refuses anything else as an element: serde_json therefore never descends more
-//! than two levels (object, array), never skips an unknown value, and fails at the first
-//! unexpected token. 100,000 nested `[` inside `vector` fail at the second one.
+//! `deny_unknown_fields`, whose every field is a scalar or, for `vector` and `include`, an array
+//! of numbers or of strings read by a visitor that refuses anything else as an element: serde_json
+//! therefore never descends more than two levels (object, array) below the batch array, never
+//! skips an unknown value, and fails at the first unexpected token. 100,000 nested `[` inside
+//! `vector` fail at the second one; a batch's elements must be objects.
 //!
 //! `null` for a field is the same as leaving it out. Errors are [`Error::Query`] with a one-line
 //! message (control characters escaped, at most 300 characters), since they are
@@ -27,8 +31,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use super::filter::Filter;
+use crate::collections::VECTOR_XATTR;
 use crate::error::{Error, Result};
-use crate::limits::{BIN_DIM_MAX, DIM_MAX, EF_MAX, K_DEFAULT, K_MAX, PATH_LEN_MAX, QUERY_LEN_MAX};
+use crate::limits::{
+    BATCH_QUERIES_MAX, BIN_DIM_MAX, DIM_MAX, EF_MAX, INCLUDE_ATTRS_MAX, K_DEFAULT, K_MAX, PATH_LEN_MAX,
+    QUERY_LEN_MAX, XATTR_NAME_LEN_MAX,
+};
 
 /// Longest error message this module returns, in characters.
 const MESSAGE_CHARS_MAX: usize = 300;
@@ -62,6 +70,134 @@ pub struct Query {
     pub filter: Option<Filter>,
     /// Exact (brute-force) search instead of the graph.
     pub exact: bool,
+    /// Only hits at most this far from the query (radius search); finite. Whether a negative
+    /// radius makes sense depends on the metric (only `dot` distances can be negative), which
+    /// the engine checks.
+    pub max_distance: Option<f64>,
+    /// What each hit carries besides its path and distance.
+    pub include: Include,
+}
+
+/// Which metadata attributes a hit carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Attrs {
+    /// None (no `metadata` in `include`).
+    #[default]
+    None,
+    /// Every `user.*` attribute but the vector (`"metadata"`).
+    All,
+    /// These keys, named without `user.` (`"metadata.lang"`), in the order given, without
+    /// repeats; a key the file lacks is left out of its hit.
+    Named(Vec<String>),
+}
+
+/// The `include` field: what each hit carries besides its path and distance (SPEC §4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Include {
+    /// Metadata attributes (`"metadata"` or `"metadata.KEY"`).
+    pub metadata: Attrs,
+    /// The vector as numbers in the collection's type (`"vector"`; bits as 0/1 for `bin`).
+    pub vector: bool,
+    /// The vector as base64 of its stored little-endian bytes (`"vector_b64"`).
+    pub vector_b64: bool,
+    /// The file's size in bytes (`"size"`).
+    pub size: bool,
+    /// The file's modification time in seconds since the epoch, with its fraction (`"mtime"`).
+    pub mtime: bool,
+}
+
+impl Include {
+    /// Whether nothing is asked for.
+    pub fn is_empty(&self) -> bool {
+        *self == Include::default()
+    }
+
+    /// The include named by `names` (the strings of the `include` array): each one of
+    /// `metadata`, `metadata.KEY`, `vector`, `vector_b64`, `size`, `mtime`. A name given twice
+    /// counts once; `metadata` and `metadata.KEY` exclude each other.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Include> {
+        let mut inc = Include::default();
+        for name in names {
+            match name {
+                "vector" => inc.vector = true,
+                "vector_b64" => inc.vector_b64 = true,
+                "size" => inc.size = true,
+                "mtime" => inc.mtime = true,
+                "metadata" => match inc.metadata {
+                    Attrs::Named(_) => return Err(query_err(METADATA_BOTH)),
+                    _ => inc.metadata = Attrs::All,
+                },
+                _ => {
+                    let Some(key) = name.strip_prefix("metadata.") else {
+                        return Err(query_err(&format!(
+                            "include takes \"metadata\", \"metadata.KEY\", \"vector\", \"vector_b64\", \
+                             \"size\" and \"mtime\", not {name:?}"
+                        )));
+                    };
+                    check_key(key)?;
+                    match &mut inc.metadata {
+                        Attrs::All => return Err(query_err(METADATA_BOTH)),
+                        Attrs::Named(keys) if keys.iter().any(|k| k == key) => {}
+                        Attrs::Named(keys) if keys.len() == INCLUDE_ATTRS_MAX => {
+                            return Err(query_err(&format!(
+                                "include names more than {INCLUDE_ATTRS_MAX} metadata keys"
+                            )));
+                        }
+                        Attrs::Named(keys) => keys.push(key.to_owned()),
+                        Attrs::None => inc.metadata = Attrs::Named(vec![key.to_owned()]),
+                    }
+                }
+            }
+        }
+        Ok(inc)
+    }
+
+    /// The names [`Include::parse`] reads back as this include, in a fixed order.
+    pub fn names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match &self.metadata {
+            Attrs::None => {}
+            Attrs::All => out.push("metadata".to_owned()),
+            Attrs::Named(keys) => out.extend(keys.iter().map(|k| format!("metadata.{k}"))),
+        }
+        for (on, name) in [
+            (self.vector, "vector"),
+            (self.vector_b64, "vector_b64"),
+            (self.size, "size"),
+            (self.mtime, "mtime"),
+        ] {
+            if on {
+                out.push(name.to_owned());
+            }
+        }
+        out
+    }
+}
+
+const METADATA_BOTH: &str =
+    "include takes either \"metadata\" (every attribute) or \"metadata.KEY\" names, not both";
+
+/// Checks a metadata key named in `include` (without `user.`).
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(query_err("include: metadata.KEY needs a key"));
+    }
+    if key.len() + b"user.".len() > XATTR_NAME_LEN_MAX {
+        return Err(query_err(&format!(
+            "include: metadata key {key:?} is longer than an attribute name may be"
+        )));
+    }
+    if key.contains('\0') {
+        return Err(query_err(
+            "include: a metadata key must not contain a NUL character",
+        ));
+    }
+    if key.as_bytes() == &VECTOR_XATTR[b"user.".len()..] {
+        return Err(query_err(
+            "include: the vector is not metadata (include \"vector\" or \"vector_b64\")",
+        ));
+    }
+    Ok(())
 }
 
 /// The query vector, in one of the three forms a query can give it.
@@ -86,11 +222,14 @@ impl Query {
             ef: None,
             filter: None,
             exact: false,
+            max_distance: None,
+            include: Include::default(),
         }
     }
 
     /// The query as one line of JSON that [`parse_query`] reads back as an equal query
-    /// (fields `ef` and `filter` only when set, `exact` only when true).
+    /// (fields `ef`, `filter`, `max_distance` and `include` only when set, `exact` only when
+    /// true).
     ///
     /// Numbers are written in their shortest round-trip form. serde_json (without its
     /// `float_roundtrip` feature) reads back exactly every value whose shortest decimal form has
@@ -133,9 +272,36 @@ impl Query {
         if self.exact {
             s.push_str(",\"exact\":true");
         }
+        if let Some(d) = self.max_distance {
+            s.push_str(",\"max_distance\":");
+            write_number(&mut s, d);
+        }
+        if !self.include.is_empty() {
+            s.push_str(",\"include\":[");
+            for (i, name) in self.include.names().iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                write_str(&mut s, name);
+            }
+            s.push(']');
+        }
         s.push('}');
         s
     }
+}
+
+/// A batch as one line of JSON that [`parse_queries`] reads back: a JSON array of the queries.
+pub fn batch_to_json(queries: &[Query]) -> String {
+    let mut s = String::from("[");
+    for (i, q) in queries.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&q.to_json());
+    }
+    s.push(']');
+    s
 }
 
 /// Appends `v` as a JSON number: plain decimal for moderate magnitudes, exponent form beyond,
@@ -202,6 +368,8 @@ struct Wire {
     ef: Option<Val>,
     filter: Option<Val>,
     exact: Option<Val>,
+    max_distance: Option<Val>,
+    include: Option<Val>,
 }
 
 /// A field's value: a scalar, or an array of numbers (objects and other arrays are refused
@@ -212,6 +380,7 @@ enum Val {
     Num(f64),
     Bool(bool),
     Array(Vec<f64>),
+    Strings(Vec<String>),
 }
 
 impl Val {
@@ -221,6 +390,7 @@ impl Val {
             Val::Num(_) => "a number",
             Val::Bool(_) => "a boolean",
             Val::Array(_) => "an array",
+            Val::Strings(_) => "an array of strings",
         }
     }
 }
@@ -237,7 +407,7 @@ impl<'de> Visitor<'de> for ValVisitor {
     type Value = Val;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, number, boolean or array of numbers")
+        f.write_str("a string, number, boolean, or array of numbers or of strings")
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Val, E> {
         Ok(Val::Bool(v))
@@ -258,25 +428,39 @@ impl<'de> Visitor<'de> for ValVisitor {
         Ok(Val::Str(v))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Val, A::Error> {
+        // All numbers (`vector`) or all strings (`include`), decided by the first element.
         let mut values = Vec::new();
-        while let Some(Elem(v)) = seq.next_element()? {
-            if values.len() == VECTOR_VALUES_MAX {
+        let mut strings = Vec::new();
+        while let Some(e) = seq.next_element::<Elem>()? {
+            if values.len() + strings.len() == VECTOR_VALUES_MAX {
                 return Err(de::Error::custom(format_args!(
                     "an array has more than {VECTOR_VALUES_MAX} values"
                 )));
             }
-            values.push(v);
+            match e {
+                Elem::Num(v) if strings.is_empty() => values.push(v),
+                Elem::Str(s) if values.is_empty() => strings.push(s),
+                _ => return Err(de::Error::custom("an array mixes numbers and strings")),
+            }
         }
-        Ok(Val::Array(values))
+        Ok(if strings.is_empty() {
+            Val::Array(values)
+        } else {
+            Val::Strings(strings)
+        })
     }
 }
 
-/// One element of an array: a number, nothing else (in particular not a nested array).
-struct Elem(f64);
+/// One element of an array: a number or a string, nothing else (in particular not a nested
+/// array or an object).
+enum Elem {
+    Num(f64),
+    Str(String),
+}
 
 impl<'de> serde::Deserialize<'de> for Elem {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Elem, D::Error> {
-        d.deserialize_f64(ElemVisitor)
+        d.deserialize_any(ElemVisitor)
     }
 }
 
@@ -286,16 +470,77 @@ impl<'de> Visitor<'de> for ElemVisitor {
     type Value = Elem;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a number as an array element")
+        f.write_str("a number or a string as an array element")
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Elem, E> {
-        Ok(Elem(v as f64))
+        Ok(Elem::Num(v as f64))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Elem, E> {
-        Ok(Elem(v as f64))
+        Ok(Elem::Num(v as f64))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Elem, E> {
-        Ok(Elem(v))
+        Ok(Elem::Num(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Elem, E> {
+        Ok(Elem::Str(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Elem, E> {
+        Ok(Elem::Str(v))
+    }
+}
+
+/// One element of a batch: a query object, never an array (which serde's derived `Wire` would
+/// otherwise read positionally).
+struct Obj(Wire);
+
+impl<'de> serde::Deserialize<'de> for Obj {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Obj, D::Error> {
+        d.deserialize_map(ObjVisitor)
+    }
+}
+
+struct ObjVisitor;
+
+impl<'de> Visitor<'de> for ObjVisitor {
+    type Value = Obj;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a query object")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> std::result::Result<Obj, A::Error> {
+        use serde::Deserialize as _;
+        Wire::deserialize(de::value::MapAccessDeserializer::new(map)).map(Obj)
+    }
+}
+
+/// The elements of a batch: query objects (each a [`Wire`]), at most [`BATCH_QUERIES_MAX`].
+struct Batch(Vec<Wire>);
+
+impl<'de> serde::Deserialize<'de> for Batch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Batch, D::Error> {
+        d.deserialize_seq(BatchVisitor)
+    }
+}
+
+struct BatchVisitor;
+
+impl<'de> Visitor<'de> for BatchVisitor {
+    type Value = Batch;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of query objects")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Batch, A::Error> {
+        let mut wires = Vec::new();
+        while let Some(Obj(w)) = seq.next_element::<Obj>()? {
+            if wires.len() == BATCH_QUERIES_MAX {
+                return Err(de::Error::custom(format_args!(
+                    "a batch has more than {BATCH_QUERIES_MAX} queries"
+                )));
+            }
+            wires.push(w);
+        }
+        Ok(Batch(wires))
     }
 }
 
@@ -341,21 +586,70 @@ fn count(field: &str, v: Option<Val>, max: u32) -> Result<Option<u32>> {
     }
 }
 
-/// Parses and validates one query (see the module documentation for the rules).
-pub fn parse_query(bytes: &[u8]) -> Result<Query> {
+/// The input's text, checked for length and UTF-8, and its first non-blank byte.
+fn text_of(bytes: &[u8]) -> Result<(&str, Option<u8>)> {
     if bytes.len() > QUERY_LEN_MAX {
         return Err(query_err(&format!("query is longer than {QUERY_LEN_MAX} bytes")));
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| query_err(&format!("query is not UTF-8 (byte {})", e.valid_up_to())))?;
-    match text.trim_start().as_bytes().first() {
+    Ok((text, text.trim_start().as_bytes().first().copied()))
+}
+
+/// Parses and validates one query (see the module documentation for the rules).
+pub fn parse_query(bytes: &[u8]) -> Result<Query> {
+    let (text, first) = text_of(bytes)?;
+    match first {
         Some(b'{') => {}
         None => return Err(query_err("query is empty: expected a JSON object")),
         Some(_) => return Err(query_err("query must be a JSON object")),
     }
     let wire: Wire = serde_json::from_str(text)
         .map_err(|e| query_err(&format!("query is not a valid query object: {e}")))?;
+    check_wire(wire)
+}
 
+/// Parses and validates one query or a batch: a JSON object is one query (`batch` false), a
+/// JSON array of 1 to [`BATCH_QUERIES_MAX`] query objects is a batch (`batch` true). An error in
+/// any query of a batch names its index (`query 3: ...`) and fails the whole batch.
+pub fn parse_queries(bytes: &[u8]) -> Result<Queries> {
+    let (text, first) = text_of(bytes)?;
+    if first != Some(b'[') {
+        return parse_query(bytes).map(|q| Queries {
+            queries: vec![q],
+            batch: false,
+        });
+    }
+    let Batch(wires) = serde_json::from_str(text).map_err(|e| {
+        query_err(&format!(
+            "query is not a valid batch (an array of query objects): {e}"
+        ))
+    })?;
+    if wires.is_empty() {
+        return Err(query_err("a batch must hold at least one query"));
+    }
+    let mut queries = Vec::with_capacity(wires.len());
+    for (i, w) in wires.into_iter().enumerate() {
+        queries.push(check_wire(w).map_err(|e| match e {
+            Error::Query(m) => query_err(&format!("query {i}: {m}")),
+            other => other,
+        })?);
+    }
+    Ok(Queries { queries, batch: true })
+}
+
+/// What [`parse_queries`] read: the queries, and whether they came as a batch (whose answer
+/// lines then say which query they belong to).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queries {
+    /// The queries, in the order given.
+    pub queries: Vec<Query>,
+    /// Whether the input was an array.
+    pub batch: bool,
+}
+
+/// Validates one query object.
+fn check_wire(wire: Wire) -> Result<Query> {
     let dir = string("dir", wire.dir.ok_or_else(|| query_err("dir is required"))?)?;
     check_path("dir", &dir)?;
 
@@ -409,6 +703,30 @@ pub fn parse_query(bytes: &[u8]) -> Result<Query> {
             )));
         }
     };
+    let max_distance = match wire.max_distance {
+        None => None,
+        Some(Val::Num(d)) if d.is_finite() => Some(d),
+        Some(Val::Num(d)) => return Err(query_err(&format!("max_distance must be finite, not {d}"))),
+        Some(other) => {
+            return Err(query_err(&format!(
+                "max_distance must be a number, not {}",
+                other.kind()
+            )));
+        }
+    };
+    let include = match wire.include {
+        None => Include::default(),
+        Some(Val::Strings(names)) => Include::parse(names.iter().map(String::as_str))?,
+        Some(Val::Str(name)) => Include::parse([name.as_str()])?,
+        // `[]` reads as an empty array of numbers: nothing included.
+        Some(Val::Array(v)) if v.is_empty() => Include::default(),
+        Some(other) => {
+            return Err(query_err(&format!(
+                "include must be an array of strings, not {}",
+                other.kind()
+            )));
+        }
+    };
     Ok(Query {
         dir,
         target,
@@ -416,6 +734,8 @@ pub fn parse_query(bytes: &[u8]) -> Result<Query> {
         ef,
         filter,
         exact,
+        max_distance,
+        include,
     })
 }
 

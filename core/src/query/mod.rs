@@ -4,7 +4,8 @@
 //! through this one module, so all of them accept and reject exactly the same inputs:
 //! - [`filter`]: the filter expression language (`lang = en and not has(hidden)`), parsed
 //!   without recursion into a program that [`Filter::eval`] runs with no allocation and no stack;
-//! - [`json`]: the JSON query object ([`parse_query`], [`Query::to_json`]).
+//! - [`json`]: the JSON query object and batches of them ([`parse_query`], [`parse_queries`],
+//!   [`Query::to_json`]).
 //!
 //! Parsing is the only place a malformed query is detected; what the engine receives is
 //! validated except for what depends on the collection (dimension, element type, existence).
@@ -13,4 +14,4 @@ pub mod filter;
 pub mod json;
 
 pub use filter::{FileMeta, Filter};
-pub use json::{Query, Target, parse_query};
+pub use json::{Attrs, Include, Queries, Query, Target, batch_to_json, parse_queries, parse_query};

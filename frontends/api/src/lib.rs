@@ -37,7 +37,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use vexfs_core::check::Problems;
 pub use vexfs_core::journal::{JournalStats, OpenOptions};
-pub use vexfs_core::query::{Query, Target};
+pub use vexfs_core::query::{Attrs, Include, Query, Target};
 pub use vexfs_core::storage::{FileStorage, MemStorage, Storage};
 pub use vexfs_core::types::{
     Attr, Ctx, DirEntry, FallocMode, FileKind, Ino, RenameMode, SetAttr, SetTime, StatFs, Timestamp,
@@ -741,6 +741,38 @@ impl Vexfs {
     /// Runs a query given as JSON (SPEC §4).
     pub fn search_json(&self, json: &str) -> Result<Vec<SearchResult>> {
         self.search(&vexfs_core::query::parse_query(json.as_bytes())?)
+    }
+
+    /// Runs one query or a batch given as JSON (SPEC §4: an object, or an array of objects) and
+    /// returns the answer lines exactly as `/.vexfs/search` writes them: with what each query's
+    /// `include` asks for and, for a batch, `"query":N`. Trusted credentials, as [`Vexfs::search`].
+    /// An error in any query of a batch fails the whole call (a query error names it: `query 3: ...`).
+    pub fn search_lines(&self, json: &str, scratch: &mut Scratch) -> Result<Vec<u8>> {
+        let qs = vexfs_core::query::parse_queries(json.as_bytes())?;
+        let mut hits = Vec::new();
+        let mut out = Vec::new();
+        for (i, q) in qs.queries.iter().enumerate() {
+            let at = qs.batch.then_some(i);
+            let in_batch = |e: Error| match (at, e) {
+                (Some(i), Error::Query(m)) if !m.starts_with("query ") => {
+                    Error::query(format!("query {i}: {m}"))
+                }
+                (_, e) => e,
+            };
+            let dir = self
+                .engine()
+                .search(q, &Creds::ROOT, scratch, &mut hits)
+                .map_err(in_batch)?;
+            let lines = vexfs_core::HitLines {
+                include: &q.include,
+                query: at,
+                limit: usize::MAX,
+            };
+            self.engine()
+                .write_hits_json(dir, &hits, &lines, scratch, &mut out)
+                .map_err(in_batch)?;
+        }
+        Ok(out)
     }
 
     /// The stats document (with the image size when there is an image), with **trusted**

@@ -133,6 +133,88 @@ fn index_import_search_round_trip() {
 }
 
 #[test]
+fn search_radius_and_include() {
+    if !fuse_or_skip("search_radius_and_include") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let m = scratch.mount();
+    let docs = m.p("docs");
+    std::fs::create_dir(&docs).unwrap();
+    ok(["index", "create", s(&docs), "--dim", "2"]);
+    for i in 0..5 {
+        let f = docs.join(format!("f{i}"));
+        std::fs::write(&f, vec![b'x'; i]).unwrap();
+        ok(["vector", "set", s(&f), &format!("{i},0")]);
+        xattr::set(&f, "user.n", i.to_string().as_bytes()).unwrap();
+    }
+    // Squared l2 from (0, 0): 0, 1, 4, 9, 16; within 4, at most 10.
+    let out = ok([
+        "search",
+        s(&docs),
+        "--vector",
+        "0,0",
+        "--max-distance",
+        "4",
+        "--paths-only",
+    ]);
+    let want: Vec<String> = (0..3)
+        .map(|i| format!("{}\n", docs.join(format!("f{i}")).display()))
+        .collect();
+    assert_eq!(out, want.concat());
+    let out = ok([
+        "search",
+        s(&docs),
+        "--vector",
+        "0,0",
+        "--max-distance",
+        "4",
+        "-k",
+        "2",
+        "--paths-only",
+    ]);
+    assert_eq!(out, want[..2].concat());
+    // Include: the fields after a tab in text, in the lines as they came with --json.
+    let out = ok([
+        "search",
+        s(&docs),
+        "--vector",
+        "3,0",
+        "-k",
+        "1",
+        "--include",
+        "metadata,size",
+    ]);
+    assert_eq!(
+        out,
+        format!(
+            "1 0.0 {}\t{{\"metadata\":{{\"n\":\"3\"}},\"size\":3}}\n",
+            docs.join("f3").display()
+        )
+    );
+    let out = ok([
+        "search",
+        s(&docs),
+        "--vector",
+        "3,0",
+        "-k",
+        "1",
+        "--include",
+        "vector",
+        "--json",
+    ]);
+    assert_eq!(out, "{\"path\":\"/docs/f3\",\"distance\":0.0,\"vector\":[3,0]}\n");
+    // Bad values: one line, non-zero exit.
+    let e = fails(["search", s(&docs), "--vector", "0,0", "--max-distance", "-1"]);
+    assert!(e.contains("max_distance must be at least 0 for metric l2"), "{e}");
+    let e = fails(["search", s(&docs), "--vector", "0,0", "--max-distance", "NaN"]);
+    assert!(e.contains("--max-distance"), "{e}");
+    // ("far" is a usage error: clap's exit status 2, tested with the other usage errors.)
+    let e = fails(["search", s(&docs), "--vector", "0,0", "--include", "embeddings"]);
+    assert!(e.contains("--include"), "{e}");
+}
+
+#[test]
 fn vector_set_get_round_trip() {
     if !fuse_or_skip("vector_set_get_round_trip") {
         return;

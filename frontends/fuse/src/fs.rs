@@ -63,9 +63,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 use vexfs_core::limits::WRITE_OP_BYTES_MAX;
-use vexfs_core::query::Query;
 use vexfs_core::{
-    Attr, Creds, Ctx, Engine, Error, FallocMode, FileKind, Ino, Op, ROOT_INO, RenameMode, SetAttr, SetTime,
+    Attr, Ctx, Engine, Error, FallocMode, FileKind, Ino, Op, ROOT_INO, RenameMode, SetAttr, SetTime,
     Timestamp, XattrMode,
 };
 
@@ -214,65 +213,6 @@ impl VexFs {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
-    }
-
-    /// Renders the stats document as `creds` may see it: the core's, plus what only the mount
-    /// knows.
-    fn stats_json(&self, creds: &Creds) -> Result<Vec<u8>, Errno> {
-        let (stats, image_bytes) = self.s.metrics.time(FsOp::Stats, || -> Result<_, Errno> {
-            let e = self.s.read()?;
-            let image = e.image_bytes();
-            Ok((e.stats(creds), image))
-        })?;
-        let mut doc = serde_json::to_value(&stats).map_err(|_| Errno::EIO)?;
-        if let Some(obj) = doc.as_object_mut() {
-            obj.insert("image_bytes".into(), serde_json::json!(image_bytes));
-            obj.insert(
-                "operations".into(),
-                serde_json::Value::Object(self.s.metrics.snapshot()),
-            );
-            obj.insert(
-                "mount".into(),
-                serde_json::json!({
-                    "read_only": self.s.read_only,
-                    "threads": self.s.threads,
-                    "max_write_bytes": self.s.max_write_seen.load(Ordering::Relaxed),
-                    "max_read_bytes": self.s.max_read_seen.load(Ordering::Relaxed),
-                    "mapped_reads": self.s.mapped_reads.load(Ordering::Relaxed),
-                    "readahead_kib": match self.s.readahead_kib.load(Ordering::Relaxed) {
-                        0 => None,
-                        kib => Some(kib),
-                    },
-                    "open_virtual_files": self.s.handles.len(),
-                    "search_memory_bytes": self.s.handles.budget.total(),
-                    "referenced_inodes": self.s.referenced_inodes(),
-                }),
-            );
-        }
-        let mut out = serde_json::to_vec_pretty(&doc).map_err(|_| Errno::EIO)?;
-        out.push(b'\n');
-        Ok(out)
-    }
-
-    /// The runner of a search transaction: the engine's search on behalf of `creds`, under
-    /// the read lock, in work memory borrowed from the pool for the query's duration.
-    fn run_search(&self, q: &Query, creds: &Creds, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.s.metrics.time(FsOp::Search, || {
-            let mut work = self.s.handles.take_work();
-            let r = self
-                .s
-                .read()
-                .map_err(|_| Error::Io {
-                    during: "locking the engine",
-                    errno: libc::EIO,
-                })
-                .and_then(|e| {
-                    let dir = e.search(q, creds, &mut work.scratch, &mut work.hits)?;
-                    e.write_hits_json(dir, &work.hits, &mut work.scratch, out)
-                });
-            self.s.handles.put_work(work);
-            r
-        })
     }
 
     /// Whether the mount refuses changes (`-o ro`): the server, not the kernel, enforces it.
@@ -542,7 +482,7 @@ impl Filesystem for VexFs {
                 if flags.acc_mode() != OpenAccMode::O_RDONLY {
                     return reply.error(Errno::EACCES);
                 }
-                match self.stats_json(&creds::of(req)) {
+                match virt::stats_json(&self.s, &creds::of(req)) {
                     Ok(doc) => match self.s.handles.open_stats(req.uid(), doc) {
                         Some(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
                         // The budget of open virtual files has no room for the document.
@@ -644,8 +584,7 @@ impl Filesystem for VexFs {
                 Ok(Handle::Search(s)) => {
                     let mut s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     // The query runs as the caller writing it (read once it is complete).
-                    let mut run = |q: &Query, out: &mut Vec<u8>| self.run_search(q, &creds::of(req), out);
-                    match s.write(data, &self.s.handles.budget, &mut run) {
+                    match s.write(data, &self.s, &creds::of(req)) {
                         // Queries are at most QUERY_LEN_MAX bytes: fits.
                         Ok(n) => reply.written(n as u32),
                         Err(e) => reply.error(e),

@@ -18,9 +18,12 @@
 //!   charged to the [`Budget`] (`SEARCH_HANDLE_BYTES` plus its buffers' capacity, charged
 //!   before a query buffer grows); past it an open fails with `ENFILE` and a query with
 //!   `ENOBUFS`. Invariant: the budget's total is the sum of the open files' `charged`, which is
-//!   their footprint after every call. A write appends to the query (more than `QUERY_LEN_MAX`
-//!   bytes in all: `EINVAL`); once the bytes form a complete JSON value the query is parsed and
-//!   run. Incomplete JSON is accepted and waits for more; a malformed or failing query fails the
+//!   their footprint after every call. The result lines of a query may fill at most what the
+//!   budget has left for the file: the core's line writer stops there and the query fails with
+//!   `ENOBUFS` and an error line, never a truncated answer. A write appends to the query (more
+//!   than `QUERY_LEN_MAX` bytes in all: `EINVAL`); once the bytes form a complete JSON value the
+//!   query (an object) or batch (an array of objects, whose answer lines carry `"query":N`) is
+//!   parsed and run, as the caller writing it, under the engine's read lock. Incomplete JSON is accepted and waits for more; a malformed or failing query fails the
 //!   write (`EINVAL` for malformed queries, the core's errno otherwise, e.g. `ENOENT` for a
 //!   missing collection) and a read then returns one line `{"error":"..."}`. The file is a
 //!   *stream* (`FOPEN_STREAM`): reads return the result lines in order from the first, whatever
@@ -37,6 +40,8 @@
 //!   the size of the largest query (a write past it still works, one at a time). It is also
 //!   opened with `FOPEN_NOFLUSH`: a close has nothing to flush, so it costs no request.
 
+use crate::metrics::FsOp;
+use crate::state::Shared;
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,8 +50,8 @@ use std::time::SystemTime;
 use vexfs_core::limits::{
     QUERY_LEN_MAX, SEARCH_HANDLE_BYTES, SEARCH_MEMORY_USER_SHARE_INV, SEARCH_SCRATCH_POOL_MAX,
 };
-use vexfs_core::query::{Query, parse_query};
-use vexfs_core::{Error, Hit, Scratch};
+use vexfs_core::query::{Queries, Target, parse_queries};
+use vexfs_core::{Creds, Error, Hit, HitLines, Scratch};
 
 /// Name of the virtual directory in the root.
 pub(crate) const VEXFS_NAME: &[u8] = b".vexfs";
@@ -128,6 +133,44 @@ pub(crate) enum Handle {
     },
 }
 
+/// Renders the stats document as `creds` may see it: the core's, plus what only the mount
+/// knows.
+pub(crate) fn stats_json(shared: &Shared, creds: &Creds) -> Result<Vec<u8>, Errno> {
+    let (stats, image_bytes) = shared.metrics.time(FsOp::Stats, || -> Result<_, Errno> {
+        let e = shared.read()?;
+        let image = e.image_bytes();
+        Ok((e.stats(creds), image))
+    })?;
+    let mut doc = serde_json::to_value(&stats).map_err(|_| Errno::EIO)?;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("image_bytes".into(), serde_json::json!(image_bytes));
+        obj.insert(
+            "operations".into(),
+            serde_json::Value::Object(shared.metrics.snapshot()),
+        );
+        obj.insert(
+            "mount".into(),
+            serde_json::json!({
+                "read_only": shared.read_only,
+                "threads": shared.threads,
+                "max_write_bytes": shared.max_write_seen.load(Ordering::Relaxed),
+                "max_read_bytes": shared.max_read_seen.load(Ordering::Relaxed),
+                "mapped_reads": shared.mapped_reads.load(Ordering::Relaxed),
+                "readahead_kib": match shared.readahead_kib.load(Ordering::Relaxed) {
+                    0 => None,
+                    kib => Some(kib),
+                },
+                "open_virtual_files": shared.handles.len(),
+                "search_memory_bytes": shared.handles.budget.total(),
+                "referenced_inodes": shared.referenced_inodes(),
+            }),
+        );
+    }
+    let mut out = serde_json::to_vec_pretty(&doc).map_err(|_| Errno::EIO)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
 /// What a stats document is charged.
 fn stats_charge(doc: &[u8]) -> usize {
     SEARCH_HANDLE_BYTES + doc.len()
@@ -204,6 +247,18 @@ impl Budget {
     /// Bytes charged in all.
     pub(crate) fn total(&self) -> usize {
         self.used().0
+    }
+
+    /// Bytes that could still be charged to `uid` now.
+    pub(crate) fn room(&self, uid: u32) -> usize {
+        let g = self.used();
+        let (total, by_uid) = &*g;
+        let total_room = self.total_max.saturating_sub(*total);
+        if uid == 0 {
+            return total_room;
+        }
+        let mine = by_uid.get(&uid).copied().unwrap_or(0);
+        total_room.min(self.user_max.saturating_sub(mine))
     }
 }
 
@@ -340,14 +395,101 @@ pub(crate) struct Search {
     closed: bool,
 }
 
-/// What a [`Search`] asks its owner to do with a complete, valid query: run it against the
-/// engine (under the read lock, as the writing caller) and write the result lines into the
-/// buffer.
-pub(crate) type Runner<'a> = dyn FnMut(&Query, &mut Vec<u8>) -> Result<(), Error> + 'a;
+/// How a [`Search`] runs complete, valid queries: writes their result lines into the buffer,
+/// at most the given number of bytes, and returns whether they fit. An error names the query
+/// of a batch it belongs to.
+pub(crate) type Runner<'a> = dyn FnMut(&Queries, usize, &mut Vec<u8>) -> Result<bool, Failed> + 'a;
+
+/// A query that failed, and its index in its batch.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) error: Error,
+    pub(crate) query: Option<usize>,
+    /// The path the error is about (a missing `dir` or `like`), for the error line.
+    pub(crate) path: Option<String>,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed {
+            error,
+            query: None,
+            path: None,
+        }
+    }
+}
+
+/// Runs `qs` against the engine on behalf of `creds` (under the read lock, in work memory
+/// borrowed from the pool for their duration), writing at most `limit` bytes of result lines.
+pub(crate) fn run_queries(
+    shared: &Shared,
+    qs: &Queries,
+    creds: &Creds,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<bool, Failed> {
+    shared.metrics.time(FsOp::Search, || {
+        let mut work = shared.handles.take_work();
+        let r = (|| {
+            let e = shared.read().map_err(|_| Error::Io {
+                during: "locking the engine",
+                errno: libc::EIO,
+            })?;
+            for (i, q) in qs.queries.iter().enumerate() {
+                let at = qs.batch.then_some(i);
+                let failed = |error| Failed {
+                    error,
+                    query: at,
+                    path: None,
+                };
+                let dir = e
+                    .search(q, creds, &mut work.scratch, &mut work.hits)
+                    .map_err(|error| {
+                        // Name the path that does not resolve: `dir` unless it does (same caller, so
+                        // this tells nothing the failed search did not).
+                        let path = match (&error, &q.target) {
+                            (Error::NotFound, _) if e.resolve_as(q.dir.as_bytes(), true, creds).is_err() => {
+                                Some(q.dir.clone())
+                            }
+                            (Error::NotFound, Target::Like(like)) => Some(like.clone()),
+                            _ => None,
+                        };
+                        Failed {
+                            error,
+                            query: at,
+                            path,
+                        }
+                    })?;
+                let lines = HitLines {
+                    include: &q.include,
+                    query: at,
+                    limit,
+                };
+                if !e
+                    .write_hits_json(dir, &work.hits, &lines, &mut work.scratch, out)
+                    .map_err(failed)?
+                {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })();
+        shared.handles.put_work(work);
+        r
+    })
+}
 
 /// The message of a query refused for want of search memory.
 const NO_MEMORY: &str = "search memory budget exhausted (too much held by open /.vexfs/search files; \
     close some, or raise the mount's --search-memory-mib)";
+
+/// The message of a query whose results would not fit what the budget has left.
+fn too_big(limit: usize) -> String {
+    format!(
+        "results would exceed the search memory budget ({limit} bytes left for this file): lower k, \
+         include fewer fields, split the batch, or raise the mount's --search-memory-mib"
+    )
+}
 
 impl Search {
     /// A new open `search` file, charged `SEARCH_HANDLE_BYTES` to `uid` (by the caller).
@@ -393,10 +535,18 @@ impl Search {
         self.closed = true;
     }
 
+    /// Appends `data` to the query; runs it once complete against `shared`'s engine as
+    /// `creds`. See [`Search::write_with`].
+    pub(crate) fn write(&mut self, data: &[u8], shared: &Shared, creds: &Creds) -> Result<usize, Errno> {
+        let mut run =
+            |qs: &Queries, limit: usize, out: &mut Vec<u8>| run_queries(shared, qs, creds, limit, out);
+        self.write_with(data, &shared.handles.budget, &mut run)
+    }
+
     /// Appends `data` to the query; runs it with `run` once complete. Returns the bytes
     /// accepted (all of them) or the errno of a malformed or failed query (`ENOBUFS` when the
     /// buffers would outgrow the budget).
-    pub(crate) fn write(
+    pub(crate) fn write_with(
         &mut self,
         data: &[u8],
         budget: &Budget,
@@ -444,31 +594,53 @@ impl Search {
             return Ok(data.len());
         }
         // Complete JSON yet? A value cut short is an EOF error; wait for the rest.
-        if first == Some(&b'{')
+        if matches!(first, Some(b'{' | b'['))
             && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&self.query)
             && e.is_eof()
         {
             self.state = State::Partial;
             return Ok(data.len());
         }
-        let result = parse_query(&self.query).and_then(|q| {
+        // What the results may fill: what the budget has left, plus the buffers this file
+        // holds now (the query's goes before the results are kept).
+        let limit = budget
+            .room(self.uid)
+            .saturating_add(self.query.capacity() + self.out.capacity());
+        let result = parse_queries(&self.query).map_err(Failed::from).and_then(|qs| {
             self.out.clear();
             self.cursor = 0;
-            run(&q, &mut self.out)
+            run(&qs, limit, &mut self.out)
         });
         self.query = Vec::new();
+        if self.out.capacity() > limit {
+            self.out.shrink_to_fit();
+        }
         match result {
-            Ok(()) if self.recharge(budget) => {
+            Ok(true) if self.recharge(budget) => {
                 self.state = State::Done;
                 Ok(data.len())
             }
-            Ok(()) => {
+            Ok(true) => {
                 self.fail(NO_MEMORY, budget);
                 Err(Errno::ENOBUFS)
             }
-            Err(e) => {
-                self.fail(&e.to_string(), budget);
-                Err(crate::errno::errno(&e))
+            Ok(false) => {
+                self.fail(&too_big(limit), budget);
+                Err(Errno::ENOBUFS)
+            }
+            Err(Failed { error, query, path }) => {
+                let msg = match path {
+                    Some(p) => format!("{p}: {error}"),
+                    None => error.to_string(),
+                };
+                match query {
+                    Some(i) if !matches!(error, Error::Query(_)) => {
+                        self.fail(&format!("query {i}: {msg}"), budget)
+                    }
+                    // Query errors of a batch already name their query.
+                    _ => self.fail(&msg, budget),
+                }
+                Err(crate::errno::errno(&error))
             }
         }
     }
@@ -521,10 +693,12 @@ mod tests {
 
     const MIB: usize = 1 << 20;
 
-    fn ok_runner() -> impl FnMut(&Query, &mut Vec<u8>) -> Result<(), Error> {
-        |q, out| {
-            out.extend_from_slice(format!("{{\"dir\":\"{}\"}}\n", q.dir).as_bytes());
-            Ok(())
+    fn ok_runner() -> impl FnMut(&Queries, usize, &mut Vec<u8>) -> Result<bool, Failed> {
+        |qs, _, out| {
+            for q in &qs.queries {
+                out.extend_from_slice(format!("{{\"dir\":\"{}\"}}\n", q.dir).as_bytes());
+            }
+            Ok(true)
         }
     }
 
@@ -598,10 +772,11 @@ mod tests {
         let mut run = ok_runner();
         // A user's quarter is 3 KiB, 1 KiB of it the file itself: 2.5 KiB of query does not fit.
         let big = format!("{{\"dir\":\"/{}", "x".repeat(2500));
-        assert_eq!(s.write(big.as_bytes(), &b, &mut run), Err(Errno::ENOBUFS));
+        assert_eq!(s.write_with(big.as_bytes(), &b, &mut run), Err(Errno::ENOBUFS));
         assert!(read_all(&mut s).contains("search memory"));
         // Small queries still work, and the charge follows the buffers.
-        s.write(b"{\"dir\":\"/d\",\"vector\":[1]}", &b, &mut run).unwrap();
+        s.write_with(b"{\"dir\":\"/d\",\"vector\":[1]}", &b, &mut run)
+            .unwrap();
         assert_eq!(read_all(&mut s), "{\"dir\":\"/d\"}\n");
         assert_eq!(b.total(), s.footprint());
         s.close(&b);
@@ -610,12 +785,12 @@ mod tests {
         let b = Budget::new(4 * SEARCH_HANDLE_BYTES + 4 * 1024);
         assert!(b.charge(7, SEARCH_HANDLE_BYTES));
         let mut s = Search::new(7);
-        let mut huge = |_: &Query, out: &mut Vec<u8>| {
+        let mut huge = |_: &Queries, _: usize, out: &mut Vec<u8>| {
             out.resize(64 * 1024, b'x');
-            Ok(())
+            Ok(true)
         };
         assert_eq!(
-            s.write(b"{\"dir\":\"/d\",\"vector\":[1]}", &b, &mut huge),
+            s.write_with(b"{\"dir\":\"/d\",\"vector\":[1]}", &b, &mut huge),
             Err(Errno::ENOBUFS)
         );
         assert!(b.total() < 2 * SEARCH_HANDLE_BYTES, "{}", b.total());
@@ -628,7 +803,7 @@ mod tests {
         let (mut s, b) = fresh();
         let mut run = ok_runner();
         let padded = format!("{{\"dir\":\"/d\",\"vector\":[1]}}{}", " ".repeat(100_000));
-        s.write(padded.as_bytes(), &b, &mut run).unwrap();
+        s.write_with(padded.as_bytes(), &b, &mut run).unwrap();
         assert!(s.query.capacity() == 0 && s.out.len() < 64, "{}", s.footprint());
         assert_eq!(b.total(), s.footprint());
     }
@@ -637,12 +812,12 @@ mod tests {
     fn split_query_runs_when_complete() {
         let (mut s, b) = fresh();
         let mut run = ok_runner();
-        assert_eq!(s.write(b"{\"dir\":\"/d\",", &b, &mut run), Ok(12));
+        assert_eq!(s.write_with(b"{\"dir\":\"/d\",", &b, &mut run), Ok(12));
         assert!(read_all(&mut s).contains("incomplete"));
-        assert_eq!(s.write(b"\"vector\":[1]}", &b, &mut run), Ok(13));
+        assert_eq!(s.write_with(b"\"vector\":[1]}", &b, &mut run), Ok(13));
         assert_eq!(read_all(&mut s), "{\"dir\":\"/d\"}\n");
         // A new query replaces the old results.
-        s.write(b"{\"dir\":\"/e\",\"vector\":[1]}\n", &b, &mut run)
+        s.write_with(b"{\"dir\":\"/e\",\"vector\":[1]}\n", &b, &mut run)
             .unwrap();
         assert_eq!(read_all(&mut s), "{\"dir\":\"/e\"}\n");
     }
@@ -651,31 +826,91 @@ mod tests {
     fn malformed_query_is_einval_with_an_error_line() {
         let (mut s, b) = fresh();
         let mut run = ok_runner();
-        assert_eq!(s.write(b"{\"dir\":\"/d\"}", &b, &mut run), Err(Errno::EINVAL));
+        assert_eq!(
+            s.write_with(b"{\"dir\":\"/d\"}", &b, &mut run),
+            Err(Errno::EINVAL)
+        );
         let line = read_all(&mut s);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert!(v["error"].as_str().unwrap().contains("vector"), "{line}");
-        assert_eq!(s.write(b"[1,2]", &b, &mut run), Err(Errno::EINVAL));
-        assert_eq!(s.write(b"{} trailing", &b, &mut run), Err(Errno::EINVAL));
+        assert_eq!(s.write_with(b"[1,2]", &b, &mut run), Err(Errno::EINVAL));
+        assert_eq!(s.write_with(b"{} trailing", &b, &mut run), Err(Errno::EINVAL));
         let big = vec![b' '; QUERY_LEN_MAX + 1];
-        assert_eq!(s.write(&big, &b, &mut run), Err(Errno::EINVAL));
+        assert_eq!(s.write_with(&big, &b, &mut run), Err(Errno::EINVAL));
         assert!(read_all(&mut s).contains("longer"));
     }
 
     #[test]
     fn engine_errors_keep_their_errno() {
         let (mut s, b) = fresh();
-        let mut run = |_: &Query, _: &mut Vec<u8>| Err(Error::NotFound);
+        let mut run = |_: &Queries, _: usize, _: &mut Vec<u8>| Err(Failed::from(Error::NotFound));
         assert_eq!(
-            s.write(b"{\"dir\":\"/nope\",\"vector\":[1]}", &b, &mut run),
+            s.write_with(b"{\"dir\":\"/nope\",\"vector\":[1]}", &b, &mut run),
             Err(Errno::ENOENT)
         );
         assert!(read_all(&mut s).contains("no such file"));
-        let mut denied = |_: &Query, _: &mut Vec<u8>| Err(Error::Access);
+        let mut denied = |_: &Queries, _: usize, _: &mut Vec<u8>| Err(Failed::from(Error::Access));
         assert_eq!(
-            s.write(b"{\"dir\":\"/secret\",\"vector\":[1]}", &b, &mut denied),
+            s.write_with(b"{\"dir\":\"/secret\",\"vector\":[1]}", &b, &mut denied),
             Err(Errno::EACCES)
         );
+    }
+
+    #[test]
+    fn a_batch_runs_once_complete_and_its_errors_name_the_query() {
+        let (mut s, b) = fresh();
+        let mut run = ok_runner();
+        let batch = br#"[{"dir":"/a","vector":[1]},{"dir":"/b","vector":[1]}]"#;
+        // Split inside the array: nothing runs until the array is complete.
+        assert_eq!(s.write_with(&batch[..30], &b, &mut run), Ok(30));
+        assert!(read_all(&mut s).contains("incomplete"));
+        s.write_with(&batch[30..], &b, &mut run).unwrap();
+        assert_eq!(read_all(&mut s), "{\"dir\":\"/a\"}\n{\"dir\":\"/b\"}\n");
+        // A malformed query anywhere fails the batch before anything runs.
+        let mut never = |_: &Queries, _: usize, _: &mut Vec<u8>| -> Result<bool, Failed> { panic!("ran") };
+        assert_eq!(
+            s.write_with(br#"[{"dir":"/a","vector":[1]},{"dir":"/b"}]"#, &b, &mut never),
+            Err(Errno::EINVAL)
+        );
+        assert!(read_all(&mut s).contains("query 1: "));
+        // An engine error keeps its errno and names the query.
+        let mut missing = |_: &Queries, _: usize, _: &mut Vec<u8>| {
+            Err(Failed {
+                error: Error::NotFound,
+                query: Some(1),
+                path: Some("/nope".into()),
+            })
+        };
+        assert_eq!(s.write_with(batch, &b, &mut missing), Err(Errno::ENOENT));
+        assert!(read_all(&mut s).starts_with("{\"error\":\"query 1: /nope: no such file"));
+    }
+
+    #[test]
+    fn results_past_the_room_left_are_an_error_not_a_truncated_answer() {
+        let b = Budget::new(4 * (SEARCH_HANDLE_BYTES + 4096));
+        assert!(b.charge(7, SEARCH_HANDLE_BYTES));
+        let mut s = Search::new(7);
+        // The runner is told the room left (a user's quarter, less what is charged) and says
+        // the lines did not fit.
+        let mut seen = 0;
+        let mut full = |_: &Queries, limit: usize, out: &mut Vec<u8>| {
+            seen = limit;
+            out.extend_from_slice(b"{\"path\":\"/d/a\",\"distance\":0}\n");
+            Ok(false)
+        };
+        assert_eq!(
+            s.write_with(b"{\"dir\":\"/d\",\"vector\":[1]}", &b, &mut full),
+            Err(Errno::ENOBUFS)
+        );
+        assert!(seen > 0 && seen <= 4096, "{seen}");
+        let line = read_all(&mut s);
+        assert!(
+            line.starts_with("{\"error\":\"results would exceed the search memory budget"),
+            "{line}"
+        );
+        assert_eq!(b.total(), s.footprint());
+        s.close(&b);
+        assert_eq!(b.total(), 0);
     }
 
     #[test]

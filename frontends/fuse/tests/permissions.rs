@@ -411,6 +411,65 @@ fn filters_on_private_metadata() {
     });
 }
 
+/// Issue 18's `include`, radius and batches: the extra fields of a hit never carry what the
+/// caller could not `getfattr` or `stat`, whether asked alone or in a batch.
+#[test]
+fn include_and_batches_reveal_only_readable_files() {
+    with_scene("perm-include", |root| {
+        let inc = r#","include":["metadata","vector","vector_b64","size","mtime"]"#;
+        let named = r#","include":["metadata.salary","metadata.tag"]"#;
+        let one = vecq("/pub", PRIV, inc);
+        let Step::Query(a) = vecq("/pub", PRIV, named) else {
+            unreachable!()
+        };
+        let Step::Query(b) = vecq("/pub", PRIV, &format!(r#","max_distance":1e9{inc}"#)) else {
+            unreachable!()
+        };
+        let steps = [one, vecq("/pub", PRIV, named), Step::Query(format!("[{a},{b}]"))];
+        let salary = SALARY.to_string();
+        let outs = attack(Who::Root, root, &steps);
+        for o in &outs {
+            let text = o.as_ref().unwrap().join("\n");
+            assert!(
+                text.contains("/pub/priv") && text.contains(&salary),
+                "root: {text}"
+            );
+        }
+        assert!(outs[0].as_ref().unwrap()[0].contains(r#""vector":[0.25,-1.5,3,7]"#));
+        for who in ATTACKERS {
+            for (i, o) in attack(who, root, &steps).iter().enumerate() {
+                let lines = o.as_ref().unwrap_or_else(|e| panic!("{who:?} step {i}: {e:?}"));
+                let text = lines.join("\n");
+                assert!(
+                    !text.is_empty(),
+                    "{who:?} step {i}: the readable files are answered"
+                );
+                for secret in [
+                    "/pub/priv",
+                    "/pub/grp",
+                    salary.as_str(),
+                    "confidential",
+                    "0.25,-1.5",
+                ] {
+                    assert!(!text.contains(secret), "{who:?} step {i} shows {secret}: {text}");
+                }
+                // What it may read, it gets in full.
+                assert!(text.contains(r#""salary":"1000""#), "{who:?} step {i}: {text}");
+            }
+        }
+        // A private collection stays EACCES inside a batch, with the query named.
+        let Step::Query(s) = vecq("/secret", [0.0; 4], inc) else {
+            unreachable!()
+        };
+        let steps = [Step::Query(format!("[{a},{s}]"))];
+        for who in ATTACKERS {
+            let (errno, text) = attack(who, root, &steps)[0].clone().unwrap_err();
+            assert_eq!(errno, libc::EACCES, "{who:?}");
+            assert!(text.contains("query 1: "), "{who:?}: {text}");
+        }
+    });
+}
+
 #[test]
 fn errors_inside_an_unreadable_directory_are_no_oracle() {
     with_scene("perm-oracle", |root| {

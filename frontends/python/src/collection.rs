@@ -132,10 +132,15 @@ fn is_sequence(obj: &Bound<'_, PyAny>) -> bool {
     obj.is_instance_of::<PyList>() || obj.is_instance_of::<pyo3::types::PyTuple>()
 }
 
-/// One search's requested extra fields.
-#[derive(Debug, Default, Clone, Copy)]
+/// One search's requested extra fields: the names of SPEC §4's `include` (`metadata`,
+/// `metadata.KEY`, `vector`, `vector_b64`, `size`, `mtime`), read by the core's parser so the
+/// mount and Python accept the same ones; `"vectors"` is also taken for `"vector"`, and
+/// `"vector_b64"` gives the same numpy array as `"vector"` (Python has no use for base64).
+#[derive(Debug, Default, Clone)]
 struct Include {
     metadata: bool,
+    /// Only these keys (without `user.`), when `metadata.KEY` names were given.
+    keys: Option<Vec<String>>,
     vector: bool,
     size: bool,
     mtime: bool,
@@ -143,29 +148,27 @@ struct Include {
 
 impl Include {
     fn parse(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let mut inc = Include::default();
-        let Some(obj) = obj else { return Ok(inc) };
+        let Some(obj) = obj else {
+            return Ok(Include::default());
+        };
         let names: Vec<String> = if let Ok(s) = obj.cast::<PyString>() {
             vec![s.to_cow()?.into_owned()]
         } else {
             obj.extract()
                 .map_err(|_| PyTypeError::new_err("include must be a str or a sequence of str"))?
         };
-        for n in names {
-            match n.as_str() {
-                "metadata" => inc.metadata = true,
-                "vector" | "vectors" => inc.vector = true,
-                "size" => inc.size = true,
-                "mtime" => inc.mtime = true,
-                _ => {
-                    return Err(Fail::Invalid(format!(
-                        "include takes \"metadata\", \"vector\", \"size\" and \"mtime\", not {n:?}"
-                    ))
-                    .into());
-                }
-            }
-        }
-        Ok(inc)
+        let core = vexfs::Include::parse(names.iter().map(|n| if n == "vectors" { "vector" } else { n.as_str() }))
+            .map_err(Fail::from)?;
+        Ok(Include {
+            metadata: core.metadata != vexfs::Attrs::None,
+            keys: match core.metadata {
+                vexfs::Attrs::Named(keys) => Some(keys),
+                _ => None,
+            },
+            vector: core.vector || core.vector_b64,
+            size: core.size,
+            mtime: core.mtime,
+        })
     }
 }
 
@@ -272,7 +275,7 @@ impl Collection {
         rows: &Rows,
         q: &mut Query,
         k: usize,
-        inc: Include,
+        inc: &Include,
     ) -> Result<Found, Fail> {
         let e = fs.engine();
         let (dir_ino, cfg) = self.cfg(fs)?;
@@ -345,7 +348,15 @@ impl Collection {
                     f.name_ends.push(f.names.len());
                 }
                 if inc.metadata {
-                    f.metadata.push(user_metadata(fs, h.ino));
+                    let mut pairs = user_metadata(fs, h.ino);
+                    if let Some(keys) = &inc.keys {
+                        // In the order named, as the mount writes them.
+                        pairs = keys
+                            .iter()
+                            .filter_map(|k| pairs.iter().find(|(n, _)| n == k.as_bytes()).cloned())
+                            .collect();
+                    }
+                    f.metadata.push(pairs);
                 }
                 if inc.vector
                     && let Ok(raw) = e.getxattr(h.ino, VECTOR_XATTR)
@@ -609,9 +620,12 @@ impl Collection {
     /// `(q, d)` array, nearest first, ties broken by name (SPEC §4). `filter`: an expression
     /// over the files' metadata (`lang = en and year >= 2020`); `ef`: search breadth (default
     /// the collection's `ef_search`, at least `k`); `exact=True`: brute force instead of the
-    /// graph; `include`: any of `"metadata"`, `"vector"`, `"size"`, `"mtime"`. Returns a
-    /// `SearchResults`. The GIL is released during the search, so threads search in parallel.
-    #[pyo3(signature = (queries, k = 10, filter = None, ef = None, exact = false, include = None))]
+    /// graph; `max_distance`: only results at most this far (radius search, still at most `k`;
+    /// negative only for `dot`); `include`: any of `"metadata"` (every attribute),
+    /// `"metadata.KEY"` (those named), `"vector"`, `"size"`, `"mtime"`, as SPEC §4's `include`.
+    /// Returns a `SearchResults`. The GIL is released during the search, so threads search in
+    /// parallel.
+    #[pyo3(signature = (queries, k = 10, filter = None, ef = None, exact = false, include = None, max_distance = None))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
@@ -622,7 +636,13 @@ impl Collection {
         ef: Option<i64>,
         exact: bool,
         include: Option<&Bound<'py, PyAny>>,
+        max_distance: Option<f64>,
     ) -> PyResult<SearchResults> {
+        if let Some(d) = max_distance
+            && !d.is_finite()
+        {
+            return Err(Fail::Invalid(format!("max_distance must be a finite number, not {d}")).into());
+        }
         if !(1..=i64::from(K_MAX)).contains(&k) {
             return Err(Fail::Invalid(format!("k must be in 1..={K_MAX}, not {k}")).into());
         }
@@ -641,10 +661,11 @@ impl Collection {
         q.ef = ef.map(|e| e as u32);
         q.filter = filter;
         q.exact = exact;
+        q.max_distance = max_distance;
         let found = self
             .shared
-            .read(py, |fs| self.run_search(fs, &rows, &mut q, k, inc))?;
-        self.results(py, &cfg, &rows, k, inc, found)
+            .read(py, |fs| self.run_search(fs, &rows, &mut q, k, &inc))?;
+        self.results(py, &cfg, &rows, k, &inc, found)
     }
 }
 
@@ -656,7 +677,7 @@ impl Collection {
         cfg: &IndexConfig,
         rows: &Rows,
         k: usize,
-        inc: Include,
+        inc: &Include,
         f: Found,
     ) -> PyResult<SearchResults> {
         let nq = rows.n;

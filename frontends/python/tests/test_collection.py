@@ -295,3 +295,25 @@ def test_names_stay_right_across_changes(fs):
     exact = col.search(v, k=3, exact=True)
     again = col.search(v, k=3, exact=True)
     np.testing.assert_array_equal(exact.names, again.names)
+
+
+def test_search_max_distance_and_named_metadata(fs):
+    # Issue 18: radius search and include="metadata.KEY", as the mount's query takes them.
+    col = fs.create_collection("/r", dim=2, metric="l2")
+    v = np.array([[i, 0] for i in range(5)], np.float32)
+    col.add([f"f{i}" for i in range(5)], v, metadata=[{"n": i, "m": -i} for i in range(5)])
+    q = np.array([0, 0], np.float32)
+    res = col.search(q, k=10, max_distance=4, include=["metadata.n"])
+    # Squared l2: 0, 1, 4 within the (inclusive) radius.
+    assert res.counts == 3 and list(res.names[:3]) == ["f0", "f1", "f2"]
+    assert res.names[3] is None and np.isinf(res.distances[3])
+    assert res.metadata == [{"n": "0"}, {"n": "1"}, {"n": "2"}]
+    assert col.search(q, k=2, max_distance=100).counts == 2
+    assert col.search(np.array([50, 50], np.float32), k=3, max_distance=1).counts == 0
+    for bad, cls in [(-1, vexfs.InvalidArgument), (float("nan"), vexfs.InvalidArgument), (float("inf"), vexfs.InvalidArgument)]:
+        with pytest.raises(cls):
+            col.search(q, max_distance=bad)
+    with pytest.raises(TypeError):
+        col.search(q, max_distance="far")
+    with pytest.raises(vexfs.InvalidArgument, match="not both"):
+        col.search(q, include=["metadata", "metadata.n"])

@@ -33,7 +33,9 @@ fn minimal_query_gets_defaults() {
             k: K_DEFAULT,
             ef: None,
             filter: None,
-            exact: false
+            exact: false,
+            max_distance: None,
+            include: Include::default(),
         }
     );
     assert_eq!(q, Query::new("/docs", Target::Values(vec![1.0, -2.5, 300.0])));
@@ -71,11 +73,8 @@ fn dir_must_be_a_string() {
         "dir must be a string, not a number"
     );
     assert_eq!(
-        bad(r#"{"dir":["/a"],"vector":[1]}"#)
-            .split(" at ")
-            .next()
-            .unwrap(),
-        "query is not a valid query object: invalid type: string \"/a\", expected a number as an array element"
+        bad(r#"{"dir":["/a"],"vector":[1]}"#),
+        "dir must be a string, not an array of strings"
     );
 }
 
@@ -131,10 +130,11 @@ fn vector_must_be_a_nonempty_array_of_numbers() {
     assert_eq!(bad(r#"{"dir":"/d","vector":[]}"#), "vector must not be empty");
     assert!(
         bad(r#"{"dir":"/d","vector":[1,"2"]}"#)
-            .contains("expected a number as an array element at line 1 column 27")
+            .contains("an array mixes numbers and strings at line 1 column 28")
     );
     assert!(
-        bad(r#"{"dir":"/d","vector":[1,true]}"#).contains("invalid type: boolean `true`, expected a number")
+        bad(r#"{"dir":"/d","vector":[1,true]}"#)
+            .contains("invalid type: boolean `true`, expected a number or a string")
     );
     assert!(bad(r#"{"dir":"/d","vector":[[1]]}"#).contains("invalid type: sequence, expected a number"));
     assert!(bad(r#"{"dir":"/d","vector":[1,null]}"#).contains("invalid type: null, expected a number"));
@@ -438,6 +438,139 @@ const FILTERS: &[&str] = &[
     "@size > 1e3 or @name = \"x y\"",
 ];
 
+const INCLUDES: [&str; 7] = [
+    "metadata",
+    "vector",
+    "vector_b64",
+    "size",
+    "mtime",
+    "metadata.lang",
+    "metadata.b",
+];
+
+#[test]
+fn max_distance_is_a_finite_number() {
+    assert_eq!(
+        ok(r#"{"dir":"/d","vector":[1],"max_distance":0.5}"#).max_distance,
+        Some(0.5)
+    );
+    assert_eq!(
+        ok(r#"{"dir":"/d","vector":[1],"max_distance":0}"#).max_distance,
+        Some(0.0)
+    );
+    // Negative is the engine's call (it depends on the metric).
+    assert_eq!(
+        ok(r#"{"dir":"/d","vector":[1],"max_distance":-2}"#).max_distance,
+        Some(-2.0)
+    );
+    assert_eq!(
+        ok(r#"{"dir":"/d","vector":[1],"max_distance":null}"#).max_distance,
+        None
+    );
+    for v in [r#""1""#, "true", "[1]", r#"["a"]"#] {
+        let m = bad(format!(r#"{{"dir":"/d","vector":[1],"max_distance":{v}}}"#));
+        assert!(m.contains("max_distance must be a number"), "{v}: {m}");
+    }
+    // JSON has no NaN or infinity; a number too large for a double is refused by the parser.
+    for v in ["NaN", "Infinity", "1e999"] {
+        bad(format!(r#"{{"dir":"/d","vector":[1],"max_distance":{v}}}"#));
+    }
+}
+
+#[test]
+fn include_names_known_fields() {
+    let q = ok(r#"{"dir":"/d","vector":[1],"include":["metadata","vector","vector_b64","size","mtime"]}"#);
+    assert_eq!(
+        q.include,
+        Include {
+            metadata: Attrs::All,
+            vector: true,
+            vector_b64: true,
+            size: true,
+            mtime: true
+        }
+    );
+    let q =
+        ok(r#"{"dir":"/d","vector":[1],"include":["metadata.lang","size","metadata.year","metadata.lang"]}"#);
+    assert_eq!(
+        q.include.metadata,
+        Attrs::Named(vec!["lang".into(), "year".into()])
+    );
+    assert!(q.include.size && !q.include.vector);
+    assert_eq!(
+        ok(r#"{"dir":"/d","vector":[1],"include":"mtime"}"#)
+            .include
+            .names(),
+        ["mtime"]
+    );
+    assert!(ok(r#"{"dir":"/d","vector":[1],"include":[]}"#).include.is_empty());
+    assert!(bad(r#"{"dir":"/d","vector":[1],"include":["embeddings"]}"#).contains("\"embeddings\""));
+    assert!(bad(r#"{"dir":"/d","vector":[1],"include":["metadata","metadata.a"]}"#).contains("not both"));
+    assert!(bad(r#"{"dir":"/d","vector":[1],"include":["metadata.a","metadata"]}"#).contains("not both"));
+    assert!(bad(r#"{"dir":"/d","vector":[1],"include":["metadata."]}"#).contains("needs a key"));
+    assert!(bad(r#"{"dir":"/d","vector":[1],"include":["metadata.vexfs.vector"]}"#).contains("not metadata"));
+    let long = format!(
+        r#"{{"dir":"/d","vector":[1],"include":["metadata.{}"]}}"#,
+        "k".repeat(251)
+    );
+    assert!(bad(long).contains("longer"));
+    assert!(bad(r#"{"dir":"/d","vector":[1],"include":[1]}"#).contains("array of strings"));
+    assert!(bad(r#"{"dir":"/d","vector":[1],"include":["size",1]}"#).contains("mixes"));
+    assert!(bad(r#"{"dir":"/d","vector":[1],"include":true}"#).contains("include must be"));
+    let many: Vec<String> = (0..=INCLUDE_ATTRS_MAX)
+        .map(|i| format!("\"metadata.k{i}\""))
+        .collect();
+    let m = bad(format!(
+        r#"{{"dir":"/d","vector":[1],"include":[{}]}}"#,
+        many.join(",")
+    ));
+    assert!(m.contains("more than"), "{m}");
+    // A vector of strings is still refused as a vector.
+    assert!(bad(r#"{"dir":"/d","vector":["1"]}"#).contains("vector must be an array of numbers"));
+}
+
+#[test]
+fn batches_are_arrays_of_query_objects() {
+    let one = parse_queries(br#"{"dir":"/d","vector":[1]}"#).unwrap();
+    assert!(!one.batch);
+    assert_eq!(one.queries, [Query::new("/d", Target::Values(vec![1.0]))]);
+    let two = parse_queries(br#" [{"dir":"/d","vector":[1]}, {"dir":"/e","like":"/e/x","k":3}] "#).unwrap();
+    assert!(two.batch);
+    assert_eq!(two.queries.len(), 2);
+    assert_eq!((two.queries[1].dir.as_str(), two.queries[1].k), ("/e", 3));
+    assert_eq!(
+        parse_queries(batch_to_json(&two.queries).as_bytes()).unwrap(),
+        two
+    );
+    let msg = |r: Result<Queries>| match r {
+        Err(Error::Query(m)) => m.to_string(),
+        other => panic!("{other:?}"),
+    };
+    // An error names the query and fails the whole batch.
+    let m = msg(parse_queries(
+        br#"[{"dir":"/d","vector":[1]},{"dir":"/d","vector":[1],"k":0}]"#,
+    ));
+    assert!(m.starts_with("query 1: k must be"), "{m}");
+    assert!(msg(parse_queries(b"[]")).contains("at least one"));
+    // Elements must be objects (not positional arrays, not numbers).
+    assert!(msg(parse_queries(br#"[["/d",[1]]]"#)).contains("batch"));
+    assert!(msg(parse_queries(b"[1]")).contains("batch"));
+    assert!(msg(parse_queries(br#"[{"dir":"/d","vector":[1],"x":1}]"#)).contains("unknown field"));
+    // Bounded: nesting and count.
+    let deep = format!("[{}", "[".repeat(100_000));
+    assert!(msg(parse_queries(deep.as_bytes())).contains("batch"));
+    let q = r#"{"dir":"/d","vector":[1]}"#;
+    let over = format!("[{}]", vec![q; BATCH_QUERIES_MAX + 1].join(","));
+    assert!(msg(parse_queries(over.as_bytes())).contains("more than"));
+    let full = format!("[{}]", vec![q; BATCH_QUERIES_MAX].join(","));
+    assert_eq!(
+        parse_queries(full.as_bytes()).unwrap().queries.len(),
+        BATCH_QUERIES_MAX
+    );
+    // A single query is still refused as an array by parse_query.
+    assert!(bad(format!("[{q}]")).contains("JSON object"));
+}
+
 proptest! {
     #[test]
     fn to_json_round_trips(
@@ -447,8 +580,13 @@ proptest! {
         ef in prop::option::of(1..=EF_MAX),
         filter in prop::option::of(prop::sample::select(FILTERS)),
         exact in any::<bool>(),
+        max_distance in prop::option::of((-4_000_000i64..4_000_000).prop_map(|n| n as f64 / 4.0)),
+        include in prop::sample::subsequence(INCLUDES.to_vec(), 0..4),
     ) {
-        let q = Query { dir, target, k, ef, filter: filter.map(|f| Filter::parse(f).unwrap()), exact };
+        let include = Include::parse(include.iter().copied()).unwrap_or_default();
+        let q = Query {
+            dir, target, k, ef, filter: filter.map(|f| Filter::parse(f).unwrap()), exact, max_distance, include,
+        };
         let json = q.to_json();
         prop_assert!(!json.contains('\n'));
         prop_assert_eq!(parse_query(json.as_bytes()).map_err(|e| TestCaseError::fail(format!("{json}: {e}")))?, q);
@@ -457,6 +595,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         let _ = parse_query(&bytes);
+        let _ = parse_queries(&bytes);
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! `vexfs search DIR (--vector VALUES|--like FILE|--from FILE.f32|--from -) [-k N] [--ef N]
-//! [--filter EXPR] [--exact] [--json|--paths-only]`: search a collection of a mounted VexFS
-//! through its `/.vexfs/search` file (SPEC §4).
+//! [--filter EXPR] [--exact] [--max-distance D] [--include FIELDS] [--json|--paths-only]`: search
+//! a collection of a mounted VexFS through its `/.vexfs/search` file (SPEC §4).
 //!
 //! The mount's root is found by walking up from DIR; the query names DIR (and the `--like` file)
 //! relative to it. The query is built and checked here first (values, `k`, `ef`, the filter, the
 //! collection's dimension and type), then written to `/.vexfs/search` in one write on a file
 //! opened read-write, and the JSON lines read back on the same open file are printed as
-//! `rank distance path` with paths as the user reaches them (mountpoint + path), or as they came
-//! with `--json`, or as paths alone with `--paths-only`. A query vector the collection cannot
+//! `rank distance path` with paths as the user reaches them (mountpoint + path) and, with
+//! `--include`, the fields asked for as one JSON object after a tab; or as they came with
+//! `--json`, or as paths alone with `--paths-only`. A query vector the collection cannot
 //! take (wrong count, out of range, the zero vector of a `cosine` collection) fails here.
 
 use super::mounted::{self, Mount, io_message};
@@ -17,7 +18,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vexfs_core::query::{Filter, Query, Target, parse_query};
+use vexfs_core::query::{Filter, Include, Query, Target, parse_query};
 
 /// Arguments of `vexfs search`.
 #[derive(Debug, clap::Args)]
@@ -47,6 +48,13 @@ pub struct Args {
     /// Exact (brute-force) search instead of the index.
     #[arg(long)]
     pub exact: bool,
+    /// Only results at most this far from the query (radius search; at most -k of them).
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
+    pub max_distance: Option<f64>,
+    /// Fields each result carries, comma-separated: metadata, metadata.KEY, vector, vector_b64,
+    /// size, mtime.
+    #[arg(long, value_name = "FIELDS")]
+    pub include: Option<String>,
     /// Print the JSON lines as the filesystem returned them.
     #[arg(long, conflicts_with = "paths_only")]
     pub json: bool,
@@ -115,9 +123,14 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
             writeln!(out, "{}", located.mount.user_path(&hit.path).display())
         } else {
             let hit = parse_hit(line).map_err(|e| context("search", e))?;
+            let extra = if args.include.is_some() {
+                format!("\t{}", extra_fields(line))
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{} {} {}",
+                "{} {} {}{extra}",
                 rank + 1,
                 hit.distance,
                 located.mount.user_path(&hit.path).display()
@@ -141,6 +154,19 @@ pub fn build_query(dir: String, target: Target, args: &Args) -> CliResult<Query>
     query.exact = args.exact;
     if let Some(expr) = &args.filter {
         query.filter = Some(Filter::parse(expr).map_err(|e| context("--filter", e))?);
+    }
+    if let Some(d) = args.max_distance {
+        // A non-finite value would print as null, which reads back as no radius at all.
+        if !d.is_finite() {
+            return Err(CliError::new(format!(
+                "--max-distance: must be a finite number, not {d}"
+            )));
+        }
+        query.max_distance = Some(d);
+    }
+    if let Some(list) = &args.include {
+        let names = list.split(',').map(str::trim).filter(|n| !n.is_empty());
+        query.include = Include::parse(names).map_err(|e| context("--include", e))?;
     }
     parse_query(query.to_json().as_bytes()).map_err(|e| CliError::new(e.to_string()))?;
     Ok(query)
@@ -168,6 +194,18 @@ pub fn transact(mount: &Mount, json: &str) -> CliResult<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect())
+}
+
+/// The fields of a result line other than its path and distance, as one JSON object.
+fn extra_fields(line: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.remove("path");
+            m.remove("distance");
+            serde_json::Value::Object(m).to_string()
+        }
+        _ => String::new(),
+    }
 }
 
 /// The message of an `{"error":"..."}` line.
@@ -231,6 +269,42 @@ mod tests {
         let a = args(&["d", "--like", "x"]).unwrap();
         let q = build_query("/d".into(), Target::Like("/d/x".into()), &a).unwrap();
         assert_eq!(q.to_json(), r#"{"dir":"/d","like":"/d/x","k":10}"#);
+    }
+
+    #[test]
+    fn radius_and_include_options() {
+        let a = args(&[
+            "d",
+            "--vector",
+            "1",
+            "--max-distance",
+            "0.5",
+            "--include",
+            "metadata.lang, size,vector",
+        ])
+        .unwrap();
+        let q = build_query("/d".into(), Target::Values(vec![1.0]), &a).unwrap();
+        assert_eq!(
+            q.to_json(),
+            r#"{"dir":"/d","vector":[1],"k":10,"max_distance":0.5,"include":["metadata.lang","vector","size"]}"#
+        );
+        // Negative parses (dot distances can be negative; the mount judges per metric).
+        let a = args(&["d", "--vector", "1", "--max-distance", "-2"]).unwrap();
+        assert_eq!(a.max_distance, Some(-2.0));
+        for bad in ["NaN", "inf", "x"] {
+            let r = args(&["d", "--vector", "1", "--max-distance", bad]);
+            if let Ok(a) = r {
+                let e = build_query("/d".into(), Target::Values(vec![1.0]), &a).unwrap_err();
+                assert!(e.to_string().starts_with("--max-distance: "), "{e}");
+            }
+        }
+        let a = args(&["d", "--vector", "1", "--include", "embeddings"]).unwrap();
+        let e = build_query("/d".into(), Target::Values(vec![1.0]), &a).unwrap_err();
+        assert!(e.to_string().starts_with("--include: "), "{e}");
+        assert_eq!(
+            extra_fields(r#"{"path":"/d/a","distance":1,"size":3}"#),
+            r#"{"size":3}"#
+        );
     }
 
     #[test]

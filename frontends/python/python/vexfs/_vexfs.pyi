@@ -107,7 +107,8 @@ class Collection:
         filter: Optional[str] = None,
         ef: Optional[int] = None,
         exact: bool = False,
-        include: Optional[Union[Field, Sequence[Field]]] = None,
+        include: Optional[Union[Field, str, Sequence[Union[Field, str]]]] = None,
+        max_distance: Optional[float] = None,
     ) -> SearchResults: ...
 
 class SearchResults:
