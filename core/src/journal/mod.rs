@@ -35,11 +35,11 @@ pub use layout::{DamagedBlock, Extent, ExtentKind};
 pub use space::{Growth, Room};
 
 use crate::collections::Collections;
-use crate::engine::Op;
 use crate::error::{Error, Result};
 use crate::limits::{BLOCK_SIZE, LOG_RECORDS_MAX, LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
 use crate::namespace::data::verify_block;
 use crate::namespace::{BlockSource, Namespace};
+use crate::op::Op;
 use crate::storage::Storage;
 use crate::types::Ctx;
 use alloc::Alloc;
