@@ -25,8 +25,8 @@ use vexfs_core::check::check;
 use vexfs_core::query::{Filter, Query, Target};
 use vexfs_core::vector::{self, ElemType};
 use vexfs_core::{
-    Ctx, Engine, EngineConfig, Error, FallocMode, FileKind, INDEX_XATTR, IndexConfig, Ino, RenameMode,
-    Result, Scratch, SetAttr, Timestamp, VECTOR_XATTR, XattrMode,
+    Ctx, Engine, EngineConfig, FallocMode, FileKind, INDEX_XATTR, Ino, RenameMode, Result, Scratch, SetAttr,
+    Timestamp, VECTOR_XATTR, XattrMode,
 };
 use vexfs_model::{DANGLING, Kind, Model, ROOT as MROOT};
 
