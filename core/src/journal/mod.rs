@@ -309,6 +309,13 @@ impl Journal {
             !w.needs_segment(self.payload.len()),
             "prepare allocates the segment a record needs"
         );
+        // The pair prepare/append: the record is the operation that was applied (which the
+        // engine validated, so it decodes within the limits replay applies).
+        debug_assert!(
+            codec::decode_op(&mut codec::Reader::new(&self.payload, 0, "prepared record"))
+                .is_ok_and(|(decoded, _)| decoded == *op),
+            "the prepared record is not the applied operation"
+        );
         let touches_data = matches!(op, Op::Write { .. } | Op::Fallocate { .. } | Op::SetAttr { .. });
         self.footprint +=
             (self.payload.len() + log::HEADER_BYTES) as u64 + if touches_data { 2 * BS } else { 0 };
