@@ -49,8 +49,7 @@ impl std::fmt::Debug for State<'_> {
     }
 }
 
-/// Most problems one check reports.
-pub const PROBLEMS_MAX: usize = 100;
+pub use crate::limits::PROBLEMS_MAX;
 
 /// Violations found by [`check`], one line each.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -36,7 +36,10 @@ pub use space::{Growth, Room};
 
 use crate::collections::Collections;
 use crate::error::{Error, Result};
-use crate::limits::{BLOCK_SIZE, LOG_RECORDS_MAX, LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
+use crate::limits::{
+    BLOCK_SIZE, CACHE_BLOCKS, CHECKPOINT_FOOTPRINT_MIN, LOG_RECORDS_MAX, LOG_SEGMENT_BLOCKS_DEFAULT,
+    LOG_SEGMENT_BLOCKS_MIN,
+};
 use crate::namespace::data::verify_block;
 use crate::namespace::{BlockSource, Namespace};
 use crate::op::Op;
@@ -49,13 +52,6 @@ use std::sync::{Arc, Mutex};
 use superblock::Superblock;
 
 const BS: u64 = BLOCK_SIZE as u64;
-
-/// The log since the last checkpoint may grow to at least this many bytes (counting an
-/// estimate of the file blocks the logged operations made resident) before a checkpoint; after
-/// that, to the size of the last checkpoint, so checkpoint cost stays proportional to logging.
-pub const CHECKPOINT_FOOTPRINT_MIN: u64 = 64 * 1024 * 1024;
-/// Blocks of file data the read cache holds (64 MiB).
-pub const CACHE_BLOCKS: usize = 16 * 1024;
 
 /// How an image is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
