@@ -11,16 +11,45 @@
 //! - for an image, its layout: superblocks, checkpoint, log segments and file data never
 //!   overlap, none of it is free space, and every file's on-disk blocks are its own
 //!   (`Journal::layout_problems`).
+//!
+//! The checks work on a [`State`]: the in-memory state and what the image's layout check
+//! found, not on the engine, so this module depends on neither the engine nor the journal (the
+//! engine, whose fsck runs these checks, implements [`Inspect`]).
 
-use crate::collections::{INDEX_XATTR, indexable};
-use crate::engine::Engine;
+use crate::collections::{Collections, INDEX_XATTR, indexable};
 use crate::limits::{XATTR_LIST_LEN_MAX, XATTR_NAME_LEN_MAX, XATTR_VALUE_LEN_MAX};
-use crate::namespace::Body;
-use crate::types::{FileKind, PERM_MASK, ROOT_INO};
+use crate::namespace::{BlockSource, Body, Namespace};
+use crate::types::{FileKind, Ino, PERM_MASK, ROOT_INO};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Most problems one check reports.
-pub const PROBLEMS_MAX: usize = 100;
+/// What the checks read: the namespace, the collections, the pins, where file blocks on the
+/// medium are read from (`None` in memory), and the image layout's problems (empty in memory).
+#[derive(Clone, Copy)]
+pub struct State<'a> {
+    /// The namespace.
+    pub ns: &'a Namespace,
+    /// The collections.
+    pub colls: &'a Collections,
+    /// Frontend references per inode: an unlinked inode must be pinned.
+    pub pins: &'a BTreeMap<Ino, u64>,
+    /// Where on-disk file blocks are read from.
+    pub source: Option<&'a dyn BlockSource>,
+    /// The image layout check's findings, one line each (computed by the caller).
+    pub layout_problems: &'a [String],
+}
+
+impl std::fmt::Debug for State<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("inodes", &self.ns.len())
+            .field("collections", &self.colls.len())
+            .field("on_medium", &self.source.is_some())
+            .finish()
+    }
+}
+
+pub use crate::limits::PROBLEMS_MAX;
 
 /// Violations found by [`check`], one line each.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -58,10 +87,11 @@ macro_rules! problem {
 /// data (as read, wherever it is stored) and link target, and every collection's configuration
 /// and index encoding. Two engines with equal digests answer every call alike; an engine and
 /// its reopened image have equal digests. Deterministic (SipHash with fixed keys).
-pub fn state_digest(engine: &Engine) -> u64 {
+pub fn state_digest<T: Inspect + ?Sized>(engine: &T) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
-    let ns = engine.namespace();
+    let s = engine.inspect(&[]);
+    let ns = s.ns;
     ns.next_ino().hash(&mut h);
     let mut buf = vec![0u8; 64 * 1024];
     for (ino, n) in ns.iter() {
@@ -76,7 +106,7 @@ pub fn state_digest(engine: &Engine) -> u64 {
                 (f.size(), f.allocated_blocks()).hash(&mut h);
                 let mut off = 0;
                 while off < f.size() {
-                    let got = engine.read(ino, off, &mut buf).unwrap_or(0);
+                    let got = f.read(off, &mut buf, s.source).unwrap_or(0);
                     if got == 0 {
                         "unreadable".hash(&mut h);
                         break;
@@ -96,7 +126,7 @@ pub fn state_digest(engine: &Engine) -> u64 {
         }
     }
     let mut enc = Vec::new();
-    for (dir, c) in engine.collections().iter() {
+    for (dir, c) in s.colls.iter() {
         (dir, c.config.to_string()).hash(&mut h);
         enc.clear();
         c.index.encode(&mut enc);
@@ -105,19 +135,33 @@ pub fn state_digest(engine: &Engine) -> u64 {
     h.finish()
 }
 
+/// Something the checks can look at (the engine implements it, for an image or in memory).
+pub trait Inspect {
+    /// The state to check, reporting `layout_problems` as the layout's findings.
+    fn inspect<'a>(&'a self, layout_problems: &'a [String]) -> State<'a>;
+    /// The image layout's problems, one line each (none in memory).
+    fn layout_problems(&self) -> Vec<String>;
+}
+
 /// Checks every invariant of `engine`; `Ok` when none is violated.
-pub fn check(engine: &Engine) -> Result<(), Problems> {
+pub fn check<T: Inspect + ?Sized>(engine: &T) -> Result<(), Problems> {
+    let layout = engine.layout_problems();
+    check_state(&engine.inspect(&layout))
+}
+
+/// Checks every invariant of `s`; `Ok` when none is violated.
+pub fn check_state(s: &State<'_>) -> Result<(), Problems> {
     let mut p = Problems::default();
-    check_namespace(engine, &mut p);
-    check_collections(engine, &mut p);
-    for problem in engine.layout_problems() {
+    check_namespace(s, &mut p);
+    check_collections(s, &mut p);
+    for problem in s.layout_problems {
         problem!(p, "{problem}");
     }
     if p.is_empty() { Ok(()) } else { Err(p) }
 }
 
-fn check_namespace(engine: &Engine, p: &mut Problems) {
-    let ns = engine.namespace();
+fn check_namespace(s: &State<'_>, p: &mut Problems) {
+    let ns = s.ns;
     match ns.get(ROOT_INO) {
         Ok(root) if root.kind == FileKind::Directory && root.links.is_empty() => {}
         _ => problem!(p, "root directory missing or linked"),
@@ -156,7 +200,7 @@ fn check_namespace(engine: &Engine, p: &mut Problems) {
                 ),
             }
         }
-        if n.is_unlinked(ino) && !engine.is_pinned(ino) {
+        if n.is_unlinked(ino) && !s.pins.contains_key(&ino) {
             problem!(p, "inode {ino}: unlinked orphan");
         }
         match &n.body {
@@ -227,11 +271,10 @@ fn check_namespace(engine: &Engine, p: &mut Problems) {
     }
 }
 
-fn check_collections(engine: &Engine, p: &mut Problems) {
-    let ns = engine.namespace();
+fn check_collections(s: &State<'_>, p: &mut Problems) {
+    let ns = s.ns;
     for (ino, n) in ns.iter() {
-        if n.kind == FileKind::Directory && n.xattrs.contains(INDEX_XATTR) && engine.collection(ino).is_none()
-        {
+        if n.kind == FileKind::Directory && n.xattrs.contains(INDEX_XATTR) && s.colls.get(ino).is_none() {
             problem!(
                 p,
                 "directory {ino}: has {} but is not a collection",
@@ -239,7 +282,7 @@ fn check_collections(engine: &Engine, p: &mut Problems) {
             );
         }
     }
-    for (dir, c) in engine.collections().iter() {
+    for (dir, c) in s.colls.iter() {
         let Ok(node) = ns.get(dir) else {
             problem!(p, "collection {dir}: directory missing");
             continue;

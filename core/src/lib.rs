@@ -11,6 +11,7 @@
 //! - [`vector`]: element types, codecs, validation, distance kernels;
 //! - [`index`]: the HNSW graph and exact search;
 //! - [`query`]: the search query (JSON) and filter language;
+//! - [`op`]: the operation vocabulary ([`Op`], [`OpKind`]), below the engine and the journal;
 //! - [`types`]: plain values shared with frontends (inode numbers, time, attributes);
 //! - [`namespace`]: inodes, directories, file data, extended attributes, and the permission
 //!   check of reads done on a caller's behalf (`namespace::perm`);
@@ -28,6 +29,7 @@ pub mod index;
 pub mod journal;
 pub mod limits;
 pub mod namespace;
+pub mod op;
 pub mod query;
 pub mod storage;
 pub mod types;

@@ -109,6 +109,22 @@ pub const LOG_RECORDS_MAX: u64 = 1 << 28;
 /// deleting always works (512 KiB).
 pub const SPACE_RESERVE_BLOCKS: u64 = 128;
 
+/// The log writer flushes its buffer once it holds this many bytes (1 MiB).
+pub const LOG_FLUSH_BYTES: usize = 1024 * 1024;
+
+/// The log since the last checkpoint may grow to at least this many bytes (counting an
+/// estimate of the file blocks the logged operations made resident) before a checkpoint; after
+/// that, to the size of the last checkpoint, so checkpoint cost stays proportional to logging.
+pub const CHECKPOINT_FOOTPRINT_MIN: u64 = 64 * 1024 * 1024;
+
+/// Blocks of file data the read cache holds (64 MiB).
+pub const CACHE_BLOCKS: usize = 16 * 1024;
+
+/// Most problems one `check::check` reports.
+pub const PROBLEMS_MAX: usize = 100;
+
+const _: () = assert!(LOG_FLUSH_BYTES >= BLOCK_SIZE && CACHE_BLOCKS > 0 && PROBLEMS_MAX > 0);
+
 /// Peak stack, in bytes, that any core entry point may use in a release build. Measured and
 /// enforced by `stack-audit`.
 pub const STACK_BUDGET_BYTES: usize = 6144;

@@ -25,9 +25,10 @@ use vexfs_core::check::check;
 use vexfs_core::query::{Filter, Query, Target};
 use vexfs_core::vector::{self, ElemType};
 use vexfs_core::{
-    Ctx, Engine, EngineConfig, Error, FallocMode, FileKind, INDEX_XATTR, IndexConfig, Ino, RenameMode,
-    Result, Scratch, SetAttr, Timestamp, VECTOR_XATTR, XattrMode,
+    Ctx, Engine, EngineConfig, FallocMode, FileKind, INDEX_XATTR, Ino, RenameMode, Result, Scratch, SetAttr,
+    Timestamp, VECTOR_XATTR, XattrMode,
 };
+use vexfs_model::{DANGLING, Kind, Model, ROOT as MROOT};
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
 /// Collection configurations the test uses; vectors are generated for each shape.
@@ -37,7 +38,6 @@ const CONFIGS: [&str; 4] = [
     "dim=3 type=i8 metric=l1",
     "dim=8 type=bin",
 ];
-const DANGLING: &[u8] = b"/zz/nowhere";
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -125,409 +125,46 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-// ----- the reference model -------------------------------------------------------------------
+// ----- the reference model (the shared one, `vexfs-model`) ----------------------------------
 
-#[derive(Debug, Clone, PartialEq)]
-enum MKind {
-    File(Vec<u8>),
-    Dir(BTreeMap<Vec<u8>, u64>),
-    Symlink,
-    Fifo,
+/// Applies `s` to the model, by path, as `Sut::apply` does to the engine.
+fn model_apply(m: &mut Model, s: &Step) -> Result<()> {
+    match s {
+        Step::Mkdir(p) => m.mkdir(p),
+        Step::Create(p) => m.create(p),
+        Step::Fifo(p) => m.mknod(p, false),
+        Step::Symlink(p) => m.symlink(p),
+        Step::Link(from, to) => m.link(from, to),
+        Step::Unlink(p) => m.remove(p, false),
+        Step::Rmdir(p) => m.remove(p, true),
+        Step::Rename(from, to, mode) => m.rename(from, to, *mode),
+        Step::Write(p, off, data) => m.write(p, *off, data),
+        Step::Truncate(p, size) => m.truncate(p, *size),
+        Step::Fallocate(p, off, len, mode) => m.fallocate(p, *off, *len, *mode),
+        Step::Chmod(p, perm) => m.chmod(p, *perm),
+        Step::SetXattr(p, k, v, mode) => m.setxattr(p, k.as_bytes(), v, *mode),
+        Step::RemoveXattr(p, k) => m.removexattr(p, k.as_bytes()),
+        Step::SetIndex(p, c) => m.setxattr(p, INDEX_XATTR, CONFIGS[*c].as_bytes(), XattrMode::Any),
+        Step::RemoveIndex(p) => m.removexattr(p, INDEX_XATTR),
+        Step::SetVector(p, v) => m.setxattr(p, VECTOR_XATTR, v, XattrMode::Any),
+        Step::RemoveVector(p) => m.removexattr(p, VECTOR_XATTR),
+    }
 }
 
-#[derive(Debug, Clone)]
-struct MNode {
-    kind: MKind,
-    perm: u32,
-    xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// Number of names (files) — directories derive theirs.
-    names: u32,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Model {
-    nodes: BTreeMap<u64, MNode>,
-    next: u64,
-    collections: BTreeMap<u64, IndexConfig>,
-}
-
-const MROOT: u64 = 0;
-
-impl Model {
-    fn new() -> Self {
-        let mut m = Model {
-            next: 1,
-            ..Model::default()
-        };
-        m.nodes.insert(
-            MROOT,
-            MNode {
-                kind: MKind::Dir(BTreeMap::new()),
-                perm: 0o755,
-                xattrs: BTreeMap::new(),
-                names: 0,
-            },
-        );
-        m
-    }
-
-    fn dir(&self, id: u64) -> Result<&BTreeMap<Vec<u8>, u64>> {
-        match &self.nodes[&id].kind {
-            MKind::Dir(d) => Ok(d),
-            _ => Err(Error::NotDirectory),
-        }
-    }
-
-    fn dir_mut(&mut self, id: u64) -> &mut BTreeMap<Vec<u8>, u64> {
-        match &mut self.nodes.get_mut(&id).unwrap().kind {
-            MKind::Dir(d) => d,
-            _ => panic!("not a dir"),
-        }
-    }
-
-    /// (parent, name) of a path; intermediate symlinks are dangling (ENOENT).
-    fn parent(&self, path: &[u8]) -> Result<(u64, Vec<u8>)> {
-        let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
-        let mut cur = MROOT;
-        for c in &comps[..comps.len() - 1] {
-            let d = self.dir(cur)?;
-            let next = *d.get(*c).ok_or(Error::NotFound)?;
-            if self.nodes[&next].kind == MKind::Symlink {
-                return Err(Error::NotFound);
-            }
-            cur = next;
-        }
-        self.dir(cur)?;
-        Ok((cur, comps[comps.len() - 1].to_vec()))
-    }
-
-    fn resolve(&self, path: &[u8]) -> Result<u64> {
-        let (p, n) = self.parent(path)?;
-        let id = *self.dir(p)?.get(&n).ok_or(Error::NotFound)?;
-        if self.nodes[&id].kind == MKind::Symlink {
-            return Err(Error::NotFound);
-        }
-        Ok(id)
-    }
-
-    fn is_dir(&self, id: u64) -> bool {
-        matches!(self.nodes[&id].kind, MKind::Dir(_))
-    }
-
-    fn is_ancestor(&self, anc: u64, mut id: u64) -> bool {
-        loop {
-            if id == anc {
-                return true;
-            }
-            match self.parent_of(id) {
-                Some(p) => id = p,
-                None => return false,
-            }
-        }
-    }
-
-    fn parent_of(&self, id: u64) -> Option<u64> {
-        self.nodes.iter().find_map(|(&pid, n)| match &n.kind {
-            MKind::Dir(d) if d.values().any(|&c| c == id) && self.is_dir(id) => Some(pid),
-            _ => None,
-        })
-    }
-
-    fn new_node(&mut self, parent: u64, name: Vec<u8>, kind: MKind, perm: u32) -> Result<()> {
-        if self.dir(parent)?.contains_key(&name) {
-            return Err(Error::Exists);
-        }
-        // A set-group-ID directory passes the bit on to new subdirectories.
-        let setgid = self.nodes[&parent].perm & 0o2000;
-        let perm = if matches!(kind, MKind::Dir(_)) {
-            perm | setgid
-        } else {
-            perm
-        };
-        let id = self.next;
-        self.next += 1;
-        self.nodes.insert(
-            id,
-            MNode {
-                kind,
-                perm,
-                xattrs: BTreeMap::new(),
-                names: 1,
-            },
-        );
-        self.dir_mut(parent).insert(name, id);
-        Ok(())
-    }
-
-    fn drop_name(&mut self, id: u64) {
-        let n = self.nodes.get_mut(&id).unwrap();
-        n.names -= 1;
-        if n.names == 0 {
-            self.nodes.remove(&id);
-            self.collections.remove(&id);
-        }
-    }
-
-    fn file_mut(&mut self, path: &[u8]) -> Result<&mut Vec<u8>> {
-        let id = self.resolve(path)?;
-        match &mut self.nodes.get_mut(&id).unwrap().kind {
-            MKind::File(d) => Ok(d),
-            MKind::Dir(_) => Err(Error::IsDirectory),
-            _ => Err(Error::Invalid("not a regular file")),
-        }
-    }
-
-    /// Every directory holding `id`.
-    fn parents(&self, id: u64) -> Vec<u64> {
-        self.nodes
-            .iter()
-            .filter(|(_, n)| matches!(&n.kind, MKind::Dir(d) if d.values().any(|&c| c == id)))
-            .map(|(&p, _)| p)
-            .collect()
-    }
-
-    fn apply(&mut self, s: &Step) -> Result<()> {
-        match s {
-            Step::Mkdir(p) => {
-                let (parent, name) = self.parent(p)?;
-                self.new_node(parent, name, MKind::Dir(BTreeMap::new()), 0o755)
-            }
-            Step::Create(p) => {
-                let (parent, name) = self.parent(p)?;
-                self.new_node(parent, name, MKind::File(Vec::new()), 0o644)
-            }
-            Step::Fifo(p) => {
-                let (parent, name) = self.parent(p)?;
-                self.new_node(parent, name, MKind::Fifo, 0o600)
-            }
-            Step::Symlink(p) => {
-                let (parent, name) = self.parent(p)?;
-                self.new_node(parent, name, MKind::Symlink, 0o777)
-            }
-            Step::Link(from, to) => {
-                let (fp, fname) = self.parent(from)?;
-                let id = *self.dir(fp)?.get(&fname).ok_or(Error::NotFound)?;
-                let (tp, tname) = self.parent(to)?;
-                if self.is_dir(id) {
-                    return Err(Error::NotPermitted);
-                }
-                if self.dir(tp)?.contains_key(&tname) {
-                    return Err(Error::Exists);
-                }
-                self.dir_mut(tp).insert(tname, id);
-                self.nodes.get_mut(&id).unwrap().names += 1;
-                Ok(())
-            }
-            Step::Unlink(p) | Step::Rmdir(p) => {
-                let want_dir = matches!(s, Step::Rmdir(_));
-                let (parent, name) = self.parent(p)?;
-                let id = *self.dir(parent)?.get(&name).ok_or(Error::NotFound)?;
-                match (want_dir, &self.nodes[&id].kind) {
-                    (false, MKind::Dir(_)) => return Err(Error::IsDirectory),
-                    (true, MKind::Dir(d)) if !d.is_empty() => return Err(Error::NotEmpty),
-                    (true, MKind::Dir(_)) => {}
-                    (true, _) => return Err(Error::NotDirectory),
-                    _ => {}
-                }
-                self.dir_mut(parent).remove(&name);
-                self.drop_name(id);
-                Ok(())
-            }
-            Step::Rename(from, to, mode) => {
-                let (fp, fname) = self.parent(from)?;
-                let (tp, tname) = self.parent(to)?;
-                let src = *self.dir(fp)?.get(&fname).ok_or(Error::NotFound)?;
-                let dst = self.dir(tp)?.get(&tname).copied();
-                match (mode, dst) {
-                    (RenameMode::Exchange, None) => return Err(Error::NotFound),
-                    (RenameMode::NoReplace, Some(_)) => return Err(Error::Exists),
-                    _ => {}
-                }
-                if dst == Some(src) {
-                    return Ok(());
-                }
-                if self.is_dir(src) && self.is_ancestor(src, tp) {
-                    return Err(Error::Invalid("cannot move a directory into itself"));
-                }
-                if *mode == RenameMode::Exchange {
-                    let d = dst.unwrap();
-                    if self.is_dir(d) && self.is_ancestor(d, fp) {
-                        return Err(Error::Invalid("cannot move a directory into itself"));
-                    }
-                    self.dir_mut(fp).insert(fname, d);
-                    self.dir_mut(tp).insert(tname, src);
-                    return Ok(());
-                }
-                if let Some(d) = dst {
-                    match (self.is_dir(src), &self.nodes[&d].kind) {
-                        (true, MKind::Dir(c)) if !c.is_empty() => return Err(Error::NotEmpty),
-                        (true, MKind::Dir(_)) => {}
-                        (true, _) => return Err(Error::NotDirectory),
-                        (false, MKind::Dir(_)) => return Err(Error::IsDirectory),
-                        _ => {}
-                    }
-                    self.drop_name(d);
-                }
-                self.dir_mut(fp).remove(&fname);
-                self.dir_mut(tp).insert(tname, src);
-                Ok(())
-            }
-            Step::Write(p, off, data) => {
-                let f = self.file_mut(p)?;
-                if !data.is_empty() {
-                    let end = *off as usize + data.len();
-                    if f.len() < end {
-                        f.resize(end, 0);
-                    }
-                    f[*off as usize..end].copy_from_slice(data);
-                }
-                Ok(())
-            }
-            Step::Truncate(p, size) => {
-                let id = self.resolve(p)?;
-                match &mut self.nodes.get_mut(&id).unwrap().kind {
-                    MKind::File(d) => d.resize(*size as usize, 0),
-                    MKind::Dir(_) => return Err(Error::IsDirectory),
-                    _ => return Err(Error::Invalid("not a regular file")),
-                }
-                Ok(())
-            }
-            Step::Fallocate(p, off, len, mode) => {
-                let f = self.file_mut(p)?;
-                if *len == 0 {
-                    return Err(Error::Invalid("fallocate length must be positive"));
-                }
-                let (off, end) = (*off as usize, (*off + *len) as usize);
-                match mode {
-                    FallocMode::Allocate if f.len() < end => f.resize(end, 0),
-                    FallocMode::PunchHole => {
-                        let e = end.min(f.len());
-                        if off < e {
-                            f[off..e].fill(0);
-                        }
-                    }
-                    _ => {}
-                }
-                Ok(())
-            }
-            Step::Chmod(p, perm) => {
-                let id = self.resolve(p)?;
-                self.nodes.get_mut(&id).unwrap().perm = *perm;
-                Ok(())
-            }
-            Step::SetXattr(p, k, v, mode) => self.setxattr(p, k.as_bytes(), v, *mode),
-            Step::RemoveXattr(p, k) => self.removexattr(p, k.as_bytes()),
-            Step::SetIndex(p, c) => self.setxattr(p, INDEX_XATTR, CONFIGS[*c].as_bytes(), XattrMode::Any),
-            Step::RemoveIndex(p) => self.removexattr(p, INDEX_XATTR),
-            Step::SetVector(p, v) => self.setxattr(p, VECTOR_XATTR, v, XattrMode::Any),
-            Step::RemoveVector(p) => self.removexattr(p, VECTOR_XATTR),
-        }
-    }
-
-    fn setxattr(&mut self, p: &[u8], name: &[u8], value: &[u8], mode: XattrMode) -> Result<()> {
-        let id = self.resolve(p)?;
-        let n = &self.nodes[&id];
-        if name.starts_with(b"user.") && !matches!(n.kind, MKind::File(_) | MKind::Dir(_)) {
-            return Err(Error::NotPermitted);
-        }
-        let exists = n.xattrs.contains_key(name);
-        match (mode, exists) {
-            (XattrMode::Create, true) => return Err(Error::Exists),
-            (XattrMode::Replace, false) => return Err(Error::NoAttribute),
-            _ => {}
-        }
-        let mut stored = value.to_vec();
-        if name == INDEX_XATTR {
-            if !self.is_dir(id) {
-                return Err(Error::NotDirectory);
-            }
-            let cfg = IndexConfig::parse(value)?;
-            if let Some(old) = self.collections.get(&id)
-                && !old.same_index(&cfg)
-                && self.members(id).next().is_some()
-            {
-                return Err(Error::Busy("collection holds vectors; only ef_search may change"));
-            }
-            stored = cfg.to_string().into_bytes();
-            self.collections.insert(id, cfg);
-        } else if name == VECTOR_XATTR && matches!(n.kind, MKind::File(_)) {
-            // Accepted when it fits one of the file's collections (or it is in none).
-            let mut refused = None;
-            for d in self.parents(id) {
-                if let Some(cfg) = self.collections.get(&d) {
-                    match cfg.check_vector(value) {
-                        Ok(()) => {
-                            refused = None;
-                            break;
-                        }
-                        Err(e) => {
-                            refused = Some(if refused.is_some() {
-                                vexfs_core::collections::Collections::FITS_NONE
-                            } else {
-                                e
-                            });
-                        }
-                    }
-                }
-            }
-            if let Some(e) = refused {
-                return Err(e);
-            }
-        }
-        self.nodes
-            .get_mut(&id)
-            .unwrap()
-            .xattrs
-            .insert(name.to_vec(), stored);
-        Ok(())
-    }
-
-    fn removexattr(&mut self, p: &[u8], name: &[u8]) -> Result<()> {
-        let id = self.resolve(p)?;
-        if self.nodes.get_mut(&id).unwrap().xattrs.remove(name).is_none() {
-            return Err(Error::NoAttribute);
-        }
-        if name == INDEX_XATTR {
-            self.collections.remove(&id);
-        }
-        Ok(())
-    }
-
-    /// (smallest name, id, vector) of every file the collection `dir` indexes.
-    fn members(&self, dir: u64) -> impl Iterator<Item = (&Vec<u8>, u64, &Vec<u8>)> {
-        let cfg = self.collections[&dir];
-        let d = self.dir(dir).unwrap();
-        let mut seen = std::collections::BTreeSet::new();
-        d.iter().filter_map(move |(name, &id)| {
-            let n = &self.nodes[&id];
-            let v = n.xattrs.get(VECTOR_XATTR)?;
-            (matches!(n.kind, MKind::File(_)) && cfg.fits(v) && seen.insert(id)).then_some((name, id, v))
-        })
-    }
-
-    fn search(&self, dir: u64, dir_path: &str, q: &[u8], k: usize, filtered: bool) -> Vec<(String, f32)> {
-        let cfg = self.collections[&dir];
-        let kernel = vector::kernel(cfg.elem, cfg.metric);
-        let mut all: Vec<(f32, String)> = self
-            .members(dir)
-            .filter(|(_, id, _)| {
-                !filtered
-                    || self.nodes[id]
-                        .xattrs
-                        .get(&b"user.k"[..])
-                        .is_some_and(|v| v == b"1")
-            })
-            .map(|(name, _, v)| {
-                let sep = if dir_path.ends_with('/') { "" } else { "/" };
-                (
-                    kernel(q, v),
-                    format!("{dir_path}{sep}{}", String::from_utf8_lossy(name)),
-                )
-            })
-            .collect();
-        all.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        all.into_iter().take(k).map(|(d, p)| (p, d)).collect()
-    }
+/// The model's exact search in collection `dir` (at `dir_path`), as (path, distance).
+fn model_search(
+    m: &Model,
+    dir: u64,
+    dir_path: &str,
+    q: &[u8],
+    k: usize,
+    filter: Option<&Filter>,
+) -> Vec<(String, f32)> {
+    let sep = if dir_path.ends_with('/') { "" } else { "/" };
+    m.search(dir, q, k, filter)
+        .into_iter()
+        .map(|(name, d)| (format!("{dir_path}{sep}{}", String::from_utf8_lossy(&name)), d))
+        .collect()
 }
 
 // ----- driving the engine by path --------------------------------------------------------------
@@ -663,7 +300,7 @@ fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError>
         let attr = sut.e.getattr(ino).unwrap();
         let names: u32 = node.names;
         match &node.kind {
-            MKind::Dir(entries) => {
+            Kind::Dir(entries) => {
                 prop_assert_eq!(attr.kind, FileKind::Directory, "{}", path);
                 let mut got = Vec::new();
                 sut.e
@@ -687,19 +324,22 @@ fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError>
                     ));
                 }
             }
-            MKind::File(data) => {
+            Kind::File(data) => {
                 prop_assert_eq!(attr.kind, FileKind::Regular, "{}", path);
                 prop_assert_eq!(attr.size, data.len() as u64, "size of {}", path);
                 let mut buf = vec![0xEE; data.len()];
                 prop_assert_eq!(sut.e.read(ino, 0, &mut buf).unwrap(), data.len());
-                prop_assert!(&buf == data, "data of {}", path);
+                prop_assert!(buf == **data, "data of {}", path);
                 prop_assert_eq!(attr.nlink, names, "nlink of {}", path);
             }
-            MKind::Symlink => {
+            Kind::Symlink => {
                 prop_assert_eq!(attr.kind, FileKind::Symlink);
                 prop_assert_eq!(sut.e.readlink(ino).unwrap(), DANGLING);
             }
-            MKind::Fifo => prop_assert_eq!(attr.kind, FileKind::Fifo),
+            Kind::Special(socket) => {
+                let want = if *socket { FileKind::Socket } else { FileKind::Fifo };
+                prop_assert_eq!(attr.kind, want)
+            }
         }
         prop_assert_eq!(attr.perm, node.perm, "perm of {}", path);
         let mut list = Vec::new();
@@ -735,12 +375,13 @@ fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError>
                 .collect();
             vector::encode_values(cfg.elem, cfg.dim, &vals, &mut qv).unwrap();
             for filtered in [false, true] {
+                let filter = filtered.then(|| Filter::parse("k = 1").unwrap());
                 let q = Query {
                     dir: dir_path.clone(),
                     target: Target::Values(vals.clone()),
                     k: 3,
                     ef: None,
-                    filter: filtered.then(|| Filter::parse("k = 1").unwrap()),
+                    filter: filter.clone(),
                     exact: true,
                     max_distance: None,
                     include: Default::default(),
@@ -758,7 +399,7 @@ fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError>
                         (String::from_utf8(p.clone()).unwrap(), h.distance)
                     })
                     .collect();
-                let want = m.search(dir, &dir_path, &qv, 3, filtered);
+                let want = model_search(m, dir, &dir_path, &qv, 3, filter.as_ref());
                 prop_assert_eq!(&got, &want, "exact search in {}", dir_path);
                 // The same query through the graph: every hit a current member passing the
                 // filter, at its true distance; as many hits as the exact search; and hits
@@ -768,7 +409,7 @@ fn compare_trees(sut: &Sut, m: &Model) -> std::result::Result<(), TestCaseError>
                     .e
                     .search(&q, &Creds::ROOT, &mut Scratch::new(), &mut hits)
                     .unwrap();
-                let all = m.search(dir, &dir_path, &qv, usize::MAX, filtered);
+                let all = model_search(m, dir, &dir_path, &qv, usize::MAX, filter.as_ref());
                 prop_assert_eq!(
                     hits.len(),
                     want.len(),
@@ -813,7 +454,7 @@ fn run(steps: &[Step]) -> std::result::Result<(), TestCaseError> {
     let mut model = Model::new();
     for (i, s) in steps.iter().enumerate() {
         let got = sut.apply(s);
-        let want = model.apply(s);
+        let want = model_apply(&mut model, s);
         prop_assert_eq!(&got, &want, "step {} {:?}", i, s);
         if let Err(p) = check(&sut.e) {
             return Err(TestCaseError::fail(format!(

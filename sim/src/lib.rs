@@ -20,7 +20,8 @@
 
 pub mod fuzz;
 pub mod guard;
-pub mod model;
+/// The reference model lives in its own crate (`model/`), shared with core's property tests.
+pub use vexfs_model as model;
 pub mod ops;
 pub mod rng;
 #[cfg(madsim)]

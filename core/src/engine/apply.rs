@@ -4,23 +4,45 @@
 //!
 //! Times follow Linux: creating or removing an entry sets the directory's mtime and ctime;
 //! any change to an inode sets its ctime; data changes (write, truncate, punch) set mtime too.
+//!
+//! The rules run on a [`State`]: the engine's in-memory state (namespace, collections, pins,
+//! counters), borrowed for one operation, plus the block source file data is read from. It
+//! knows nothing of the journal: logging, room on the medium and checkpoints are the engine's.
 
-use super::{Engine, Op};
-use crate::collections::{INDEX_XATTR, IndexConfig, VECTOR_XATTR};
+use super::Op;
+use crate::collections::{Collections, INDEX_XATTR, IndexConfig, VECTOR_XATTR};
 use crate::error::{Error, Result};
 use crate::limits::{
     BLOCK_SIZE, INODE_COUNT_MAX, LINK_COUNT_MAX, PATH_LEN_MAX, UNWRITTEN_BLOCKS_MAX, XATTR_LIST_LEN_MAX,
     XATTR_NAME_LEN_MAX, XATTR_VALUE_LEN_MAX,
 };
-use crate::namespace::{BlockSource, Body, FileData, Inode, check_name};
+use crate::namespace::{BlockSource, Body, FileData, Inode, Namespace, check_name};
 use crate::types::{
     Ctx, FallocMode, FileKind, Ino, PERM_MASK, RenameMode, S_ISGID, S_ISUID, S_IXGRP, SetAttr, SetTime,
     XattrMode,
 };
+use std::collections::BTreeMap;
 
 /// Result of applying one operation: the inode it created or acted on, and an inode it may have
 /// left without names (to release if unpinned).
-type Applied = (Ino, Option<Ino>);
+pub(super) type Applied = (Ino, Option<Ino>);
+
+/// What an operation may read and change, borrowed from the engine for one [`State::apply`].
+///
+/// Invariant (kept by every rule): `*unwritten_blocks` is the sum of `unwritten_blocks()` over
+/// the namespace's files, and every collection's index holds what its directory admits.
+pub(super) struct State<'e> {
+    pub(super) ns: &'e mut Namespace,
+    pub(super) colls: &'e mut Collections,
+    /// Frontend references per inode: a pinned inode is not released.
+    pub(super) pins: &'e BTreeMap<Ino, u64>,
+    /// Blocks allocated by `fallocate` and never written, in all files.
+    pub(super) unwritten_blocks: &'e mut u64,
+    /// The image seed (HNSW levels of a new collection).
+    pub(super) seed: u64,
+    /// Where file blocks already on the medium are read from; `None` in memory.
+    pub(super) src: Option<&'e dyn BlockSource>,
+}
 
 /// Permission bits after a change of owner or a write by another user: set-user-ID goes, and
 /// set-group-ID goes when group-execute is set (otherwise it marks mandatory locking).
@@ -55,7 +77,8 @@ fn check_xattr_name(name: &[u8]) -> Result<XattrNs> {
     Ok(ns)
 }
 
-impl Engine {
+impl State<'_> {
+    /// Applies `op`: validates it completely, then mutates the state. On error nothing changed.
     pub(super) fn apply(&mut self, op: &Op<'_>, ctx: &Ctx) -> Result<Applied> {
         match *op {
             Op::Mknod {
@@ -96,7 +119,7 @@ impl Engine {
                 data,
                 kill_suid,
             } => {
-                let src = self.journal.as_deref().map(|j| j as &dyn BlockSource);
+                let src = self.src;
                 let node = self.ns.get_mut(ino)?;
                 node.file()?;
                 FileData::check_range(offset, data.len() as u64)?;
@@ -109,7 +132,7 @@ impl Engine {
                 let f = node.file_mut()?;
                 let before = f.unwritten_blocks();
                 f.write(offset, data, src)?;
-                self.unwritten_blocks -= before - f.unwritten_blocks();
+                *self.unwritten_blocks -= before - f.unwritten_blocks();
                 if kill_suid {
                     node.perm = killed_suid(node.perm);
                 }
@@ -123,7 +146,7 @@ impl Engine {
                 len,
                 mode,
             } => {
-                let src = self.journal.as_deref().map(|j| j as &dyn BlockSource);
+                let src = self.src;
                 let node = self.ns.get_mut(ino)?;
                 node.file()?;
                 if len == 0 {
@@ -131,7 +154,7 @@ impl Engine {
                 }
                 FileData::check_range(offset, len)?;
                 let blocks = (offset + len).div_ceil(BLOCK_SIZE as u64) - offset / BLOCK_SIZE as u64;
-                if mode != FallocMode::PunchHole && self.unwritten_blocks + blocks > UNWRITTEN_BLOCKS_MAX {
+                if mode != FallocMode::PunchHole && *self.unwritten_blocks + blocks > UNWRITTEN_BLOCKS_MAX {
                     return Err(Error::NoSpace);
                 }
                 let f = node.file_mut()?;
@@ -142,7 +165,7 @@ impl Engine {
                     FallocMode::KeepSize => f.allocate(offset, len, true),
                     FallocMode::PunchHole => f.punch_hole(offset, len, src)?,
                 }
-                self.unwritten_blocks = self.unwritten_blocks + f.unwritten_blocks() - before;
+                *self.unwritten_blocks = *self.unwritten_blocks + f.unwritten_blocks() - before;
                 if mode == FallocMode::PunchHole || f.size() != old_size {
                     node.mtime = ctx.now;
                     node.ctime = ctx.now;
@@ -165,7 +188,7 @@ impl Engine {
                 if !node.is_unlinked(ino) || self.pins.contains_key(&ino) {
                     return Err(Error::Busy("inode still linked or open"));
                 }
-                self.unwritten_blocks -= node.file().map_or(0, |f| f.unwritten_blocks());
+                *self.unwritten_blocks -= node.file().map_or(0, |f| f.unwritten_blocks());
                 self.ns.remove(ino);
                 self.colls.remove(ino);
                 Ok((ino, None))
@@ -263,7 +286,7 @@ impl Engine {
         p.dir_mut()?.insert(name, ino);
         p.mtime = ctx.now;
         p.ctime = ctx.now;
-        self.colls.resync(&self.ns, parent, ino);
+        self.colls.resync(self.ns, parent, ino);
         Ok((ino, None))
     }
 
@@ -299,7 +322,7 @@ impl Engine {
         if is_dir {
             self.colls.remove(ino);
         } else {
-            self.colls.resync(&self.ns, parent, ino);
+            self.colls.resync(self.ns, parent, ino);
         }
         let unlinked = self.ns.get(ino)?.is_unlinked(ino).then_some(ino);
         Ok((ino, unlinked))
@@ -391,14 +414,14 @@ impl Engine {
             p.mtime = ctx.now;
             p.ctime = ctx.now;
         }
-        self.colls.resync(&self.ns, parent, src);
+        self.colls.resync(self.ns, parent, src);
         // Canary for the simulator: forget the target collection's index.
         #[cfg(not(feature = "canary-skip-rename-resync"))]
-        self.colls.resync(&self.ns, new_parent, src);
+        self.colls.resync(self.ns, new_parent, src);
         let mut unlinked = None;
         if let Some(d) = dst {
             if !dst_is_dir {
-                self.colls.resync(&self.ns, new_parent, d);
+                self.colls.resync(self.ns, new_parent, d);
             }
             unlinked = self.ns.get(d)?.is_unlinked(d).then_some(d);
         }
@@ -441,13 +464,13 @@ impl Engine {
             p.ctime = ctx.now;
         }
         for (dir, ino) in [(parent, src), (new_parent, src), (parent, dst), (new_parent, dst)] {
-            self.colls.resync(&self.ns, dir, ino);
+            self.colls.resync(self.ns, dir, ino);
         }
         Ok((src, None))
     }
 
     fn apply_setattr(&mut self, ino: Ino, a: &SetAttr, ctx: &Ctx) -> Result<Applied> {
-        let src = self.journal.as_deref().map(|j| j as &dyn BlockSource);
+        let src = self.src;
         let node = self.ns.get_mut(ino)?;
         if let Some(size) = a.size {
             FileData::check_range(size, 0)?;
@@ -455,7 +478,7 @@ impl Engine {
             let f = node.file_mut()?;
             let before = f.unwritten_blocks();
             f.set_size(size, src)?;
-            self.unwritten_blocks -= before - f.unwritten_blocks();
+            *self.unwritten_blocks -= before - f.unwritten_blocks();
             node.mtime = ctx.now;
         }
         if a.uid.is_some() || a.gid.is_some() {
@@ -525,15 +548,15 @@ impl Engine {
             stored = canonical.as_bytes();
             config = Some(cfg);
         } else if name == VECTOR_XATTR && node.kind == FileKind::Regular {
-            self.colls.check_vector(&self.ns, ino, value)?;
+            self.colls.check_vector(self.ns, ino, value)?;
         }
         let node = self.ns.get_mut(ino)?;
         node.xattrs.set(name, stored);
         node.ctime = ctx.now;
         if let Some(cfg) = config {
-            self.colls.configure(&self.ns, ino, cfg, self.seed);
+            self.colls.configure(self.ns, ino, cfg, self.seed);
         } else if name == VECTOR_XATTR {
-            self.colls.resync_all_parents(&self.ns, ino);
+            self.colls.resync_all_parents(self.ns, ino);
         }
         Ok((ino, None))
     }
@@ -548,7 +571,7 @@ impl Engine {
         if name == INDEX_XATTR {
             self.colls.remove(ino);
         } else if name == VECTOR_XATTR {
-            self.colls.resync_all_parents(&self.ns, ino);
+            self.colls.resync_all_parents(self.ns, ino);
         }
         Ok((ino, None))
     }

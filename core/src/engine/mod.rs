@@ -25,6 +25,9 @@ pub use entry::EntryPoint;
 pub use search::{Hit, HitLines, Scratch};
 pub use stats::{CollectionStats, Stats};
 
+/// The operation vocabulary lives below the engine and the journal (see [`crate::op`]).
+pub use crate::op::{Op, OpKind};
+
 use crate::collections::{Collection, Collections};
 use crate::error::{Error, Result};
 use crate::journal::Journal;
@@ -35,216 +38,6 @@ use crate::types::{
     Attr, Ctx, DirEntry, FallocMode, FileKind, Ino, RenameMode, SetAttr, StatFs, Timestamp, XattrMode,
 };
 use std::collections::BTreeMap;
-
-/// One change to an image. Borrowed data keeps the hot paths (write, setxattr) copy-free.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Op<'a> {
-    /// Create a regular file, directory, fifo, socket or device node.
-    Mknod {
-        /// Directory to create it in.
-        parent: Ino,
-        /// Its name.
-        name: &'a [u8],
-        /// What to create (not `Symlink`).
-        kind: FileKind,
-        /// Permission bits.
-        perm: u32,
-        /// Device number for device nodes.
-        rdev: u32,
-    },
-    /// Create a symbolic link.
-    Symlink {
-        /// Directory to create it in.
-        parent: Ino,
-        /// Its name.
-        name: &'a [u8],
-        /// What it points to.
-        target: &'a [u8],
-    },
-    /// Add a name for an existing non-directory.
-    Link {
-        /// The inode to link.
-        ino: Ino,
-        /// Directory for the new name.
-        parent: Ino,
-        /// The new name.
-        name: &'a [u8],
-    },
-    /// Remove a non-directory's name.
-    Unlink {
-        /// Directory holding the name.
-        parent: Ino,
-        /// The name.
-        name: &'a [u8],
-    },
-    /// Remove an empty directory.
-    Rmdir {
-        /// Directory holding it.
-        parent: Ino,
-        /// Its name.
-        name: &'a [u8],
-    },
-    /// Move or exchange names.
-    Rename {
-        /// Source directory.
-        parent: Ino,
-        /// Source name.
-        name: &'a [u8],
-        /// Target directory.
-        new_parent: Ino,
-        /// Target name.
-        new_name: &'a [u8],
-        /// Replace, no-replace or exchange.
-        mode: RenameMode,
-    },
-    /// Change permissions, owner, size or times.
-    SetAttr {
-        /// The inode.
-        ino: Ino,
-        /// What to change.
-        attr: SetAttr,
-    },
-    /// Write file data.
-    Write {
-        /// The file.
-        ino: Ino,
-        /// Byte offset.
-        offset: u64,
-        /// The bytes.
-        data: &'a [u8],
-        /// Clear set-user-ID/set-group-ID (a write by someone other than the owner).
-        kill_suid: bool,
-    },
-    /// Allocate space or punch a hole.
-    Fallocate {
-        /// The file.
-        ino: Ino,
-        /// Start of the range.
-        offset: u64,
-        /// Length of the range.
-        len: u64,
-        /// What to do.
-        mode: FallocMode,
-    },
-    /// Set an extended attribute.
-    SetXattr {
-        /// The inode.
-        ino: Ino,
-        /// Full attribute name (`user.…` or `trusted.…`).
-        name: &'a [u8],
-        /// The value.
-        value: &'a [u8],
-        /// Create, replace or either.
-        mode: XattrMode,
-    },
-    /// Remove an extended attribute.
-    RemoveXattr {
-        /// The inode.
-        ino: Ino,
-        /// Full attribute name.
-        name: &'a [u8],
-    },
-    /// Record an access (sets `atime` to the operation's time).
-    Touch {
-        /// The inode.
-        ino: Ino,
-    },
-    /// Free an unlinked, unpinned inode.
-    Release {
-        /// The inode.
-        ino: Ino,
-    },
-}
-
-/// The kind of an [`Op`], for counters, the stack audit and the journal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum OpKind {
-    /// [`Op::Mknod`].
-    Mknod,
-    /// [`Op::Symlink`].
-    Symlink,
-    /// [`Op::Link`].
-    Link,
-    /// [`Op::Unlink`].
-    Unlink,
-    /// [`Op::Rmdir`].
-    Rmdir,
-    /// [`Op::Rename`].
-    Rename,
-    /// [`Op::SetAttr`].
-    SetAttr,
-    /// [`Op::Write`].
-    Write,
-    /// [`Op::Fallocate`].
-    Fallocate,
-    /// [`Op::SetXattr`].
-    SetXattr,
-    /// [`Op::RemoveXattr`].
-    RemoveXattr,
-    /// [`Op::Touch`].
-    Touch,
-    /// [`Op::Release`].
-    Release,
-}
-
-impl OpKind {
-    /// Every kind.
-    pub const ALL: [OpKind; 13] = [
-        OpKind::Mknod,
-        OpKind::Symlink,
-        OpKind::Link,
-        OpKind::Unlink,
-        OpKind::Rmdir,
-        OpKind::Rename,
-        OpKind::SetAttr,
-        OpKind::Write,
-        OpKind::Fallocate,
-        OpKind::SetXattr,
-        OpKind::RemoveXattr,
-        OpKind::Touch,
-        OpKind::Release,
-    ];
-
-    /// Lower-case name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            OpKind::Mknod => "mknod",
-            OpKind::Symlink => "symlink",
-            OpKind::Link => "link",
-            OpKind::Unlink => "unlink",
-            OpKind::Rmdir => "rmdir",
-            OpKind::Rename => "rename",
-            OpKind::SetAttr => "setattr",
-            OpKind::Write => "write",
-            OpKind::Fallocate => "fallocate",
-            OpKind::SetXattr => "setxattr",
-            OpKind::RemoveXattr => "removexattr",
-            OpKind::Touch => "touch",
-            OpKind::Release => "release",
-        }
-    }
-}
-
-impl Op<'_> {
-    /// The operation's kind.
-    pub fn kind(&self) -> OpKind {
-        match self {
-            Op::Mknod { .. } => OpKind::Mknod,
-            Op::Symlink { .. } => OpKind::Symlink,
-            Op::Link { .. } => OpKind::Link,
-            Op::Unlink { .. } => OpKind::Unlink,
-            Op::Rmdir { .. } => OpKind::Rmdir,
-            Op::Rename { .. } => OpKind::Rename,
-            Op::SetAttr { .. } => OpKind::SetAttr,
-            Op::Write { .. } => OpKind::Write,
-            Op::Fallocate { .. } => OpKind::Fallocate,
-            Op::SetXattr { .. } => OpKind::SetXattr,
-            Op::RemoveXattr { .. } => OpKind::RemoveXattr,
-            Op::Touch { .. } => OpKind::Touch,
-            Op::Release { .. } => OpKind::Release,
-        }
-    }
-}
 
 /// Where `lseek` looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,7 +200,24 @@ impl Engine {
         {
             j.prepare(op, ctx, &mut self.ns, &self.colls)?;
         }
-        let applied = self.apply(op, ctx)?;
+        let Engine {
+            ns,
+            colls,
+            seed,
+            pins,
+            unwritten_blocks,
+            journal,
+            ..
+        } = self;
+        let mut state = apply::State {
+            ns,
+            colls,
+            pins,
+            unwritten_blocks,
+            seed: *seed,
+            src: journal.as_deref().map(|j| j as &dyn BlockSource),
+        };
+        let applied = state.apply(op, ctx)?;
         self.op_counts[op.kind() as usize] += 1;
         if let Some(j) = self.journal.as_mut()
             && !replaying
@@ -749,6 +559,23 @@ impl Engine {
     /// first directory on the way that `creds` may not search.
     pub fn resolve_as(&self, path: &[u8], follow_last: bool, creds: &crate::namespace::Creds) -> Result<Ino> {
         self.ns.resolve_as(path, follow_last, creds)
+    }
+}
+
+/// The checks (`check::check`, `check::state_digest`) see the engine's state, never the engine.
+impl crate::check::Inspect for Engine {
+    fn inspect<'a>(&'a self, layout_problems: &'a [String]) -> crate::check::State<'a> {
+        crate::check::State {
+            ns: &self.ns,
+            colls: &self.colls,
+            pins: &self.pins,
+            source: self.source(),
+            layout_problems,
+        }
+    }
+
+    fn layout_problems(&self) -> Vec<String> {
+        Engine::layout_problems(self)
     }
 }
 

@@ -177,6 +177,12 @@ impl Alloc {
         self.free_total += len;
     }
 
+    /// Whether `blocks` blocks from `first` are all in use and past the superblock slots: what
+    /// must hold of every extent the journal writes to (asserted before each write).
+    pub fn owns(&self, first: u64, blocks: u64) -> bool {
+        first >= FIRST_BLOCK && blocks > 0 && self.first_free_in(first, blocks).is_none()
+    }
+
     /// First block past every allocated or free block.
     pub fn end(&self) -> u64 {
         self.end

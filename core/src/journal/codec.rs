@@ -5,9 +5,9 @@
 //! against the bytes that remain (and against the limit that applies) before it is used, and
 //! every failure is an [`Error::Corrupted`] naming `what` and the byte offset.
 
-use crate::engine::Op;
 use crate::error::{Error, Result};
 use crate::limits::{NAME_LEN_MAX, PATH_LEN_MAX, XATTR_NAME_LEN_MAX, XATTR_VALUE_LEN_MAX};
+use crate::op::Op;
 use crate::types::{Ctx, FallocMode, FileKind, RenameMode, SetAttr, SetTime, Timestamp, XattrMode};
 
 /// Appends little-endian values to a byte buffer.
@@ -338,11 +338,11 @@ pub fn decode_op<'a>(r: &mut Reader<'a>) -> Result<(Op<'a>, Ctx)> {
         gid: r.u32()?,
     };
     let code = r.u8()?;
-    let kind = crate::engine::OpKind::ALL
+    let kind = crate::op::OpKind::ALL
         .get(code as usize)
         .copied()
         .ok_or_else(|| r.bad())?;
-    use crate::engine::OpKind as K;
+    use crate::op::OpKind as K;
     let op = match kind {
         K::Mknod => {
             let parent = r.u64()?;

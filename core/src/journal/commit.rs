@@ -154,6 +154,10 @@ impl Journal {
             self.alloc.release(seg, u64::from(seg_blocks));
             return Err(e);
         }
+        assert!(
+            self.alloc.owns(ckpt_block, ckpt_room) && self.alloc.owns(seg, u64::from(seg_blocks)),
+            "checkpoint or log segment outside allocated blocks"
+        );
         let live_data = data_runs(ns);
         let indexes = checkpoint::encode_indexes(colls);
         let mut counter = checkpoint::Counter::default();
@@ -164,6 +168,7 @@ impl Journal {
             "checkpoint of {ckpt_bytes} bytes over its bound {bound}"
         );
         let ckpt_blocks = ckpt_bytes.div_ceil(BS).max(1);
+        assert!(ckpt_blocks <= ckpt_room, "checkpoint larger than its allocation");
         let mut sink = StreamSink {
             storage: &*self.storage,
             offset: ckpt_block * BS,
@@ -205,6 +210,10 @@ impl Journal {
             image_blocks: self.alloc.used_end(),
         };
         assert_eq!(sb.slot(), slot);
+        assert!(
+            slot < 2 && sb.next_lsn <= sb.log_lsn,
+            "superblock slot or LSN order"
+        );
         // The whole block: whatever damage the slot held is overwritten (the rest is zero).
         let mut block = vec![0u8; BLOCK_SIZE];
         block[..super::superblock::ENCODED_BYTES].copy_from_slice(&sb.encode());
@@ -359,6 +368,10 @@ impl Journal {
                     }
                 }
                 assert_eq!(run.len(), (j - i) * BLOCK_SIZE);
+                assert!(
+                    self.alloc.owns(addr, (j - i) as u64),
+                    "file data written to free blocks"
+                );
                 self.storage
                     .write_at(addr * BS, &run)
                     .map_err(|e| Stop::Failed(Error::io("writing file data", &e)))?;

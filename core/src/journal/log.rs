@@ -16,13 +16,11 @@
 
 use super::alloc::Alloc;
 use crate::error::{Error, Result};
-use crate::limits::{BLOCK_SIZE, LOG_SEGMENT_BLOCKS_MIN};
+use crate::limits::{BLOCK_SIZE, LOG_FLUSH_BYTES, LOG_SEGMENT_BLOCKS_MIN};
 use crate::storage::Storage;
 
 /// Bytes of a record header.
 pub const HEADER_BYTES: usize = 20;
-/// The writer flushes its buffer once it holds this many bytes.
-const FLUSH_BYTES: usize = 1024 * 1024;
 /// A next-segment record: header plus block number and length.
 const NEXT_RECORD_BYTES: usize = HEADER_BYTES + 12;
 
@@ -220,7 +218,7 @@ impl LogWriter {
             assert!(Self::fits(0, payload.len(), self.seg_bytes()));
         }
         self.push(Kind::Op, payload);
-        if self.buf.len() >= FLUSH_BYTES {
+        if self.buf.len() >= LOG_FLUSH_BYTES {
             self.flush(storage)?;
         }
         Ok(())

@@ -22,10 +22,10 @@ use super::checkpoint;
 use super::log::LogWriter;
 use super::{BS, Journal, Stop};
 use crate::collections::Collections;
-use crate::engine::Op;
 use crate::error::{Error, Result};
 use crate::limits::{LOG_SEGMENT_BLOCKS_MIN, SPACE_RESERVE_BLOCKS};
 use crate::namespace::{Block, Body, Namespace};
+use crate::op::Op;
 use crate::types::FallocMode;
 
 /// Bytes an operation can add to the state's encoding beyond its own payload (an inode record,

@@ -1,4 +1,9 @@
 //! The superblock (docs/format.md §3): two slots, the valid one with the higher sequence wins.
+//!
+//! The byte layout is defined once, in [`field`]: each field's offset follows from the one
+//! before and its size, and `const` assertions pin them to the table in docs/format.md (a test
+//! reads that table and compares). Encoding asserts that reading the fields back gives what
+//! was encoded.
 
 use crate::error::{Error, Result};
 use crate::limits::BLOCK_SIZE;
@@ -9,6 +14,49 @@ pub const MAGIC: &[u8; 8] = b"VEXFSIMG";
 pub const VERSION: u32 = 2;
 /// Encoded size; the rest of the slot's block is zero.
 pub const ENCODED_BYTES: usize = 128;
+/// Offsets of the slot's fields (docs/format.md §3), each derived from the one before.
+pub mod field {
+    /// `MAGIC` or `RELEASED_MAGIC`, 8 bytes.
+    pub const MAGIC: usize = 0;
+    /// Format version, u32.
+    pub const VERSION: usize = MAGIC + 8;
+    /// Block size, u32.
+    pub const BLOCK_SIZE: usize = VERSION + 4;
+    /// Sequence, u64.
+    pub const SEQUENCE: usize = BLOCK_SIZE + 4;
+    /// Image seed, u64.
+    pub const SEED: usize = SEQUENCE + 8;
+    /// Checkpoint's first block, u64.
+    pub const CHECKPOINT_BLOCK: usize = SEED + 8;
+    /// Checkpoint length in bytes, u64.
+    pub const CHECKPOINT_BYTES: usize = CHECKPOINT_BLOCK + 8;
+    /// Checkpoint CRC-32C, u32.
+    pub const CHECKPOINT_CRC: usize = CHECKPOINT_BYTES + 8;
+    /// Reserved (zero), 4 bytes.
+    pub const RESERVED_A: usize = CHECKPOINT_CRC + 4;
+    /// Log head's first block, u64.
+    pub const LOG_BLOCK: usize = RESERVED_A + 4;
+    /// Log head segment length in blocks, u32.
+    pub const LOG_BLOCKS: usize = LOG_BLOCK + 8;
+    /// Reserved (zero), 4 bytes.
+    pub const RESERVED_B: usize = LOG_BLOCKS + 4;
+    /// First LSN at the log head, u64.
+    pub const LOG_LSN: usize = RESERVED_B + 4;
+    /// Image length in blocks, u64.
+    pub const IMAGE_BLOCKS: usize = LOG_LSN + 8;
+    /// `next_lsn`, u64 (format version 2; reserved in version 1).
+    pub const NEXT_LSN: usize = IMAGE_BLOCKS + 8;
+    /// Reserved (zero) up to the CRC.
+    pub const RESERVED_C: usize = NEXT_LSN + 8;
+    /// CRC-32C of bytes `0..CRC`, u32; the last field.
+    pub const CRC: usize = 124;
+
+    // The table in docs/format.md §3.
+    const _: () = assert!(SEQUENCE == 16 && CHECKPOINT_BLOCK == 32 && CHECKPOINT_CRC == 48);
+    const _: () = assert!(LOG_BLOCK == 56 && LOG_LSN == 72 && NEXT_LSN == 88 && RESERVED_C == 96);
+    const _: () = assert!(RESERVED_C < CRC && CRC + 4 == super::ENCODED_BYTES);
+}
+
 /// Magic of a *released* slot: the fallback it named was given up (for room) before any of
 /// its blocks was reused. Never live; the next superblock write replaces it.
 pub const RELEASED_MAGIC: &[u8; 8] = b"VEXFSGON";
@@ -30,21 +78,46 @@ pub fn looks_like_vexfs(b: &[u8]) -> bool {
 /// was written (informational), and a CRC of bytes 0..124, like a superblock's.
 pub fn encode_released(sequence: u64) -> [u8; ENCODED_BYTES] {
     let mut b = [0u8; ENCODED_BYTES];
-    b[0..8].copy_from_slice(RELEASED_MAGIC);
-    b[16..24].copy_from_slice(&sequence.to_le_bytes());
-    let crc = crc32c::crc32c(&b[..124]);
-    b[124..128].copy_from_slice(&crc.to_le_bytes());
+    put(&mut b, field::MAGIC, RELEASED_MAGIC);
+    put(&mut b, field::SEQUENCE, &sequence.to_le_bytes());
+    seal(&mut b);
+    debug_assert!(is_released(&b));
     b
+}
+
+/// Writes `bytes` at `at`.
+fn put(b: &mut [u8; ENCODED_BYTES], at: usize, bytes: &[u8]) {
+    b[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+/// Writes the CRC of everything before it.
+fn seal(b: &mut [u8; ENCODED_BYTES]) {
+    let crc = crc32c::crc32c(&b[..field::CRC]);
+    put(b, field::CRC, &crc.to_le_bytes());
+}
+
+/// The u32 at `at` (`b` holds at least `ENCODED_BYTES`).
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// The u64 at `at` (`b` holds at least `ENCODED_BYTES`).
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
 }
 
 /// Whether slot bytes `b` are a released slot's, intact.
 pub fn is_released(b: &[u8]) -> bool {
     b.len() >= ENCODED_BYTES
-        && &b[0..8] == RELEASED_MAGIC
-        && b[8..16] == [0; 8]
-        && b[24..124].iter().all(|&x| x == 0)
+        && &b[field::MAGIC..field::VERSION] == RELEASED_MAGIC
+        && b[field::VERSION..field::SEQUENCE] == [0; 8]
+        && b[field::SEED..field::CRC].iter().all(|&x| x == 0)
         && b[ENCODED_BYTES..].iter().all(|&x| x == 0)
-        && u32::from_le_bytes([b[124], b[125], b[126], b[127]]) == crc32c::crc32c(&b[..124])
+        && u32_at(b, field::CRC) == crc32c::crc32c(&b[..field::CRC])
 }
 
 /// One superblock.
@@ -83,22 +156,52 @@ impl Superblock {
     /// The slot's bytes.
     pub fn encode(&self) -> [u8; ENCODED_BYTES] {
         let mut b = [0u8; ENCODED_BYTES];
-        b[0..8].copy_from_slice(MAGIC);
-        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        b[12..16].copy_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
-        b[16..24].copy_from_slice(&self.sequence.to_le_bytes());
-        b[24..32].copy_from_slice(&self.seed.to_le_bytes());
-        b[32..40].copy_from_slice(&self.checkpoint_block.to_le_bytes());
-        b[40..48].copy_from_slice(&self.checkpoint_bytes.to_le_bytes());
-        b[48..52].copy_from_slice(&self.checkpoint_crc.to_le_bytes());
-        b[56..64].copy_from_slice(&self.log_block.to_le_bytes());
-        b[64..68].copy_from_slice(&self.log_blocks.to_le_bytes());
-        b[72..80].copy_from_slice(&self.log_lsn.to_le_bytes());
-        b[80..88].copy_from_slice(&self.image_blocks.to_le_bytes());
-        b[88..96].copy_from_slice(&self.next_lsn.to_le_bytes());
-        let crc = crc32c::crc32c(&b[..124]);
-        b[124..128].copy_from_slice(&crc.to_le_bytes());
+        put(&mut b, field::MAGIC, MAGIC);
+        put(&mut b, field::VERSION, &VERSION.to_le_bytes());
+        put(&mut b, field::BLOCK_SIZE, &(BLOCK_SIZE as u32).to_le_bytes());
+        put(&mut b, field::SEQUENCE, &self.sequence.to_le_bytes());
+        put(&mut b, field::SEED, &self.seed.to_le_bytes());
+        put(
+            &mut b,
+            field::CHECKPOINT_BLOCK,
+            &self.checkpoint_block.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            field::CHECKPOINT_BYTES,
+            &self.checkpoint_bytes.to_le_bytes(),
+        );
+        put(&mut b, field::CHECKPOINT_CRC, &self.checkpoint_crc.to_le_bytes());
+        put(&mut b, field::LOG_BLOCK, &self.log_block.to_le_bytes());
+        put(&mut b, field::LOG_BLOCKS, &self.log_blocks.to_le_bytes());
+        put(&mut b, field::LOG_LSN, &self.log_lsn.to_le_bytes());
+        put(&mut b, field::IMAGE_BLOCKS, &self.image_blocks.to_le_bytes());
+        put(&mut b, field::NEXT_LSN, &self.next_lsn.to_le_bytes());
+        seal(&mut b);
+        // What is written reads back as what was meant (superblock writes are rare: always on).
+        assert_eq!(Superblock::fields(&b, VERSION), *self, "superblock encoding");
         b
+    }
+
+    /// The fields of slot bytes `b` (at least `ENCODED_BYTES`) as written by format `version`,
+    /// without any validation.
+    fn fields(b: &[u8], version: u32) -> Superblock {
+        Superblock {
+            sequence: u64_at(b, field::SEQUENCE),
+            seed: u64_at(b, field::SEED),
+            checkpoint_block: u64_at(b, field::CHECKPOINT_BLOCK),
+            checkpoint_bytes: u64_at(b, field::CHECKPOINT_BYTES),
+            checkpoint_crc: u32_at(b, field::CHECKPOINT_CRC),
+            log_block: u64_at(b, field::LOG_BLOCK),
+            log_blocks: u32_at(b, field::LOG_BLOCKS),
+            log_lsn: u64_at(b, field::LOG_LSN),
+            image_blocks: u64_at(b, field::IMAGE_BLOCKS),
+            next_lsn: if version == 1 {
+                u64_at(b, field::LOG_LSN)
+            } else {
+                u64_at(b, field::NEXT_LSN)
+            },
+        }
     }
 
     /// Decodes slot `slot` from its bytes, checking magic, version, block size, CRC and that the
@@ -106,45 +209,32 @@ impl Superblock {
     pub fn decode(b: &[u8], slot: u64, image_bytes: u64) -> Result<Superblock> {
         let offset = slot * BLOCK_SIZE as u64;
         let bad = |what| Error::Corrupted { what, offset };
-        if b.len() < ENCODED_BYTES || &b[0..8] != MAGIC {
+        if b.len() < ENCODED_BYTES || &b[field::MAGIC..field::VERSION] != MAGIC {
             return Err(bad("superblock (bad magic)"));
         }
-        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let u64_at = |i: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[i..i + 8]);
-            u64::from_le_bytes(a)
-        };
-        if u32_at(124) != crc32c::crc32c(&b[..124]) {
+        if u32_at(b, field::CRC) != crc32c::crc32c(&b[..field::CRC]) {
             return Err(bad("superblock (checksum)"));
         }
-        let version = u32_at(8);
+        let version = u32_at(b, field::VERSION);
         if !(1..=VERSION).contains(&version) {
             return Err(bad("superblock (unsupported format version)"));
         }
-        let reserved_from = if version == 1 { 88 } else { 96 };
-        if b[52..56] != [0; 4]
-            || b[68..72] != [0; 4]
-            || b[reserved_from..124].iter().any(|&x| x != 0)
+        let reserved_from = if version == 1 {
+            field::NEXT_LSN
+        } else {
+            field::RESERVED_C
+        };
+        if b[field::RESERVED_A..field::LOG_BLOCK] != [0; 4]
+            || b[field::RESERVED_B..field::LOG_LSN] != [0; 4]
+            || b[reserved_from..field::CRC].iter().any(|&x| x != 0)
             || b[ENCODED_BYTES..].iter().any(|&x| x != 0)
         {
             return Err(bad("superblock (reserved bytes)"));
         }
-        if u32_at(12) as usize != BLOCK_SIZE {
+        if u32_at(b, field::BLOCK_SIZE) as usize != BLOCK_SIZE {
             return Err(bad("superblock (block size)"));
         }
-        let sb = Superblock {
-            sequence: u64_at(16),
-            seed: u64_at(24),
-            checkpoint_block: u64_at(32),
-            checkpoint_bytes: u64_at(40),
-            checkpoint_crc: u32_at(48),
-            log_block: u64_at(56),
-            log_blocks: u32_at(64),
-            log_lsn: u64_at(72),
-            image_blocks: u64_at(80),
-            next_lsn: if version == 1 { u64_at(72) } else { u64_at(88) },
-        };
+        let sb = Superblock::fields(b, version);
         if sb.next_lsn > sb.log_lsn || sb.next_lsn == 0 {
             return Err(bad("superblock (log starts before the checkpoint's state ends)"));
         }
@@ -199,10 +289,9 @@ mod tests {
     fn version_one_slots_read_and_gaps_are_checked() {
         let sb = sample();
         let mut v1 = sb.encode();
-        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
-        v1[88..96].fill(0);
-        let crc = crc32c::crc32c(&v1[..124]);
-        v1[124..128].copy_from_slice(&crc.to_le_bytes());
+        put(&mut v1, field::VERSION, &1u32.to_le_bytes());
+        v1[field::NEXT_LSN..field::RESERVED_C].fill(0);
+        seal(&mut v1);
         let mut block = [0u8; BLOCK_SIZE];
         block[..ENCODED_BYTES].copy_from_slice(&v1);
         let got = Superblock::decode(&block, 1, 1 << 20).unwrap();
@@ -255,6 +344,47 @@ mod tests {
                 Superblock::decode(&bad, 1, 1 << 20).is_err(),
                 "flip at byte {i} undetected"
             );
+        }
+    }
+
+    /// The offsets agree with the table in docs/format.md §3, row by row.
+    #[test]
+    fn offsets_match_the_format_document() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/format.md")).unwrap();
+        let start = doc.find("## 3. Superblock").unwrap();
+        let rows: Vec<(usize, usize)> = doc[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with("| 0 |"))
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[1].parse().unwrap(), cells[2].parse().unwrap())
+            })
+            .collect();
+        let ours = [
+            field::MAGIC,
+            field::VERSION,
+            field::BLOCK_SIZE,
+            field::SEQUENCE,
+            field::SEED,
+            field::CHECKPOINT_BLOCK,
+            field::CHECKPOINT_BYTES,
+            field::CHECKPOINT_CRC,
+            field::RESERVED_A,
+            field::LOG_BLOCK,
+            field::LOG_BLOCKS,
+            field::RESERVED_B,
+            field::LOG_LSN,
+            field::IMAGE_BLOCKS,
+            field::NEXT_LSN,
+            field::RESERVED_C,
+            field::CRC,
+            ENCODED_BYTES,
+        ];
+        let doc_offsets: Vec<usize> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(doc_offsets, ours[..ours.len() - 1]);
+        for (i, (off, size)) in rows.iter().enumerate() {
+            assert_eq!(off + size, ours[i + 1], "row at offset {off}: size");
         }
     }
 }

@@ -1,8 +1,10 @@
 //! [`Model`]: the reference model of a VexFS namespace — a `BTreeMap` of nodes with brute-force
-//! vector search — against which the simulator and the fuzzers compare the real filesystem.
+//! vector search — against which core's property test (`core/tests/model.rs`), the simulator
+//! and the fuzzers compare the real filesystem. It is the one model: both drive it by path.
 //!
-//! It follows the ideas of `core/tests/model.rs`, for the operations the simulator drives
-//! through the in-process API. It keeps only what a user can observe through that API and
+//! It lives in a crate of its own so that core can take it as a dev-dependency (the release
+//! core never links it) and the simulator as a dependency (`vexfs_sim::model` re-exports it).
+//! It keeps only what a user can observe through that API and
 //! what the operations decide: the tree, kinds, permission bits, link counts and hard-link
 //! identity, file data, every extended attribute, which directories are collections (with their
 //! parsed configuration), and the vectors. Times, owners and inode numbers are not modelled.
