@@ -157,8 +157,12 @@ impl Include {
             obj.extract()
                 .map_err(|_| PyTypeError::new_err("include must be a str or a sequence of str"))?
         };
-        let core = vexfs::Include::parse(names.iter().map(|n| if n == "vectors" { "vector" } else { n.as_str() }))
-            .map_err(Fail::from)?;
+        let core = vexfs::Include::parse(
+            names
+                .iter()
+                .map(|n| if n == "vectors" { "vector" } else { n.as_str() }),
+        )
+        .map_err(Fail::from)?;
         Ok(Include {
             metadata: core.metadata != vexfs::Attrs::None,
             keys: match core.metadata {
