@@ -10,7 +10,8 @@
 //! edge present at level 0, no cycle); and reachability of every live node from the entry point over
 //! level-0 links (iterative BFS). A valid spanning tree already implies that level 0 is strongly
 //! connected, so decoding skips the BFS (it is the only part of the check that reads records in
-//! random order); [`Hnsw::check`] runs it anyway. The list checks are one sequential pass over
+//! random order); [`Hnsw::check`] runs it anyway, and also compares every derived word (split
+//! cosine norms, sq8 codes and statistics) with what the stored vector gives. The list checks are one sequential pass over
 //! the records. Nothing here recurses.
 
 use super::{Hnsw, LEVEL_MASK, NONE, TOMB, TREE_SLOTS};
@@ -138,6 +139,23 @@ impl Hnsw {
                 if self.nodes[s..s + w.len()] != w {
                     return Err(bad(
                         "hnsw nodes: stored norm is not the vector's",
+                        Nodes,
+                        Some(id),
+                    ));
+                }
+            }
+        }
+        // Codes (sq8): exactly the code and statistic the training gives the stored vector
+        // (decoding computes them itself, so only the full check looks). The training is
+        // valid by construction: `Sq8::load` refuses anything else.
+        if let Some(sq) = self.sq.as_deref().filter(|_| bfs) {
+            let mut region = vec![0u32; self.cwords];
+            for id in 0..n as u32 {
+                super::encode_region(sq, self.vec_of(id), &mut region);
+                let s = id as usize * self.rec + self.coff;
+                if self.nodes[s..s + self.cwords] != region[..] {
+                    return Err(bad(
+                        "hnsw nodes: stored sq8 code is not the vector's",
                         Nodes,
                         Some(id),
                     ));
