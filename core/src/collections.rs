@@ -62,6 +62,10 @@ impl IndexConfig {
     /// Default `rerank` of a quantized collection.
     pub const RERANK_DEFAULT: u32 = 64;
 
+    /// The error for a `rerank` given to a collection that is not quantized.
+    pub const RERANK_UNQUANTIZED: Error =
+        Error::Invalid("rerank applies only to a quantized collection (quantization=sq8)");
+
     /// A configuration with the defaults for everything but the dimension and type. The metric
     /// defaults to `l2`, or `hamming` for `bin`.
     pub fn new(dim: u32, elem: ElemType) -> Self {
@@ -139,9 +143,7 @@ impl IndexConfig {
         }
         if let Some(r) = num(fields[7], "rerank must be an integer")? {
             if cfg.quantization == Quantization::None {
-                return Err(Error::Invalid(
-                    "rerank applies only to a quantized collection (quantization=sq8)",
-                ));
+                return Err(Self::RERANK_UNQUANTIZED);
             }
             cfg.rerank = r;
         }
@@ -177,6 +179,9 @@ impl IndexConfig {
         }
         if !(1..=RERANK_MAX).contains(&self.rerank) {
             return Err(Error::Invalid("rerank must be in 1..=4096"));
+        }
+        if self.quantization == Quantization::None && self.rerank != Self::RERANK_DEFAULT {
+            return Err(Self::RERANK_UNQUANTIZED);
         }
         Ok(())
     }
@@ -464,6 +469,16 @@ mod tests {
             b"dim=8 colour=red",
             b"dim 8",
             b"\xff",
+            b"dim=8 quantization=pq",
+            b"dim=8 quantization=sq8 quantization=none",
+            b"dim=8 rerank=10",
+            b"dim=8 quantization=none rerank=10",
+            b"dim=8 quantization=sq8 rerank=0",
+            b"dim=8 quantization=sq8 rerank=4097",
+            b"dim=8 quantization=sq8 rerank=x",
+            b"dim=8 quantization=sq8 metric=l1",
+            b"dim=8 quantization=sq8 type=i8",
+            b"dim=8 quantization=sq8 type=bin",
         ] {
             assert!(
                 matches!(IndexConfig::parse(bad), Err(Error::Invalid(_))),
@@ -472,6 +487,19 @@ mod tests {
             );
         }
         assert!(IndexConfig::parse(b"dim=65536 type=bin").is_ok());
+        let q = IndexConfig::parse(b"rerank=100 dim=8 quantization=sq8 metric=cosine type=f16").unwrap();
+        assert_eq!(
+            q.to_string(),
+            "dim=8 metric=cosine type=f16 m=16 ef_construction=200 ef_search=64 quantization=sq8 rerank=100"
+        );
+        assert_eq!(IndexConfig::parse(q.to_string().as_bytes()).unwrap(), q);
+        let q = IndexConfig::parse(b"dim=8 quantization=sq8 type=i16 metric=dot").unwrap();
+        assert_eq!(q.rerank, IndexConfig::RERANK_DEFAULT);
+        // `quantization=none` is the default and prints as nothing.
+        let n = IndexConfig::parse(b"dim=8 quantization=none").unwrap();
+        assert_eq!(n, IndexConfig::parse(b"dim=8").unwrap());
+        assert_eq!(n.to_string(), "dim=8 metric=l2 type=f32 m=16 ef_construction=200 ef_search=64");
+        assert!(IndexConfig { rerank: 5, ..n }.validate().is_err());
         assert!(IndexConfig::parse(b"dim=4096").is_ok());
     }
 
@@ -481,5 +509,8 @@ mod tests {
         let b = IndexConfig { ef_search: 99, ..a };
         assert!(a.same_index(&b));
         assert!(!a.same_index(&IndexConfig { m: 8, ..a }));
+        let q = IndexConfig::parse(b"dim=8 quantization=sq8").unwrap();
+        assert!(q.same_index(&IndexConfig { rerank: 7, ..q }));
+        assert!(!q.same_index(&a));
     }
 }
