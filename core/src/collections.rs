@@ -60,7 +60,7 @@ impl IndexConfig {
     /// Default `ef_search`.
     pub const EF_SEARCH_DEFAULT: u32 = 64;
     /// Default `rerank` of a quantized collection.
-    pub const RERANK_DEFAULT: u32 = 64;
+    pub const RERANK_DEFAULT: u32 = 32;
 
     /// The error for a `rerank` given to a collection that is not quantized.
     pub const RERANK_UNQUANTIZED: Error =

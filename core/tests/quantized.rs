@@ -140,7 +140,7 @@ fn sq8_recall_round_trip_fsck_and_rebuild() {
     let cfg = e.getxattr(d, INDEX_XATTR).unwrap().to_vec();
     assert_eq!(
         String::from_utf8(cfg.clone()).unwrap(),
-        format!("dim={DIM} metric=cosine type=f32 m=16 ef_construction=200 ef_search=64 quantization=sq8 rerank=64")
+        format!("dim={DIM} metric=cosine type=f32 m=16 ef_construction=200 ef_search=64 quantization=sq8 rerank=32")
     );
     let digest = state_digest(&e);
     let results = search(&e, "/quant", false);
