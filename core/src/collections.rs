@@ -498,7 +498,10 @@ mod tests {
         // `quantization=none` is the default and prints as nothing.
         let n = IndexConfig::parse(b"dim=8 quantization=none").unwrap();
         assert_eq!(n, IndexConfig::parse(b"dim=8").unwrap());
-        assert_eq!(n.to_string(), "dim=8 metric=l2 type=f32 m=16 ef_construction=200 ef_search=64");
+        assert_eq!(
+            n.to_string(),
+            "dim=8 metric=l2 type=f32 m=16 ef_construction=200 ef_search=64"
+        );
         assert!(IndexConfig { rerank: 5, ..n }.validate().is_err());
         assert!(IndexConfig::parse(b"dim=4096").is_ok());
     }

@@ -59,7 +59,9 @@ fn populate(e: &mut Engine) {
                 .unwrap();
             if i % 9 == 0 && i > 0 {
                 // Replace and remove some, so tombstones and reused slots are coded too.
-                let g = e.resolve(format!("/{name}/f{}", i - 1).as_bytes(), false).unwrap();
+                let g = e
+                    .resolve(format!("/{name}/f{}", i - 1).as_bytes(), false)
+                    .unwrap();
                 e.setxattr(g, VECTOR_XATTR, &bytes(&point(i + 7)), XattrMode::Any, &c)
                     .unwrap();
                 e.unlink(d, format!("f{}", i - 5).as_bytes(), &c).unwrap();
@@ -140,7 +142,9 @@ fn sq8_recall_round_trip_fsck_and_rebuild() {
     let cfg = e.getxattr(d, INDEX_XATTR).unwrap().to_vec();
     assert_eq!(
         String::from_utf8(cfg.clone()).unwrap(),
-        format!("dim={DIM} metric=cosine type=f32 m=16 ef_construction=200 ef_search=64 quantization=sq8 rerank=32")
+        format!(
+            "dim={DIM} metric=cosine type=f32 m=16 ef_construction=200 ef_search=64 quantization=sq8 rerank=32"
+        )
     );
     let digest = state_digest(&e);
     let results = search(&e, "/quant", false);
@@ -198,7 +202,8 @@ fn bad_quantization_settings_are_refused_and_change_nothing() {
     for i in 0..40u32 {
         let f = e.create(d, format!("f{i}").as_bytes(), 0o644, &c).unwrap().ino;
         let v: Vec<f32> = (0..8).map(|j| (i * 8 + j) as f32).collect();
-        e.setxattr(f, VECTOR_XATTR, &bytes(&v), XattrMode::Any, &c).unwrap();
+        e.setxattr(f, VECTOR_XATTR, &bytes(&v), XattrMode::Any, &c)
+            .unwrap();
     }
     check(&e).unwrap();
     // Holding vectors: quantization cannot change; rerank and ef_search can.
@@ -208,8 +213,14 @@ fn bad_quantization_settings_are_refused_and_change_nothing() {
         Err(Error::Busy(_))
     ));
     assert_eq!(state_digest(&e), before);
-    e.setxattr(d, INDEX_XATTR, b"dim=8 quantization=sq8 rerank=3 ef_search=20", XattrMode::Any, &c)
-        .unwrap();
+    e.setxattr(
+        d,
+        INDEX_XATTR,
+        b"dim=8 quantization=sq8 rerank=3 ef_search=20",
+        XattrMode::Any,
+        &c,
+    )
+    .unwrap();
     assert_eq!(
         e.getxattr(d, INDEX_XATTR).unwrap(),
         b"dim=8 metric=l2 type=f32 m=16 ef_construction=200 ef_search=20 quantization=sq8 rerank=3"

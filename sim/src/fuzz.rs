@@ -21,10 +21,10 @@ use crate::world::World;
 use arbitrary::Arbitrary;
 use std::sync::{Arc, OnceLock};
 use vexfs::{Clock, OpenOptions, Vexfs};
+use vexfs_core::index::Quantization;
 use vexfs_core::journal::codec::{Reader, decode_op, encode_op};
 use vexfs_core::query::{Filter, Query, Target, parse_query};
 use vexfs_core::storage::MemStorage;
-use vexfs_core::index::Quantization;
 use vexfs_core::vector::{self, ElemType, Metric};
 use vexfs_core::{
     Ctx, Engine, Error, FallocMode, FileKind, IndexConfig, Op, RenameMode, SetAttr, SetTime, Timestamp,

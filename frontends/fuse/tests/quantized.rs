@@ -24,7 +24,10 @@ fn hits(lines: &[String]) -> Vec<(String, f64)> {
         .iter()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["path"].as_str().unwrap().to_owned(), v["distance"].as_f64().unwrap())
+            (
+                v["path"].as_str().unwrap().to_owned(),
+                v["distance"].as_f64().unwrap(),
+            )
         })
         .collect()
 }
@@ -87,10 +90,7 @@ fn sq8_collection_through_the_mount() {
         let recall = got as f64 / want as f64;
         assert!(recall >= 0.95, "recall@10 {recall}");
         // Populated: quantization cannot change (EBUSY), rerank can.
-        assert_eq!(
-            setxattr(&q, b"user.vexfs.index", b"dim=32", 0),
-            Err(libc::EBUSY)
-        );
+        assert_eq!(setxattr(&q, b"user.vexfs.index", b"dim=32", 0), Err(libc::EBUSY));
         setxattr(&q, b"user.vexfs.index", b"dim=32 quantization=sq8 rerank=64", 0).unwrap();
         assert!(
             String::from_utf8(getxattr(&q, b"user.vexfs.index").unwrap())
@@ -108,6 +108,10 @@ fn sq8_collection_through_the_mount() {
         return;
     }
     s.with_mount(&opts, |root| {
-        assert_eq!(searches(root, &data[N..]), before, "results differ after a remount");
+        assert_eq!(
+            searches(root, &data[N..]),
+            before,
+            "results differ after a remount"
+        );
     });
 }

@@ -951,10 +951,10 @@ fn sq8_recall_matches_the_unquantized_walk() {
             }
         }
         // A filtered quantized search returns k matches too.
-        let mut even = |l: u64| l % 2 == 0;
+        let mut even = |l: u64| l.is_multiple_of(2);
         quant.search(&queries[0], 10, 64, Some(&mut even), &mut s, &mut out);
         assert_eq!(out.len(), 10);
-        assert!(out.iter().all(|nb| nb.label % 2 == 0));
+        assert!(out.iter().all(|nb| nb.label.is_multiple_of(2)));
     }
 }
 

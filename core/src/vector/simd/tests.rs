@@ -533,10 +533,14 @@ proptest! {
 fn code_dot_is_exact_everywhere() {
     let mut x = 99u64;
     let mut next = || {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         x >> 33
     };
-    for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 100, 1023, 1024, 1025, 3000, 4096] {
+    for len in [
+        0usize, 1, 15, 16, 17, 31, 32, 33, 100, 1023, 1024, 1025, 3000, 4096,
+    ] {
         let codes: Vec<u8> = (0..len + 3).map(|_| next() as u8).collect();
         let mut weights: Vec<i16> = (0..len).map(|_| next() as i16).collect();
         if len > 2 {
@@ -545,7 +549,11 @@ fn code_dot_is_exact_everywhere() {
         }
         for off in 0..3 {
             let c = &codes[off..off + len];
-            let want: i64 = c.iter().zip(&weights).map(|(&a, &b)| i64::from(a) * i64::from(b)).sum();
+            let want: i64 = c
+                .iter()
+                .zip(&weights)
+                .map(|(&a, &b)| i64::from(a) * i64::from(b))
+                .sum();
             assert_eq!(portable::code_dot(c, &weights), want, "portable, len {len}");
             assert_eq!(code_dot()(c, &weights), want, "dispatched, len {len}");
             #[cfg(target_arch = "x86_64")]

@@ -205,18 +205,36 @@ mod tests {
             "dim=256 metric=hamming type=bin m=16 ef_construction=200 ef_search=64"
         );
         assert_eq!(
-            parse(&["create", "d", "--dim", "384", "--metric", "cosine", "--quantization", "sq8"])
-                .unwrap()
-                .to_string(),
+            parse(&[
+                "create",
+                "d",
+                "--dim",
+                "384",
+                "--metric",
+                "cosine",
+                "--quantization",
+                "sq8"
+            ])
+            .unwrap()
+            .to_string(),
             format!(
                 "dim=384 metric=cosine type=f32 m=16 ef_construction=200 ef_search=64 quantization=sq8 rerank={}",
                 IndexConfig::RERANK_DEFAULT
             )
         );
         assert_eq!(
-            parse(&["create", "d", "--dim", "8", "--quantization", "sq8", "--rerank", "20"])
-                .unwrap()
-                .rerank,
+            parse(&[
+                "create",
+                "d",
+                "--dim",
+                "8",
+                "--quantization",
+                "sq8",
+                "--rerank",
+                "20"
+            ])
+            .unwrap()
+            .rerank,
             20
         );
     }
@@ -255,11 +273,32 @@ mod tests {
             "--rerank applies only with --quantization sq8"
         );
         assert!(
-            parse(&["create", "d", "--dim", "8", "--quantization", "sq8", "--metric", "l1"])
-                .unwrap_err()
-                .contains("quantization=sq8 needs")
+            parse(&[
+                "create",
+                "d",
+                "--dim",
+                "8",
+                "--quantization",
+                "sq8",
+                "--metric",
+                "l1"
+            ])
+            .unwrap_err()
+            .contains("quantization=sq8 needs")
         );
-        assert!(parse(&["create", "d", "--dim", "8", "--quantization", "sq8", "--rerank", "0"]).is_err());
+        assert!(
+            parse(&[
+                "create",
+                "d",
+                "--dim",
+                "8",
+                "--quantization",
+                "sq8",
+                "--rerank",
+                "0"
+            ])
+            .is_err()
+        );
         // Missing --dim is clap's business.
         assert!(parse(&["create", "d"]).is_err());
     }
