@@ -981,10 +981,11 @@ fn search_case(exact: bool, filtered: bool) -> Case {
         for (elem, metric) in world::sq8_pairs() {
             probes.push(search_probe(
                 format!(
-                    "sq8 {}/{} at dimension {} (code walk and exact rerank)",
+                    "sq8 {}/{} at dimension {} ({})",
                     elem.name(),
                     metric.name(),
-                    elem.dim_max()
+                    elem.dim_max(),
+                    if exact { "exact search" } else { "code walk and exact rerank" }
                 ),
                 move |w| {
                     let dir = world::sq8_dir(elem, metric);
