@@ -985,7 +985,11 @@ fn search_case(exact: bool, filtered: bool) -> Case {
                     elem.name(),
                     metric.name(),
                     elem.dim_max(),
-                    if exact { "exact search" } else { "code walk and exact rerank" }
+                    if exact {
+                        "exact search"
+                    } else {
+                        "code walk and exact rerank"
+                    }
                 ),
                 move |w| {
                     let dir = world::sq8_dir(elem, metric);

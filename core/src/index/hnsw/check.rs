@@ -52,6 +52,19 @@ fn bad(what: &'static str, section: Section, at: Option<u32>) -> Violation {
 }
 
 impl Hnsw {
+    /// The first node whose sq8 code region differs from what its vector gives (a frame of its
+    /// own, so the encoder's locals are not in `check_structure`'s frame).
+    #[inline(never)]
+    fn first_bad_code(&self) -> Option<u32> {
+        let sq = self.sq.as_deref()?;
+        let mut region = vec![0u32; self.cwords];
+        (0..self.labels.len() as u32).find(|&id| {
+            super::encode_region(sq, self.vec_of(id), &mut region);
+            let s = id as usize * self.rec + self.coff;
+            self.nodes[s..s + self.cwords] != region[..]
+        })
+    }
+
     /// Checks everything; with `bfs`, also walks level 0 from the entry point (implied by a
     /// valid spanning tree, which is always checked, so decoding skips the walk).
     pub(crate) fn check_structure(&self, bfs: bool) -> Result<(), Violation> {
@@ -148,19 +161,12 @@ impl Hnsw {
         // Codes (sq8): exactly the code and statistic the training gives the stored vector
         // (decoding computes them itself, so only the full check looks). The training is
         // valid by construction: `Sq8::load` refuses anything else.
-        if let Some(sq) = self.sq.as_deref().filter(|_| bfs) {
-            let mut region = vec![0u32; self.cwords];
-            for id in 0..n as u32 {
-                super::encode_region(sq, self.vec_of(id), &mut region);
-                let s = id as usize * self.rec + self.coff;
-                if self.nodes[s..s + self.cwords] != region[..] {
-                    return Err(bad(
-                        "hnsw nodes: stored sq8 code is not the vector's",
-                        Nodes,
-                        Some(id),
-                    ));
-                }
-            }
+        if bfs && let Some(id) = self.first_bad_code() {
+            return Err(bad(
+                "hnsw nodes: stored sq8 code is not the vector's",
+                Nodes,
+                Some(id),
+            ));
         }
         // Vector padding (canonical encoding).
         if self.vwords * 4 != self.vbytes {
