@@ -17,8 +17,8 @@
 //! its effect. `crate::check` verifies that every index equals what this rule says.
 
 use crate::error::{Error, Result};
-use crate::index::{Hnsw, IndexParams};
-use crate::limits::{EF_MAX, HNSW_M_MAX, HNSW_M_MIN};
+use crate::index::{Hnsw, IndexParams, Quantization, sq8};
+use crate::limits::{EF_MAX, HNSW_M_MAX, HNSW_M_MIN, RERANK_MAX};
 use crate::namespace::{Body, Namespace};
 use crate::types::Ino;
 use crate::vector::{self, ElemType, Metric};
@@ -45,6 +45,11 @@ pub struct IndexConfig {
     pub ef_construction: u32,
     /// Default search breadth.
     pub ef_search: u32,
+    /// How the graph walk scores nodes (`none` or `sq8`).
+    pub quantization: Quantization,
+    /// Candidates a quantized search re-scores exactly (meaningful with `sq8` only; kept at
+    /// its default otherwise).
+    pub rerank: u32,
 }
 
 impl IndexConfig {
@@ -54,6 +59,12 @@ impl IndexConfig {
     pub const EF_CONSTRUCTION_DEFAULT: u32 = 200;
     /// Default `ef_search`.
     pub const EF_SEARCH_DEFAULT: u32 = 64;
+    /// Default `rerank` of a quantized collection.
+    pub const RERANK_DEFAULT: u32 = 32;
+
+    /// The error for a `rerank` given to a collection that is not quantized.
+    pub const RERANK_UNQUANTIZED: Error =
+        Error::Invalid("rerank applies only to a quantized collection (quantization=sq8)");
 
     /// A configuration with the defaults for everything but the dimension and type. The metric
     /// defaults to `l2`, or `hamming` for `bin`.
@@ -69,15 +80,27 @@ impl IndexConfig {
             m: Self::M_DEFAULT,
             ef_construction: Self::EF_CONSTRUCTION_DEFAULT,
             ef_search: Self::EF_SEARCH_DEFAULT,
+            quantization: Quantization::None,
+            rerank: Self::RERANK_DEFAULT,
         }
     }
 
-    /// Parses `dim=384 metric=cosine type=f16 m=16 ef_construction=200 ef_search=64` (fields
-    /// in any order, separated by whitespace, `dim` required) and validates it.
+    /// Parses `dim=384 metric=cosine type=f16 m=16 ef_construction=200 ef_search=64
+    /// quantization=sq8 rerank=64` (fields in any order, separated by whitespace, `dim`
+    /// required) and validates it.
     pub fn parse(src: &[u8]) -> Result<Self> {
         let src = std::str::from_utf8(src).map_err(|_| Error::Invalid("index config is not UTF-8"))?;
-        let mut fields: [Option<&str>; 6] = [None; 6];
-        const KEYS: [&str; 6] = ["dim", "metric", "type", "m", "ef_construction", "ef_search"];
+        let mut fields: [Option<&str>; 8] = [None; 8];
+        const KEYS: [&str; 8] = [
+            "dim",
+            "metric",
+            "type",
+            "m",
+            "ef_construction",
+            "ef_search",
+            "quantization",
+            "rerank",
+        ];
         for tok in src.split_ascii_whitespace() {
             let (k, v) = tok
                 .split_once('=')
@@ -114,6 +137,16 @@ impl IndexConfig {
         if let Some(e) = num(fields[5], "ef_search must be an integer")? {
             cfg.ef_search = e;
         }
+        if let Some(q) = fields[6] {
+            cfg.quantization =
+                Quantization::parse(q).ok_or(Error::Invalid("quantization must be none or sq8"))?;
+        }
+        if let Some(r) = num(fields[7], "rerank must be an integer")? {
+            if cfg.quantization == Quantization::None {
+                return Err(Self::RERANK_UNQUANTIZED);
+            }
+            cfg.rerank = r;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -139,16 +172,30 @@ impl IndexConfig {
                 "ef_construction and ef_search must be in 1..=4096",
             ));
         }
+        if self.quantization == Quantization::Sq8 && !sq8::supported(self.elem, self.metric) {
+            return Err(Error::Invalid(
+                "quantization=sq8 needs type f32, f16 or i16 and metric l2, cosine or dot",
+            ));
+        }
+        if !(1..=RERANK_MAX).contains(&self.rerank) {
+            return Err(Error::Invalid("rerank must be in 1..=4096"));
+        }
+        if self.quantization == Quantization::None && self.rerank != Self::RERANK_DEFAULT {
+            return Err(Self::RERANK_UNQUANTIZED);
+        }
         Ok(())
     }
 
-    /// Whether the two configurations build the same index (all fields but `ef_search`).
+    /// Whether the two configurations build the same index (all fields but `ef_search` and
+    /// `rerank`, which only steer searches).
     pub fn same_index(&self, other: &IndexConfig) -> bool {
         IndexConfig {
             ef_search: 0,
+            rerank: 0,
             ..*self
         } == IndexConfig {
             ef_search: 0,
+            rerank: 0,
             ..*other
         }
     }
@@ -179,12 +226,15 @@ impl IndexConfig {
             m: self.m,
             ef_construction: self.ef_construction,
             seed,
+            quant: self.quantization,
         }
     }
 }
 
 impl fmt::Display for IndexConfig {
-    /// The canonical form: every field, in a fixed order.
+    /// The canonical form: every field, in a fixed order; `quantization` and `rerank` only
+    /// for a quantized collection (so an unquantized one reads as it always did, and images
+    /// written before quantization existed keep their configuration strings).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -195,7 +245,16 @@ impl fmt::Display for IndexConfig {
             self.m,
             self.ef_construction,
             self.ef_search
-        )
+        )?;
+        if self.quantization != Quantization::None {
+            write!(
+                f,
+                " quantization={} rerank={}",
+                self.quantization.name(),
+                self.rerank
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -223,10 +282,9 @@ impl Collection {
     /// caller's frame, live while the index is filled, does not hold the ~800-byte value.
     #[inline(never)]
     fn boxed(config: IndexConfig, index_seed: u64) -> Box<Collection> {
-        Box::new(Collection {
-            config,
-            index: Hnsw::new(config.index_params(index_seed)),
-        })
+        let mut index = Hnsw::new(config.index_params(index_seed));
+        index.set_rerank(config.rerank as usize);
+        Box::new(Collection { config, index })
     }
 }
 
@@ -277,6 +335,7 @@ impl Collections {
             && c.config.same_index(&config)
         {
             c.config = config;
+            c.index.set_rerank(config.rerank as usize);
             return;
         }
         let mut c = Collection::boxed(config, Self::index_seed(image_seed, dir));
@@ -291,6 +350,8 @@ impl Collections {
                 }
             }
         }
+        // A (re)built quantized index trains on everything it holds.
+        c.index.retrain();
         self.by_dir.insert(dir, c);
     }
 
@@ -408,6 +469,16 @@ mod tests {
             b"dim=8 colour=red",
             b"dim 8",
             b"\xff",
+            b"dim=8 quantization=pq",
+            b"dim=8 quantization=sq8 quantization=none",
+            b"dim=8 rerank=10",
+            b"dim=8 quantization=none rerank=10",
+            b"dim=8 quantization=sq8 rerank=0",
+            b"dim=8 quantization=sq8 rerank=4097",
+            b"dim=8 quantization=sq8 rerank=x",
+            b"dim=8 quantization=sq8 metric=l1",
+            b"dim=8 quantization=sq8 type=i8",
+            b"dim=8 quantization=sq8 type=bin",
         ] {
             assert!(
                 matches!(IndexConfig::parse(bad), Err(Error::Invalid(_))),
@@ -416,6 +487,22 @@ mod tests {
             );
         }
         assert!(IndexConfig::parse(b"dim=65536 type=bin").is_ok());
+        let q = IndexConfig::parse(b"rerank=100 dim=8 quantization=sq8 metric=cosine type=f16").unwrap();
+        assert_eq!(
+            q.to_string(),
+            "dim=8 metric=cosine type=f16 m=16 ef_construction=200 ef_search=64 quantization=sq8 rerank=100"
+        );
+        assert_eq!(IndexConfig::parse(q.to_string().as_bytes()).unwrap(), q);
+        let q = IndexConfig::parse(b"dim=8 quantization=sq8 type=i16 metric=dot").unwrap();
+        assert_eq!(q.rerank, IndexConfig::RERANK_DEFAULT);
+        // `quantization=none` is the default and prints as nothing.
+        let n = IndexConfig::parse(b"dim=8 quantization=none").unwrap();
+        assert_eq!(n, IndexConfig::parse(b"dim=8").unwrap());
+        assert_eq!(
+            n.to_string(),
+            "dim=8 metric=l2 type=f32 m=16 ef_construction=200 ef_search=64"
+        );
+        assert!(IndexConfig { rerank: 5, ..n }.validate().is_err());
         assert!(IndexConfig::parse(b"dim=4096").is_ok());
     }
 
@@ -425,5 +512,8 @@ mod tests {
         let b = IndexConfig { ef_search: 99, ..a };
         assert!(a.same_index(&b));
         assert!(!a.same_index(&IndexConfig { m: 8, ..a }));
+        let q = IndexConfig::parse(b"dim=8 quantization=sq8").unwrap();
+        assert!(q.same_index(&IndexConfig { rerank: 7, ..q }));
+        assert!(!q.same_index(&a));
     }
 }

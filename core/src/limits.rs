@@ -42,6 +42,11 @@ pub const BIN_DIM_MAX: u32 = 65_536;
 pub const HNSW_M_MIN: u32 = 2;
 /// See [`HNSW_M_MIN`].
 pub const HNSW_M_MAX: u32 = 64;
+/// Live vectors an sq8 index needs before it trains its ranges (until then its searches walk
+/// the exact vectors; see `index::sq8`).
+pub const SQ8_TRAIN_MIN: u64 = 32;
+/// Largest `rerank` of a quantized collection (the candidates re-scored exactly).
+pub const RERANK_MAX: u32 = 4096;
 /// Largest `ef_construction` and `ef_search` a collection may be configured with, and the
 /// largest `ef` a query may ask for.
 pub const EF_MAX: u32 = 4096;

@@ -1,6 +1,7 @@
 //! Allocation audit of HNSW search, with a real allocation count: after one warm-up search on
 //! an index, further searches with the same or smaller `k`/`ef`, any query, with or without a
-//! filter (including filters that force the exact fallback), perform zero heap allocations.
+//! filter (including filters that force the exact fallback), perform zero heap allocations;
+//! unquantized and `sq8` (code walk plus exact rerank) alike.
 //!
 //! Its own test binary, so the counting allocator never reaches the product. The count is
 //! per thread (const-initialized, drop-free thread-locals), so concurrently running tests do
@@ -8,7 +9,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use vexfs_core::index::{Hnsw, IndexParams, SearchScratch};
+use vexfs_core::index::{Hnsw, IndexParams, Quantization, SearchScratch};
 use vexfs_core::vector::{ElemType, Metric};
 
 struct Counting;
@@ -64,7 +65,7 @@ fn point(i: u64, dim: usize) -> Vec<u8> {
         .collect()
 }
 
-fn index(n: u64, remove_every: u64) -> Hnsw {
+fn index(n: u64, remove_every: u64, quant: Quantization) -> Hnsw {
     let p = IndexParams {
         elem: ElemType::F32,
         metric: Metric::L2,
@@ -72,6 +73,7 @@ fn index(n: u64, remove_every: u64) -> Hnsw {
         m: 8,
         ef_construction: 64,
         seed: 3,
+        quant,
     };
     let mut h = Hnsw::new(p);
     for i in 0..n {
@@ -87,8 +89,17 @@ fn index(n: u64, remove_every: u64) -> Hnsw {
 
 #[test]
 fn warmed_up_search_allocates_nothing() {
-    for (n, remove_every) in [(3000u64, 0u64), (3000, 9)] {
-        let h = index(n, remove_every);
+    for (n, remove_every, quant) in [
+        (3000u64, 0u64, Quantization::None),
+        (3000, 9, Quantization::None),
+        (3000, 0, Quantization::Sq8),
+        (3000, 9, Quantization::Sq8),
+    ] {
+        let h = index(n, remove_every, quant);
+        assert_eq!(
+            h.sq8().is_some_and(|q| q.is_trained()),
+            quant == Quantization::Sq8
+        );
         assert_eq!(h.deleted() > 0, remove_every > 0);
         let queries: Vec<Vec<u8>> = (0..64).map(|i| point(1_000_000 + i, 16)).collect();
         let mut scratch = SearchScratch::new();
@@ -120,7 +131,7 @@ fn warmed_up_search_allocates_nothing() {
         assert_eq!(
             after - before,
             0,
-            "warmed-up searches allocated (n={n}, remove_every={remove_every})"
+            "warmed-up searches allocated (n={n}, remove_every={remove_every}, {quant:?})"
         );
     }
 }

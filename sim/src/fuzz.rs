@@ -21,6 +21,7 @@ use crate::world::World;
 use arbitrary::Arbitrary;
 use std::sync::{Arc, OnceLock};
 use vexfs::{Clock, OpenOptions, Vexfs};
+use vexfs_core::index::Quantization;
 use vexfs_core::journal::codec::{Reader, decode_op, encode_op};
 use vexfs_core::query::{Filter, Query, Target, parse_query};
 use vexfs_core::storage::MemStorage;
@@ -372,6 +373,10 @@ pub enum CodecInput {
         efc: u16,
         /// ef_search.
         efs: u16,
+        /// Quantization selector.
+        quant: u8,
+        /// rerank.
+        rerank: u16,
     },
     /// Raw bytes given to `vector::validate` (and, if valid, decoded and re-encoded).
     VectorBytes {
@@ -514,6 +519,8 @@ pub fn codec(input: &CodecInput) -> Result<(), String> {
             m,
             efc,
             efs,
+            quant,
+            rerank,
         } => {
             let c = IndexConfig {
                 dim: *dim % 70_000,
@@ -522,6 +529,8 @@ pub fn codec(input: &CodecInput) -> Result<(), String> {
                 m: u32::from(*m),
                 ef_construction: u32::from(*efc),
                 ef_search: u32::from(*efs),
+                quantization: Quantization::ALL[usize::from(*quant) % Quantization::ALL.len()],
+                rerank: u32::from(*rerank),
             };
             let printed = c.to_string();
             match (c.validate(), IndexConfig::parse(printed.as_bytes())) {

@@ -1,6 +1,7 @@
 //! [`Scenario`]: what one simulation run exercises, drawn from its seed (swarm testing).
 //!
-//! A seed chooses the collection shapes (dimension, element type, metric, HNSW parameters),
+//! A seed chooses the collection shapes (dimension, element type, metric, HNSW parameters,
+//! quantization),
 //! the names the namespace uses, the operation mix (each kind of operation is weighted, and
 //! some kinds are switched off entirely so that rare interleavings of the remaining ones get
 //! room), the number of concurrent clients, the latency of storage, the crash frequency and the
@@ -416,6 +417,11 @@ fn random_shape(r: &mut Rng) -> CollectionShape {
     for i in (1..n).rev() {
         let j = r.index(i + 1);
         fields.swap(i, j);
+    }
+    // A third of the shapes sq8 can quantize are quantized, decided from what was drawn (no
+    // draw of its own, so every seed keeps the scenario it had before quantization existed).
+    if vexfs_core::index::sq8::supported(elem, metric) && (dim + m + efc + efs).is_multiple_of(3) {
+        fields.push(format!("quantization=sq8 rerank={}", 1 + (dim + efs) % 40));
     }
     let text = fields.join(" ");
     let config = IndexConfig::parse(text.as_bytes()).expect("generated shapes are valid");

@@ -992,6 +992,43 @@ fn search_case(exact: bool, filtered: bool) -> Case {
                 },
             ));
         }
+        for (elem, metric) in world::sq8_pairs() {
+            probes.push(search_probe(
+                format!(
+                    "sq8 {}/{} at dimension {} ({})",
+                    elem.name(),
+                    metric.name(),
+                    elem.dim_max(),
+                    if exact {
+                        "exact search"
+                    } else {
+                        "code walk and exact rerank"
+                    }
+                ),
+                move |w| {
+                    let dir = world::sq8_dir(elem, metric);
+                    let ino = ok(w.engine.resolve(dir.as_bytes(), false), "resolve")?;
+                    let trained = w
+                        .engine
+                        .collections()
+                        .get(ino)
+                        .and_then(|c| c.index.sq8())
+                        .is_some_and(|q| q.is_trained());
+                    if !trained {
+                        return Err(format!("{dir}: the sq8 index is not trained"));
+                    }
+                    let q = Query {
+                        dir,
+                        target: Target::Bytes(world::vector_bytes(elem, elem.dim_max(), 9)),
+                        k: K_MAX,
+                        ef: Some(EF_MAX),
+                        filter: None,
+                        exact,
+                    };
+                    Ok((q, world::sq8_vectors(&w.size)))
+                },
+            ));
+        }
     }
     Case { probes }
 }

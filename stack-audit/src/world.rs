@@ -8,6 +8,7 @@
 //! | `/pending` | a plain directory of [`Size::side`] vector files (made a collection by a case) |
 //! | `/doomed` | a collection of [`Size::side`] members (removed by a case) |
 //! | `/kernels/<type>-<metric>` | a collection per supported element type and metric at the largest dimension, [`Size::kernel_vectors`] members |
+//! | `/kernels/sq8-<type>-<metric>` | the same with `quantization=sq8` for every pair sq8 supports, at least `SQ8_TRAIN_MIN` members (so the index is trained and searches walk codes) |
 //! | `/data/blob<i>` | 2 MiB files whose blocks are on disk (the world is checkpointed after building) |
 //! | `/data/sparse` | one byte at 1 TiB |
 //! | `/data/xattrs` | 255 attributes with 255-byte names (a 64 KiB `listxattr`), one 64 KiB value |
@@ -139,6 +140,25 @@ pub fn kernel_pairs() -> Vec<(ElemType, Metric)> {
         }
     }
     pairs
+}
+
+/// Every (element type, metric) pair `quantization=sq8` supports.
+pub fn sq8_pairs() -> Vec<(ElemType, Metric)> {
+    kernel_pairs()
+        .into_iter()
+        .filter(|&(e, m)| vexfs_core::index::sq8::supported(e, m))
+        .collect()
+}
+
+/// Path of the quantized kernel collection of `(elem, metric)`.
+pub fn sq8_dir(elem: ElemType, metric: Metric) -> String {
+    format!("/kernels/sq8-{}-{}", elem.name(), metric.name())
+}
+
+/// Members of each quantized kernel collection: enough for its index to train.
+pub fn sq8_vectors(size: &Size) -> usize {
+    size.kernel_vectors
+        .max(vexfs_core::limits::SQ8_TRAIN_MIN as usize)
 }
 
 /// Path of the kernel collection of `(elem, metric)`.
@@ -373,6 +393,20 @@ impl World {
             let dir = self.collection(&kernel_dir(elem, metric), Some(&cfg));
             for i in 0..self.size.kernel_vectors {
                 let v = vector_bytes(elem, dim, (5 << 32) + i as u64);
+                self.file_with(dir, format!("k{i:04}").as_bytes(), Some(&v), i);
+            }
+        }
+        for (elem, metric) in sq8_pairs() {
+            let dim = elem.dim_max();
+            let cfg = format!(
+                "dim={dim} metric={} type={} m=16 ef_construction={} ef_search=64 quantization=sq8",
+                metric.name(),
+                elem.name(),
+                self.size.ef_construction
+            );
+            let dir = self.collection(&sq8_dir(elem, metric), Some(&cfg));
+            for i in 0..sq8_vectors(&self.size) {
+                let v = vector_bytes(elem, dim, (6 << 32) + i as u64);
                 self.file_with(dir, format!("k{i:04}").as_bytes(), Some(&v), i);
             }
         }

@@ -9,8 +9,9 @@
 //! Nodes have dense `u32` ids (slots). Per node, in flat arrays indexed by id:
 //! - `nodes`: ONE contiguous block of fixed-size records, as in hnswlib: the level-0 list
 //!   (`count`, then `2m + TREE_SLOTS` slots; unused slots are always zero), for `f32`/`f16`
-//!   cosine the vector's squared norm (an `f64` in two words, see below), then the raw vector
-//!   bytes (padded with zeros to whole `u32`s). Interleaving measured faster than two separate
+//!   cosine the vector's squared norm (an `f64` in two words, see below), for `sq8` the code
+//!   region (the vector's statistic, an `f32` word, then its 8-bit code padded to whole words;
+//!   see [`super::sq8`]), then the raw vector bytes (padded with zeros to whole `u32`s). Interleaving measured faster than two separate
 //!   blocks: the list of a node whose distance was just computed is usually already in cache
 //!   when the node is expanded;
 //! - `labels` (node → label, `u64`), `info` (level in the low bits, [`TOMB`] flag),
@@ -29,6 +30,15 @@
 //! from them are what the fused kernel gives; the stored vector bytes are untouched. The norm is
 //! derived state: set with the vector, checked by [`Hnsw::check`], recomputed when a checkpoint
 //! is decoded (the checkpoint does not hold it).
+//!
+//! # Quantized collections (`sq8`)
+//! The graph is built with exact distances (construction is what it is without quantization);
+//! a search of a trained sq8 index walks the graph scoring codes (greedy descent and the
+//! level-0 beam), keeps `max(ef, rerank)` candidates, and re-scores the best `max(rerank, k)`
+//! of them exactly on the stored vectors, so the results and their distances are exact ones.
+//! A code is made in the same call that stores its vector ([`Hnsw::insert`], reuse, replace);
+//! when training runs is documented in [`super::sq8`]. Codes and statistics are derived state,
+//! like the norms: the checkpoint holds the training, not the codes.
 //!
 //! # Construction
 //! Levels are `floor(-ln(U) / ln(m))` capped at [`HNSW_LEVEL_MAX`], drawn from a counter-based
@@ -79,12 +89,13 @@ mod tests;
 
 pub use search::SearchScratch;
 
-use super::{IndexParams, Neighbor};
+use super::sq8::{self, Sq8};
+use super::{IndexParams, Neighbor, Quantization};
 use crate::error::Result;
 use crate::limits::{
     HNSW_LEVEL_MAX, HNSW_M_MAX, HNSW_M_MIN, TOMBSTONE_COMPACT_MIN, TOMBSTONE_COMPACT_PERCENT,
 };
-use crate::vector::{self, CosineSplit, DistanceFn};
+use crate::vector::{self, CodeDotFn, CosineSplit, DistanceFn};
 use heap::{key, key_dist, key_id};
 use std::collections::BTreeMap;
 
@@ -150,7 +161,12 @@ pub struct Hnsw {
     stride0: usize,
     /// `1 + m`.
     stride_up: usize,
-    /// Where a record's vector starts: `stride0`, plus [`NORM_WORDS`] with split cosine.
+    /// Where a record's code region starts (sq8): `stride0`, plus [`NORM_WORDS`] with split
+    /// cosine.
+    coff: usize,
+    /// Words of the code region: 0, or for sq8 one statistic word and the code's words.
+    cwords: usize,
+    /// Where a record's vector starts: `coff + cwords`.
     voff: usize,
     /// `u32` words of a stored vector (`vbytes` rounded up).
     vwords: usize,
@@ -175,6 +191,12 @@ pub struct Hnsw {
     draws: u64,
     /// Buffers for insert/remove, kept to avoid reallocating.
     scratch: SearchScratch,
+    /// The sq8 training state (`quant == Sq8` only; boxed, the index's own size matters).
+    sq: Option<Box<Sq8>>,
+    /// The code kernel (sq8).
+    code_dot: CodeDotFn,
+    /// Candidates a quantized search re-scores exactly (the collection's `rerank`).
+    rerank: usize,
 }
 
 impl std::fmt::Debug for Hnsw {
@@ -208,6 +230,7 @@ pub(crate) fn params_ok(p: &IndexParams) -> bool {
         && (p.elem != vector::ElemType::Bin || p.dim.is_multiple_of(8))
         && (HNSW_M_MIN..=HNSW_M_MAX).contains(&p.m)
         && p.ef_construction >= 1
+        && (p.quant == Quantization::None || sq8::supported(p.elem, p.metric))
 }
 
 impl Hnsw {
@@ -231,13 +254,22 @@ impl Hnsw {
             vector::Metric::Cosine => vector::cosine_split(params.elem),
             _ => None,
         };
-        let voff = 1 + 2 * m + TREE_SLOTS + if cos.is_some() { NORM_WORDS } else { 0 };
+        let coff = 1 + 2 * m + TREE_SLOTS + if cos.is_some() { NORM_WORDS } else { 0 };
+        let is_sq8 = params.quant == Quantization::Sq8;
+        let cwords = if is_sq8 {
+            1 + (params.dim as usize).div_ceil(4)
+        } else {
+            0
+        };
+        let voff = coff + cwords;
         Hnsw {
             params,
             kernel: vector::kernel(params.elem, params.metric),
             cos,
             vbytes,
             vwords,
+            coff,
+            cwords,
             voff,
             rec: voff + vwords,
             m,
@@ -258,6 +290,9 @@ impl Hnsw {
             max_level: 0,
             draws: 0,
             scratch: SearchScratch::new(),
+            sq: is_sq8.then(|| Box::new(Sq8::new(params.elem, params.metric, params.dim as usize))),
+            code_dot: vector::code_dot(),
+            rerank: crate::collections::IndexConfig::RERANK_DEFAULT as usize,
         }
     }
 
@@ -289,6 +324,21 @@ impl Hnsw {
     pub fn vector(&self, label: u64) -> Option<&[u8]> {
         self.by_label.get(&label).map(|&id| self.vec_of(id))
     }
+    /// The sq8 training state, when the index is quantized.
+    pub fn sq8(&self) -> Option<&Sq8> {
+        self.sq.as_deref()
+    }
+
+    /// Candidates a quantized search re-scores exactly.
+    pub fn rerank(&self) -> usize {
+        self.rerank
+    }
+
+    /// Sets how many candidates a quantized search re-scores exactly (at least 1).
+    pub fn set_rerank(&mut self, rerank: usize) {
+        self.rerank = rerank.max(1);
+    }
+
     /// Live labels in ascending order.
     pub fn labels(&self) -> impl Iterator<Item = u64> + '_ {
         self.by_label.keys().copied()
@@ -331,6 +381,7 @@ impl Hnsw {
             + self.free.capacity() * 4
             + self.by_label.len() * MAP_ENTRY_BYTES
             + self.scratch.heap_bytes()
+            + self.sq.as_ref().map_or(0, |q| 12 * q.dim())
     }
 
     // ----- node accessors -------------------------------------------------------------------
@@ -374,7 +425,7 @@ impl Hnsw {
         })
     }
 
-    /// Overwrites node `id`'s vector (and its norm).
+    /// Overwrites node `id`'s vector (and its norm and code).
     fn set_vector(&mut self, id: u32, vector: &[u8]) {
         let s = id as usize * self.rec + self.voff;
         let words = &mut self.nodes[s..s + self.vwords];
@@ -382,6 +433,54 @@ impl Hnsw {
         if let Some(w) = self.norm_words(vector) {
             let s = id as usize * self.rec + self.stride0;
             self.nodes[s..s + NORM_WORDS].copy_from_slice(&w);
+        }
+        if let Some(sq) = &self.sq {
+            let s = id as usize * self.rec + self.coff;
+            let region = &mut self.nodes[s..s + self.cwords];
+            encode_region(sq, vector, region);
+        }
+    }
+
+    /// Re-encodes every node's code with the current training (sq8; nothing otherwise).
+    fn encode_all_codes(&mut self) {
+        let Some(sq) = &self.sq else { return };
+        let (coff, voff, vbytes) = (self.coff, self.voff, self.vbytes);
+        for r in self.nodes.chunks_exact_mut(self.rec) {
+            let (head, v) = r.split_at_mut(voff);
+            encode_region(
+                sq,
+                &bytemuck::cast_slice::<u32, u8>(v)[..vbytes],
+                &mut head[coff..],
+            );
+        }
+    }
+
+    /// Trains the sq8 ranges on the live vectors (in node order) and re-encodes every node
+    /// (see [`super::sq8`] for when this runs); nothing for an index that is not quantized.
+    pub fn retrain(&mut self) {
+        let Some(mut sq) = self.sq.take() else { return };
+        let live = self.by_label.len() as u64;
+        {
+            let this = &*self;
+            sq.train(
+                live,
+                (0..this.labels.len() as u32)
+                    .filter(|&id| !this.is_tomb(id))
+                    .map(|id| this.vec_of(id)),
+            );
+        }
+        self.sq = Some(sq);
+        self.encode_all_codes();
+    }
+
+    /// Retrains when the live count calls for it (see [`super::sq8`]).
+    fn train_if_due(&mut self) {
+        if self
+            .sq
+            .as_ref()
+            .is_some_and(|q| q.due(self.by_label.len() as u64))
+        {
+            self.retrain();
         }
     }
 
@@ -509,6 +608,7 @@ impl Hnsw {
             self.append(label, vector, level, &mut bs);
         }
         self.scratch = bs;
+        self.train_if_due();
     }
 
     /// Replaces the vector of an indexed `label`: the old node is removed (its neighbours
@@ -567,6 +667,9 @@ impl Hnsw {
         self.free.clear();
         self.entry = NONE;
         self.max_level = 0;
+        if let Some(q) = &mut self.sq {
+            q.reset();
+        }
     }
 
     /// Rebuilds the graph from its live nodes, in id order, keeping their levels.
@@ -576,6 +679,7 @@ impl Hnsw {
         let live = self.by_label.len();
         let mut fresh = Hnsw::new(self.params);
         fresh.draws = self.draws;
+        fresh.rerank = self.rerank;
         fresh.scratch = std::mem::take(&mut self.scratch);
         fresh.reserve(live);
         for id in 0..self.labels.len() as u32 {
@@ -586,6 +690,7 @@ impl Hnsw {
                 fresh.scratch = bs;
             }
         }
+        fresh.retrain();
         *self = fresh;
     }
 
@@ -640,7 +745,7 @@ impl Hnsw {
             let q = self.node_query(id);
             let e = self.entry;
             let d = self.dist(q, e);
-            self.greedy_descent(q, e, d, level + 1)
+            self.greedy_descent(&q, e, d, level + 1)
         };
         let top = level.min(usize::from(self.max_level));
         for l in (0..=top).rev() {
@@ -891,4 +996,14 @@ impl Hnsw {
     ) {
         self.search_exact_impl(query, k, filter, scratch, out);
     }
+}
+
+/// Writes `vector`'s statistic and code into a record's code `region` (`1 + ceil(dim / 4)`
+/// words; the code's padding bytes stay zero).
+fn encode_region(sq: &Sq8, vector: &[u8], region: &mut [u32]) {
+    let (stat, code) = region.split_first_mut().expect("sq8 code region");
+    let dim = sq.dim();
+    let bytes = bytemuck::cast_slice_mut::<u32, u8>(code);
+    *stat = sq.encode(vector, &mut bytes[..dim]).to_bits();
+    bytes[dim..].fill(0);
 }

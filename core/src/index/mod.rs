@@ -9,8 +9,10 @@
 //! is reachable from the entry point.
 
 pub mod hnsw;
+pub mod sq8;
 
 pub use hnsw::{Hnsw, SearchScratch};
+pub use sq8::Sq8;
 
 use crate::vector::{ElemType, Metric};
 
@@ -29,6 +31,44 @@ pub struct IndexParams {
     pub ef_construction: u32,
     /// Seed of the level generator (part of the engine's deterministic state).
     pub seed: u64,
+    /// How the graph walk scores nodes: exact vectors, or codes (see [`sq8`]).
+    pub quant: Quantization,
+}
+
+/// A collection's quantization (`quantization=` in its configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quantization {
+    /// The walk measures the stored vectors exactly.
+    #[default]
+    None,
+    /// 8-bit scalar codes ([`sq8`]), the final candidates re-ranked exactly.
+    Sq8,
+}
+
+impl Quantization {
+    /// Every quantization, in canonical order.
+    pub const ALL: [Quantization; 2] = [Quantization::None, Quantization::Sq8];
+
+    /// The name used in collection configurations.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Quantization::None => "none",
+            Quantization::Sq8 => "sq8",
+        }
+    }
+
+    /// Parses a configuration name.
+    pub fn parse(s: &str) -> Option<Quantization> {
+        Quantization::ALL.into_iter().find(|q| q.name() == s)
+    }
+
+    /// Stable one-byte code used by the checkpoint's index layout.
+    pub const fn code(self) -> u8 {
+        match self {
+            Quantization::None => 0,
+            Quantization::Sq8 => 1,
+        }
+    }
 }
 
 impl IndexParams {

@@ -311,6 +311,7 @@ fn decode_collections(r: &mut Reader<'_>, n_colls: usize, next_ino: u64, seed: u
             index: Hnsw::new(params),
         });
         c.index.decode_into(blob).map_err(|_| blob_at.bad())?;
+        c.index.set_rerank(config.rerank as usize);
         colls.insert_loaded(dir, c);
     }
     Ok(colls)

@@ -532,6 +532,7 @@ impl FileSystem {
             m,
             ef_construction,
             ef_search,
+            ..IndexConfig::new(dim, elem)
         };
         cfg.validate().map_err(Fail::from)?;
         let canonical = self.shared.write(py, |fs| {

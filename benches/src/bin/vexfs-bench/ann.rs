@@ -32,7 +32,7 @@ use vexfs_benches::ann::{self as bench, Encoded, TagFilter};
 use vexfs_benches::clock::{Elapsed, Stopwatch};
 use vexfs_benches::vecs::{self, IdRows};
 use vexfs_core::IndexConfig;
-use vexfs_core::index::{Hnsw, Neighbor, SearchScratch};
+use vexfs_core::index::{Hnsw, Neighbor, Quantization, SearchScratch};
 use vexfs_core::vector::{ElemType, Metric};
 
 /// Arguments of `ann`.
@@ -59,6 +59,13 @@ pub struct Args {
     /// HNSW candidate list size while inserting.
     #[arg(long, default_value_t = 200)]
     ef_construction: u32,
+    /// Quantization of the collection: none, or sq8 (the walk scores 8-bit codes and the best
+    /// `--rerank` candidates are re-scored exactly).
+    #[arg(long, default_value = "none", value_parser = parse_quantization)]
+    quantization: Quantization,
+    /// Candidates a quantized search re-scores exactly (default: the collection default).
+    #[arg(long, value_name = "R")]
+    rerank: Option<u32>,
     /// Search breadths to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10,20,40,80,160,320")]
     ef: Vec<u32>,
@@ -120,7 +127,12 @@ pub fn run(a: &Args) -> Result<()> {
         m: a.m,
         ef_construction: a.ef_construction,
         ef_search: IndexConfig::EF_SEARCH_DEFAULT,
+        quantization: a.quantization,
+        rerank: a.rerank.unwrap_or(IndexConfig::RERANK_DEFAULT),
     };
+    if a.rerank.is_some() && a.quantization == Quantization::None {
+        bail!("--rerank applies only with --quantization sq8");
+    }
     cfg.validate().context("invalid index configuration")?;
     let gt = match &a.gt {
         Some(p) => Some(check_gt(vecs::read_ivecs(p)?, p, queries.len(), base.len(), a.k)?),
@@ -136,7 +148,7 @@ pub fn run(a: &Args) -> Result<()> {
         }
     };
     note(format!(
-        "ann: {} base x {} queries, dim {}, type {} metric {}, m {} ef_construction {}, k {} ({})",
+        "ann: {} base x {} queries, dim {}, type {} metric {}, m {} ef_construction {}, quantization {}{}, k {} ({})",
         eb.len(),
         eq.len(),
         cfg.dim,
@@ -144,6 +156,12 @@ pub fn run(a: &Args) -> Result<()> {
         cfg.metric.name(),
         cfg.m,
         cfg.ef_construction,
+        cfg.quantization.name(),
+        if cfg.quantization == Quantization::None {
+            String::new()
+        } else {
+            format!(" rerank {}", cfg.rerank)
+        },
         a.k,
         conversion
     ));
@@ -152,7 +170,8 @@ pub fn run(a: &Args) -> Result<()> {
     let cached = match &a.index {
         Some(p) if p.exists() => {
             let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            let h = Hnsw::decode(params, &bytes).with_context(|| format!("decoding {}", p.display()))?;
+            let mut h = Hnsw::decode(params, &bytes).with_context(|| format!("decoding {}", p.display()))?;
+            h.set_rerank(cfg.rerank as usize);
             if h.len() != eb.len() {
                 bail!("{}: {} vectors, the base has {}", p.display(), h.len(), eb.len());
             }
@@ -187,6 +206,7 @@ pub fn run(a: &Args) -> Result<()> {
             "wall_seconds": build.wall, "inserts_per_s_wall": ips_wall,
             "encoded_bytes_per_vector": enc, "n": n, "dim": cfg.dim, "type": cfg.elem.name(),
             "metric": cfg.metric.name(), "m": cfg.m, "ef_construction": cfg.ef_construction,
+            "quantization": cfg.quantization.name(), "rerank": cfg.rerank,
         }));
     } else {
         println!(
@@ -310,6 +330,7 @@ fn build_index(cfg: &IndexConfig, seed: u64, base: &Encoded) -> (Hnsw, Elapsed) 
     let bar = crate::progress(n as u64, "build");
     let sw = Stopwatch::start();
     let mut h = Hnsw::new(cfg.index_params(seed));
+    h.set_rerank(cfg.rerank as usize);
     h.reserve(n);
     for i in 0..n {
         h.insert(i as u64, base.get(i));
@@ -416,4 +437,9 @@ fn check_gt(gt: IdRows, path: &std::path::Path, nq: usize, n: usize, k: usize) -
         bail!("{what}: neighbour id {bad} is not a base vector (0..{n})");
     }
     Ok(gt)
+}
+
+/// Parses a quantization name (`none`, `sq8`).
+fn parse_quantization(s: &str) -> Result<Quantization, String> {
+    Quantization::parse(s).ok_or_else(|| format!("unknown quantization {s:?} (none, sq8)"))
 }

@@ -10,7 +10,8 @@
 //! edge present at level 0, no cycle); and reachability of every live node from the entry point over
 //! level-0 links (iterative BFS). A valid spanning tree already implies that level 0 is strongly
 //! connected, so decoding skips the BFS (it is the only part of the check that reads records in
-//! random order); [`Hnsw::check`] runs it anyway. The list checks are one sequential pass over
+//! random order); [`Hnsw::check`] runs it anyway, and also compares every derived word (split
+//! cosine norms, sq8 codes and statistics) with what the stored vector gives. The list checks are one sequential pass over
 //! the records. Nothing here recurses.
 
 use super::{Hnsw, LEVEL_MASK, NONE, TOMB, TREE_SLOTS};
@@ -51,6 +52,19 @@ fn bad(what: &'static str, section: Section, at: Option<u32>) -> Violation {
 }
 
 impl Hnsw {
+    /// The first node whose sq8 code region differs from what its vector gives (a frame of its
+    /// own, so the encoder's locals are not in `check_structure`'s frame).
+    #[inline(never)]
+    fn first_bad_code(&self) -> Option<u32> {
+        let sq = self.sq.as_deref()?;
+        let mut region = vec![0u32; self.cwords];
+        (0..self.labels.len() as u32).find(|&id| {
+            super::encode_region(sq, self.vec_of(id), &mut region);
+            let s = id as usize * self.rec + self.coff;
+            self.nodes[s..s + self.cwords] != region[..]
+        })
+    }
+
     /// Checks everything; with `bfs`, also walks level 0 from the entry point (implied by a
     /// valid spanning tree, which is always checked, so decoding skips the walk).
     pub(crate) fn check_structure(&self, bfs: bool) -> Result<(), Violation> {
@@ -143,6 +157,16 @@ impl Hnsw {
                     ));
                 }
             }
+        }
+        // Codes (sq8): exactly the code and statistic the training gives the stored vector
+        // (decoding computes them itself, so only the full check looks). The training is
+        // valid by construction: `Sq8::load` refuses anything else.
+        if bfs && let Some(id) = self.first_bad_code() {
+            return Err(bad(
+                "hnsw nodes: stored sq8 code is not the vector's",
+                Nodes,
+                Some(id),
+            ));
         }
         // Vector padding (canonical encoding).
         if self.vwords * 4 != self.vbytes {

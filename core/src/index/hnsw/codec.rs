@@ -5,8 +5,8 @@
 //!
 //! | offset | bytes | field |
 //! |---|---|---|
-//! | 0 | 8 | magic `VXHNSW\0\x02` |
-//! | 8 | 1+1+1+1 | element type code, metric code, top level, reserved (0) |
+//! | 0 | 8 | magic `VXHNSW\0\x03` (the last byte is the layout version; version 2 still reads) |
+//! | 8 | 1+1+1+1 | element type code, metric code, top level, quantization code (0 = none, 1 = sq8; always 0 in version 2) |
 //! | 12 | 4+4+4 | dim, m, ef_construction |
 //! | 24 | 8 | seed |
 //! | 32 | 8 | level draws made (the generator's state) |
@@ -17,9 +17,11 @@
 //! | | 4·n·r | node records of `r = s0 + ⌈vector_bytes / 4⌉` words: the level-0 list (count, then `2m + TREE_SLOTS` slots, unused slots zero), then the vector's raw bytes (zero-padded to whole words) |
 //! | | 4u | upper-level lists, nodes in id order, `level` blocks of `1 + m` each |
 //! | | 4t | free list (tombstoned slots, in reuse order) |
+//! | | 8 + 8·dim | sq8 only: live vectors trained on (`u64`, 0 = untrained), then `dim` `f32` range minimums and `dim` `f32` range maximums (all zero when untrained) |
 //!
-//! The label map, the upper-level offsets and (split cosine) the vectors' squared norms kept in
-//! the in-memory records are derived, not stored: the norms are recomputed while decoding. Decoding checks the header
+//! The label map, the upper-level offsets, (split cosine) the vectors' squared norms and (sq8)
+//! the codes and their statistics kept in the in-memory records are derived, not stored: they
+//! are recomputed while decoding (codes from the stored training). Decoding checks the header
 //! against the caller's parameters and the total length against the counts (with checked
 //! arithmetic) BEFORE allocating anything, so a forged count cannot cause a large allocation;
 //! then it runs the full structural check. Any failure is `Error::Corrupted` with the byte
@@ -31,8 +33,12 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
 /// The last byte is the layout's version: 2 since level-0 lists have their `TREE_SLOTS` (a
-/// version-1 graph, with `2m` slots, is rejected like any other mismatch).
-const MAGIC: [u8; 8] = *b"VXHNSW\x00\x02";
+/// version-1 graph, with `2m` slots, is rejected like any other mismatch); 3 since byte 11
+/// holds the quantization code and an sq8 index appends its training. Version 2 is still read
+/// (as `quantization=none`, the only kind it could hold).
+const MAGIC: [u8; 8] = *b"VXHNSW\x00\x03";
+/// The magic of layout version 2.
+const MAGIC_V2: [u8; 8] = *b"VXHNSW\x00\x02";
 const HEADER_BYTES: usize = 56;
 
 fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
@@ -111,7 +117,7 @@ fn get_nodes(src: &[u8], h: &mut Hnsw) {
         if let Some(w) =
             h.norm_words(&bytemuck::cast_slice::<u32, u8>(&h.nodes[s + voff..s + rec])[..h.vbytes])
         {
-            h.nodes[s + stride0..s + voff].copy_from_slice(&w);
+            h.nodes[s + stride0..s + stride0 + super::NORM_WORDS].copy_from_slice(&w);
         }
     }
 }
@@ -132,7 +138,16 @@ fn get_u64s(src: &[u8]) -> Vec<u64> {
 /// Bytes [`encode`] appends for `h`.
 pub(super) fn encoded_len(h: &Hnsw) -> usize {
     let n = h.labels.len();
-    HEADER_BYTES + n * (1 + 8 + 4 + 4 * h.serialized_rec()) + 4 * h.upper.len() + 4 * h.free.len()
+    HEADER_BYTES
+        + n * (1 + 8 + 4 + 4 * h.serialized_rec())
+        + 4 * h.upper.len()
+        + 4 * h.free.len()
+        + sq8_section_len(h)
+}
+
+/// Bytes of the sq8 training section (0 without quantization).
+fn sq8_section_len(h: &Hnsw) -> usize {
+    h.sq.as_ref().map_or(0, |q| 8 + 8 * q.dim())
 }
 
 pub(super) fn encode(h: &Hnsw, out: &mut Vec<u8>) {
@@ -142,7 +157,7 @@ pub(super) fn encode(h: &Hnsw, out: &mut Vec<u8>) {
     out.reserve(total);
     let p = &h.params;
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&[p.elem.code(), p.metric.code(), h.max_level, 0]);
+    out.extend_from_slice(&[p.elem.code(), p.metric.code(), h.max_level, p.quant.code()]);
     out.extend_from_slice(&p.dim.to_le_bytes());
     out.extend_from_slice(&p.m.to_le_bytes());
     out.extend_from_slice(&p.ef_construction.to_le_bytes());
@@ -158,6 +173,12 @@ pub(super) fn encode(h: &Hnsw, out: &mut Vec<u8>) {
     put_nodes(out, h);
     put_u32s(out, &h.upper);
     put_u32s(out, &h.free);
+    if let Some(q) = &h.sq {
+        out.extend_from_slice(&q.trained_at.to_le_bytes());
+        for x in q.lo.iter().chain(&q.hi) {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
     assert_eq!(out.len() - start, total, "encoded_len disagrees with encode");
 }
 
@@ -190,7 +211,8 @@ pub(super) fn decode_into(h: &mut Hnsw, bytes: &[u8]) -> Result<()> {
     if bytes.len() < HEADER_BYTES {
         return Err(corrupted("hnsw header: truncated", 0));
     }
-    if bytes[..8] != MAGIC {
+    let v2 = bytes[..8] == MAGIC_V2;
+    if bytes[..8] != MAGIC && !v2 {
         return Err(corrupted("hnsw header: bad magic", 0));
     }
     if bytes[8] != params.elem.code()
@@ -205,8 +227,11 @@ pub(super) fn decode_into(h: &mut Hnsw, bytes: &[u8]) -> Result<()> {
             8,
         ));
     }
-    if bytes[11] != 0 {
-        return Err(corrupted("hnsw header: reserved byte set", 11));
+    if bytes[11] != params.quant.code() || (v2 && bytes[11] != 0) {
+        return Err(corrupted(
+            "hnsw header: quantization differs from the collection's",
+            11,
+        ));
     }
     let max_level = bytes[10];
     let draws = u64_at(bytes, 32);
@@ -224,8 +249,9 @@ pub(super) fn decode_into(h: &mut Hnsw, bytes: &[u8]) -> Result<()> {
         n.checked_mul(4).and_then(|x| x.checked_mul(rec)),
         upper_len.checked_mul(4),
         tombs.checked_mul(4),
+        Some(sq8_section_len(h) as u64),
     ];
-    let mut starts = [0usize; 7];
+    let mut starts = [0usize; 8];
     let mut total = HEADER_BYTES as u64;
     for (i, s) in sizes.iter().enumerate() {
         starts[i] = usize::try_from(total).unwrap_or(usize::MAX);
@@ -233,7 +259,7 @@ pub(super) fn decode_into(h: &mut Hnsw, bytes: &[u8]) -> Result<()> {
             .and_then(|s| total.checked_add(s))
             .ok_or(corrupted("hnsw header: counts overflow", 40))?;
     }
-    starts[6] = usize::try_from(total).unwrap_or(usize::MAX);
+    starts[7] = usize::try_from(total).unwrap_or(usize::MAX);
     if total != bytes.len() as u64 || n >= u64::from(NONE) || tombs > n {
         return Err(corrupted("hnsw header: counts disagree with the length", 40));
     }
@@ -257,6 +283,16 @@ pub(super) fn decode_into(h: &mut Hnsw, bytes: &[u8]) -> Result<()> {
     get_nodes(sec(3), h);
     h.upper = get_u32s(sec(4));
     h.free = get_u32s(sec(5));
+    if let Some(q) = h.sq.as_mut() {
+        let b = sec(6);
+        let dim = q.dim();
+        let f = |i: usize| f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let lo: Vec<f32> = (0..dim).map(|d| f(8 + 4 * d)).collect();
+        let hi: Vec<f32> = (0..dim).map(|d| f(8 + 4 * (dim + d))).collect();
+        if !q.load(u64_at(b, 0), &lo, &hi) {
+            return Err(corrupted("hnsw sq8: bad training ranges", starts[6]));
+        }
+    }
     h.entry = entry;
     h.max_level = max_level;
     h.draws = draws;
@@ -270,6 +306,7 @@ pub(super) fn decode_into(h: &mut Hnsw, bytes: &[u8]) -> Result<()> {
         }
     }
     h.by_label = by_label;
+    h.encode_all_codes();
 
     if let Err(v) = h.check_structure(false) {
         let at = v.at.map_or(0, |a| a as usize);

@@ -19,10 +19,19 @@
 //! [`FILTER_RATE_MIN_INV`] passed, or when collecting `ef` matches at the observed rate would
 //! evaluate more than half the live nodes. It also falls back when the walk found fewer than
 //! `k` results. So a filtered search returns `k` results whenever at least `k` live labels pass.
+//!
+//! # Quantized search (sq8)
+//! The walk is generic over its [`Scorer`]: the exact one measures stored vectors, the code one
+//! scores a node's sq8 code against the query prepared once per search ([`Sq8Query`], in the
+//! scratch). A trained sq8 index walks with codes at breadth `max(ef, rerank)`, then
+//! [`Hnsw::rerank_exact`] re-scores the best `max(rerank, k)` walk results with exact distances
+//! and returns the best `k` of those, so every returned distance is exact. The exact fallbacks
+//! (filters, a short walk) are exact scans as without quantization.
 
 use super::heap::{Heap, key, key_dist, key_id, mono, unmono};
 use super::{Hnsw, NONE, Query, TOMB};
 use crate::index::Neighbor;
+use crate::index::sq8::Sq8Query;
 
 /// Evaluations of the filter before the walk's match rate is trusted.
 pub(crate) const FILTER_SAMPLE_MIN: u32 = 64;
@@ -80,6 +89,8 @@ pub struct SearchScratch {
     /// Distances by node for `search_exact` (`NAN` = not a candidate).
     exact: Vec<f32>,
     pub(crate) build: BuildBufs,
+    /// The query prepared for scoring sq8 codes.
+    sq: Sq8Query,
 }
 
 impl std::fmt::Debug for SearchScratch {
@@ -119,6 +130,7 @@ impl SearchScratch {
             + (self.build.cands.capacity() + self.build.shrink.capacity()) * 8
             + (self.build.sel.capacity() + self.build.list.capacity()) * 4
             + self.build.shrink_sel.capacity() * 4
+            + self.sq.heap_bytes()
     }
 
     /// Sizes every buffer for searches of `h` with breadth up to `ef` (allocates only when
@@ -159,6 +171,45 @@ impl SearchScratch {
         b.tag += 1;
         b.cand.clear();
         b.res.clear();
+    }
+}
+
+/// How the walk scores a node against the query.
+pub(crate) trait Scorer {
+    /// The distance (exact or approximate) from the query to node `id`.
+    ///
+    /// # Safety
+    /// `id` must be below the node count.
+    unsafe fn score(&self, h: &Hnsw, id: u32) -> f32;
+    /// Hints the CPU to fetch what [`Scorer::score`] reads of node `id` (up to `bytes` of it).
+    fn prefetch(&self, h: &Hnsw, id: u32, bytes: usize);
+}
+
+impl Scorer for Query<'_> {
+    #[inline(always)]
+    unsafe fn score(&self, h: &Hnsw, id: u32) -> f32 {
+        // SAFETY: the caller guarantees `id` is below the node count.
+        h.measure(*self, unsafe { h.vec_unchecked(id) }, id)
+    }
+    #[inline(always)]
+    fn prefetch(&self, h: &Hnsw, id: u32, bytes: usize) {
+        h.prefetch_vector(id, bytes);
+    }
+}
+
+/// Scores sq8 codes against a prepared query.
+struct Codes<'a>(&'a Sq8Query);
+
+impl Scorer for Codes<'_> {
+    #[inline(always)]
+    unsafe fn score(&self, h: &Hnsw, id: u32) -> f32 {
+        // SAFETY: the caller guarantees `id` is below the node count.
+        let (code, stat) = unsafe { h.code_unchecked(id) };
+        self.0.distance((h.code_dot)(code, &self.0.w), stat)
+    }
+    #[inline(always)]
+    fn prefetch(&self, h: &Hnsw, id: u32, bytes: usize) {
+        h.prefetch_code(id, bytes);
     }
 }
 
@@ -247,9 +298,9 @@ impl Gate for FilterGate<'_> {
 impl Hnsw {
     /// Greedy descent from `ep` through levels `max_level` down to `to_level` (inclusive):
     /// at each level move to the closest neighbour until none is closer.
-    pub(crate) fn greedy_descent(
+    pub(crate) fn greedy_descent<S: Scorer>(
         &self,
-        q: Query<'_>,
+        q: &S,
         mut ep: u32,
         mut epd: f32,
         to_level: usize,
@@ -259,7 +310,10 @@ impl Hnsw {
             loop {
                 let mut changed = false;
                 for &n in self.links(ep, l) {
-                    let d = self.dist(q, n);
+                    debug_assert!((n as usize) < self.labels.len());
+                    // SAFETY: every link target is a node id (a structural invariant kept by
+                    // every mutation and verified by `decode`).
+                    let d = unsafe { q.score(self, n) };
                     let k = key(d, n);
                     if k < cur {
                         cur = k;
@@ -289,9 +343,9 @@ impl Hnsw {
         st: &mut Beam,
     ) {
         if level == 0 {
-            self.beam::<_, true>(q, ep, epd, 0, ef, &mut BuildGate(exclude), st);
+            self.beam::<_, _, true>(&q, ep, epd, 0, ef, &mut BuildGate(exclude), st);
         } else {
-            self.beam::<_, false>(q, ep, epd, level, ef, &mut BuildGate(exclude), st);
+            self.beam::<_, _, false>(&q, ep, epd, level, ef, &mut BuildGate(exclude), st);
         }
     }
 
@@ -299,9 +353,9 @@ impl Hnsw {
     /// `st.res`. Returns false when the gate aborted the walk.
     #[inline]
     #[allow(clippy::too_many_arguments)] // the beam's state, flattened for the hot loop
-    fn beam<G: Gate, const L0: bool>(
+    fn beam<G: Gate, S: Scorer, const L0: bool>(
         &self,
-        q: Query<'_>,
+        q: &S,
         ep: u32,
         epd: f32,
         level: usize,
@@ -347,7 +401,7 @@ impl Hnsw {
                 let v = unsafe { st.visited.get_unchecked_mut(n as usize) };
                 if *v != tag {
                     *v = tag;
-                    self.prefetch_vector(n, PREFETCH_GATHER);
+                    q.prefetch(self, n, PREFETCH_GATHER);
                     // Never reallocates: lists hold at most `slots0` links, the capacity `prepare`
                     // reserved.
                     st.buf.push(n);
@@ -355,7 +409,7 @@ impl Hnsw {
             }
             let cnt = st.buf.len();
             for &n in &st.buf[..cnt.min(PREFETCH_AHEAD)] {
-                self.prefetch_vector(n, PREFETCH_NEXT);
+                q.prefetch(self, n, PREFETCH_NEXT);
             }
             for i in 0..cnt {
                 // SAFETY: `i < cnt == buf.len()`.
@@ -363,11 +417,11 @@ impl Hnsw {
                 if i + PREFETCH_AHEAD < cnt {
                     // SAFETY: `i + PREFETCH_AHEAD < cnt`.
                     let ahead = unsafe { *st.buf.get_unchecked(i + PREFETCH_AHEAD) };
-                    self.prefetch_vector(ahead, PREFETCH_NEXT);
+                    q.prefetch(self, ahead, PREFETCH_NEXT);
                 }
                 debug_assert!((n as usize) < n_nodes);
                 // SAFETY: `n < n_nodes` (see above).
-                let d = self.measure(q, unsafe { self.vec_unchecked(n) }, n);
+                let d = unsafe { q.score(self, n) };
                 let k = key(d, n);
                 let full = st.res.len() >= ef;
                 if full && st.res.peek().is_some_and(|top| k >= top) {
@@ -402,6 +456,38 @@ impl Hnsw {
         let words = unsafe { self.nodes.get_unchecked(s..s + self.vwords) };
         // SAFETY: `vbytes <= 4 * vwords`.
         unsafe { bytemuck::cast_slice::<u32, u8>(words).get_unchecked(..self.vbytes) }
+    }
+
+    /// Node `id`'s sq8 code and statistic without bounds checks.
+    ///
+    /// # Safety
+    /// `id` must be below the node count, and the index quantized.
+    #[inline(always)]
+    unsafe fn code_unchecked(&self, id: u32) -> (&[u8], f32) {
+        let s = id as usize * self.rec + self.coff;
+        debug_assert!(self.cwords > 0 && s + self.cwords <= self.nodes.len());
+        // SAFETY: `id < n` and `nodes` holds `n` records, whose code region is
+        // `[coff, coff + cwords)`, `cwords = 1 + ceil(dim / 4)`.
+        let region = unsafe { self.nodes.get_unchecked(s..s + self.cwords) };
+        // SAFETY: the code's `dim` bytes fit in the region's last `cwords - 1` words.
+        let code = unsafe {
+            bytemuck::cast_slice::<u32, u8>(region.get_unchecked(1..))
+                .get_unchecked(..self.params.dim as usize)
+        };
+        // SAFETY: `cwords >= 1`.
+        (code, f32::from_bits(unsafe { *region.get_unchecked(0) }))
+    }
+
+    /// Hints the CPU to fetch up to `bytes` of node `n`'s code region (sq8).
+    #[inline(always)]
+    fn prefetch_code(&self, n: u32, bytes: usize) {
+        let off = n as usize * self.rec;
+        if off + self.rec <= self.nodes.len() {
+            // SAFETY: the record `[off, off + rec)` is in bounds of `nodes`, and the code
+            // region is `[coff, coff + cwords)` of it.
+            let p = unsafe { self.nodes.as_ptr().add(off + self.coff) }.cast::<u8>();
+            prefetch_lines(p, (self.cwords * 4).min(bytes));
+        }
     }
 
     /// Hints the CPU to fetch node `id`'s list at `level` (level 0 only; upper levels are
@@ -443,18 +529,27 @@ impl Hnsw {
         }
         assert_eq!(query.len(), self.vbytes, "query length does not match the index");
         let ef = ef.max(k);
+        if let Some(sq) = self.sq.as_deref().filter(|q| q.is_trained()) {
+            let ef = ef.max(self.rerank);
+            scratch.prepare(self, ef, true);
+            scratch.begin();
+            sq.prepare(query, &mut scratch.sq);
+            let query = self.query(query);
+            self.search_codes(query, k, ef, filter, scratch, out);
+            return;
+        }
         scratch.prepare(self, ef, true);
         scratch.begin();
         let e = self.entry;
         debug_assert_ne!(e, NONE);
         let query = self.query(query);
-        let (ep, epd) = self.greedy_descent(query, e, self.dist(query, e), 1);
+        let (ep, epd) = self.greedy_descent(&query, e, self.dist(query, e), 1);
         match filter {
             None => {
                 if self.free.is_empty() {
-                    self.beam::<_, true>(query, ep, epd, 0, ef, &mut AnyNode, &mut scratch.beam);
+                    self.beam::<_, _, true>(&query, ep, epd, 0, ef, &mut AnyNode, &mut scratch.beam);
                 } else {
-                    self.beam::<_, true>(query, ep, epd, 0, ef, &mut LiveNode, &mut scratch.beam);
+                    self.beam::<_, _, true>(&query, ep, epd, 0, ef, &mut LiveNode, &mut scratch.beam);
                 }
                 if scratch.beam.res.len() < k.min(self.by_label.len()) {
                     self.exact_top_k(query, k, None, scratch, out);
@@ -474,7 +569,7 @@ impl Hnsw {
                     ef: ef as u64,
                     may_abort: true,
                 };
-                let finished = self.beam::<_, true>(query, ep, epd, 0, ef, &mut gate, beam);
+                let finished = self.beam::<_, _, true>(&query, ep, epd, 0, ef, &mut gate, beam);
                 if !finished || scratch.beam.res.len() < k {
                     self.exact_top_k(query, k, Some(f), scratch, out);
                 } else {
@@ -482,6 +577,81 @@ impl Hnsw {
                 }
             }
         }
+    }
+
+    /// The search of a trained sq8 index (see the module docs): the walk scores codes at
+    /// breadth `ef` (already `max(ef, k, rerank)`), then the exact rerank; the fallbacks are the
+    /// exact scans of [`Hnsw::search_impl`]. `scratch` is prepared, and its query prepared.
+    fn search_codes(
+        &self,
+        query: Query<'_>,
+        k: usize,
+        ef: usize,
+        filter: Option<&mut dyn FnMut(u64) -> bool>,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) {
+        let e = self.entry;
+        debug_assert_ne!(e, NONE);
+        let SearchScratch { beam, memo, sq, .. } = scratch;
+        let codes = Codes(sq);
+        // SAFETY: the entry point is a node.
+        let epd = unsafe { codes.score(self, e) };
+        let (ep, epd) = self.greedy_descent(&codes, e, epd, 1);
+        match filter {
+            None => {
+                if self.free.is_empty() {
+                    self.beam::<_, _, true>(&codes, ep, epd, 0, ef, &mut AnyNode, beam);
+                } else {
+                    self.beam::<_, _, true>(&codes, ep, epd, 0, ef, &mut LiveNode, beam);
+                }
+                if scratch.beam.res.len() < k.min(self.by_label.len()) {
+                    self.exact_top_k(query, k, None, scratch, out);
+                } else {
+                    self.rerank_exact(query, k, scratch, out);
+                }
+            }
+            Some(f) => {
+                let mut gate = FilterGate {
+                    f: &mut *f,
+                    memo,
+                    tag: beam.tag,
+                    evaluated: 0,
+                    passed: 0,
+                    budget: (self.by_label.len() / 2) as u64,
+                    ef: ef as u64,
+                    may_abort: true,
+                };
+                let finished = self.beam::<_, _, true>(&codes, ep, epd, 0, ef, &mut gate, beam);
+                if !finished || scratch.beam.res.len() < k {
+                    self.exact_top_k(query, k, Some(f), scratch, out);
+                } else {
+                    self.rerank_exact(query, k, scratch, out);
+                }
+            }
+        }
+    }
+
+    /// Re-scores the best `max(rerank, k)` of the walk's results (by code distance) with exact
+    /// distances and copies the best `k` of them to `out`, sorted by (distance, label).
+    fn rerank_exact(&self, query: Query<'_>, k: usize, scratch: &mut SearchScratch, out: &mut Vec<Neighbor>) {
+        // The construction buffer `cands` (sized `ef + 1` by `prepare`) orders the walk's results.
+        let keys = &mut scratch.build.cands;
+        keys.clear();
+        keys.extend_from_slice(scratch.beam.res.as_slice());
+        keys.sort_unstable();
+        let r = self.rerank.max(k).min(keys.len());
+        let pairs = &mut scratch.pairs;
+        pairs.clear();
+        for &kk in &keys[..r] {
+            let id = key_id(kk);
+            pairs.push(Neighbor {
+                distance: self.dist(query, id),
+                label: self.labels[id as usize],
+            });
+        }
+        sort_neighbors(pairs);
+        out.extend_from_slice(&pairs[..k.min(pairs.len())]);
     }
 
     /// Copies the best `k` of the beam's results to `out`, sorted by (distance, label).
@@ -678,7 +848,7 @@ pub(crate) mod tests_support {
             gate: &mut impl Gate,
             st: &mut Beam,
         ) {
-            self.beam::<_, true>(q, ep, epd, 0, ef, gate, st);
+            self.beam::<_, _, true>(&q, ep, epd, 0, ef, gate, st);
         }
     }
 }

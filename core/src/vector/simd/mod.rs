@@ -118,6 +118,27 @@ pub fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
     portable::cosine_split(ty)
 }
 
+/// The integer kernel of 8-bit scalar-quantized search: `sum(codes[i] * weights[i])` over the
+/// shorter slice, computed exactly (every implementation returns the same `i64`; see
+/// [`code_dot`]).
+pub type CodeDotFn = fn(&[u8], &[i16]) -> i64;
+
+/// Codes summed in 32-bit lanes before they are drained into `i64` by [`CodeDotFn`] kernels. A
+/// lane takes at most `2 * 255 * 32768 < 2^24` per 16 codes, so 1024 codes (64 steps) keep it
+/// below `2^30`.
+pub const CODE_BLOCK_ELEMS: usize = 1024;
+
+/// The fastest [`CodeDotFn`] on this CPU (AVX2 `vpmaddwd` over zero-extended codes on x86-64
+/// when present, the portable lane-folding loop otherwise). Chosen once per index, never per
+/// distance.
+pub fn code_dot() -> CodeDotFn {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = x86::code_dot() {
+        return k;
+    }
+    portable::code_dot
+}
+
 /// `tail` (shorter than `N` bytes) copied into the front of a zeroed `N`-byte buffer.
 #[inline]
 fn padded<const N: usize>(tail: &[u8]) -> [u8; N] {

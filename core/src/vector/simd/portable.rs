@@ -16,7 +16,7 @@
 use super::super::{DistanceFn, ElemType, Metric, scalar};
 use std::ops::AddAssign;
 
-use super::{CosineSplit, FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok, padded};
+use super::{CODE_BLOCK_ELEMS, CosineSplit, FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok, padded};
 
 /// Lanes of the float accumulators.
 const FL: usize = 8;
@@ -508,4 +508,31 @@ pub fn hamming(a: &[u8], b: &[u8]) -> f32 {
         |x| x,
     );
     sum(&t) as f32
+}
+
+/// `sum(codes[i] * weights[i])`, exact: 16 `i32` lanes per chunk of 16 codes, drained into `i64`
+/// every [`CODE_BLOCK_ELEMS`] codes (no lane can overflow, see there); the last partial chunk is
+/// summed one code at a time.
+pub fn code_dot(codes: &[u8], weights: &[i16]) -> i64 {
+    let n = codes.len().min(weights.len());
+    let (codes, weights) = (&codes[..n], &weights[..n]);
+    let mut total = 0i64;
+    for (cb, wb) in codes
+        .chunks(CODE_BLOCK_ELEMS)
+        .zip(weights.chunks(CODE_BLOCK_ELEMS))
+    {
+        let mut lanes = [0i32; IL];
+        let mut cc = cb.chunks_exact(IL);
+        let mut wc = wb.chunks_exact(IL);
+        for (c, w) in (&mut cc).zip(&mut wc) {
+            for l in 0..IL {
+                lanes[l] += i32::from(c[l]) * i32::from(w[l]);
+            }
+        }
+        total += lanes.iter().map(|&x| i64::from(x)).sum::<i64>();
+        for (&c, &w) in cc.remainder().iter().zip(wc.remainder()) {
+            total += i64::from(c) * i64::from(w);
+        }
+    }
+    total
 }

@@ -526,3 +526,44 @@ proptest! {
         check_all(ElemType::Bin, &a, &b, oa, ob).map_err(TestCaseError::fail)?;
     }
 }
+
+/// The sq8 code kernel: every implementation returns the exact integer sum, at every length
+/// (tails included), unaligned, with extreme weights and past a drain block.
+#[test]
+fn code_dot_is_exact_everywhere() {
+    let mut x = 99u64;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    for len in [
+        0usize, 1, 15, 16, 17, 31, 32, 33, 100, 1023, 1024, 1025, 3000, 4096,
+    ] {
+        let codes: Vec<u8> = (0..len + 3).map(|_| next() as u8).collect();
+        let mut weights: Vec<i16> = (0..len).map(|_| next() as i16).collect();
+        if len > 2 {
+            weights[0] = i16::MIN;
+            weights[1] = i16::MAX;
+        }
+        for off in 0..3 {
+            let c = &codes[off..off + len];
+            let want: i64 = c
+                .iter()
+                .zip(&weights)
+                .map(|(&a, &b)| i64::from(a) * i64::from(b))
+                .sum();
+            assert_eq!(portable::code_dot(c, &weights), want, "portable, len {len}");
+            assert_eq!(code_dot()(c, &weights), want, "dispatched, len {len}");
+            #[cfg(target_arch = "x86_64")]
+            if let Some(k) = x86::code_dot() {
+                assert_eq!(k(c, &weights), want, "avx2, len {len}");
+            }
+        }
+        // All-maximum inputs: the largest lane sums, no overflow.
+        let big = vec![255u8; len];
+        let neg = vec![i16::MIN; len];
+        assert_eq!(code_dot()(&big, &neg), -(255 * 32768) * len as i64);
+    }
+}

@@ -28,7 +28,7 @@
 use std::arch::x86_64::*;
 
 use super::super::{DistanceFn, ElemType, Metric, scalar};
-use super::{CosineSplit, FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok};
+use super::{CODE_BLOCK_ELEMS, CodeDotFn, CosineSplit, FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok};
 
 /// Whether the CPU can run the float kernels over `ty` (`f32` or `f16`).
 fn has_float(f16: bool) -> bool {
@@ -87,6 +87,11 @@ pub(super) fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
     }
 }
 
+/// The AVX2 code kernel, if this CPU has AVX2.
+pub(super) fn code_dot() -> Option<CodeDotFn> {
+    is_x86_feature_detected!("avx2").then_some(checked::code_dot as CodeDotFn)
+}
+
 /// Every x86 kernel this CPU can run for the pair, named, so tests can check each one (not only
 /// the one [`kernel`] prefers).
 #[cfg(test)]
@@ -142,6 +147,10 @@ mod checked {
         hamming_avx2,
     );
 
+    pub(super) fn code_dot(codes: &[u8], weights: &[i16]) -> i64 {
+        // SAFETY: only reachable through `code_dot`, after AVX2 was detected.
+        unsafe { super::code_dot_avx2(codes, weights) }
+    }
     pub(super) fn cos_dot_f32(a: &[u8], b: &[u8]) -> f64 {
         // SAFETY: only reachable through `cosine_split`, after the features were detected.
         unsafe { super::cos_dot_f32(a, b) }
@@ -786,4 +795,51 @@ fn hamming_avx2(a: &[u8], b: &[u8]) -> f32 {
     // The last few bytes (fewer than 32) go through the popcnt kernel (this one has its feature).
     let rest = hamming_popcnt(&a[full..len], &b[full..len]);
     hsum_epi64(total) as f32 + rest
+}
+
+/// `sum(codes[i] * weights[i])`, exact: 16 codes zero-extended to `i16` and multiplied with 16
+/// weights by `vpmaddwd` into 8 `i32` lanes (two accumulators), drained into `i64` every
+/// [`CODE_BLOCK_ELEMS`] codes; the last codes (fewer than 16) one at a time.
+#[target_feature(enable = "avx2")]
+fn code_dot_avx2(codes: &[u8], weights: &[i16]) -> i64 {
+    let n = codes.len().min(weights.len());
+    let full = n / 16 * 16;
+    let mut total = 0i64;
+    let mut i = 0;
+    while i < full {
+        let end = (i + CODE_BLOCK_ELEMS).min(full);
+        let (mut s0, mut s1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        while i + 32 <= end {
+            // SAFETY: `i + 32 <= full <= n`: 32 readable codes and 32 weights (64 bytes).
+            let (c0, c1, w0, w1) = unsafe {
+                let c = codes.as_ptr().add(i);
+                let w = weights.as_ptr().add(i).cast::<u8>();
+                (
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(c.cast())),
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(c.add(16).cast())),
+                    load_256(w),
+                    load_256(w.add(32)),
+                )
+            };
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, w0));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(c1, w1));
+            i += 32;
+        }
+        if i + 16 <= end {
+            // SAFETY: `i + 16 <= full <= n`.
+            let (c0, w0) = unsafe {
+                (
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(codes.as_ptr().add(i).cast())),
+                    load_256(weights.as_ptr().add(i).cast()),
+                )
+            };
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, w0));
+            i += 16;
+        }
+        total += hsum_epi32(s0) + hsum_epi32(s1);
+    }
+    for (&c, &w) in codes[full..n].iter().zip(&weights[full..n]) {
+        total += i64::from(c) * i64::from(w);
+    }
+    total
 }

@@ -1,5 +1,5 @@
 //! `vexfs index create DIR --dim D [--metric M] [--type T] [--m M] [--ef-construction N]
-//! [--ef-search N]`: make a directory of a mounted VexFS a collection (SPEC §3); `vexfs index
+//! [--ef-search N] [--quantization none|sq8] [--rerank R]`: make a directory of a mounted VexFS a collection (SPEC §3); `vexfs index
 //! drop DIR`: stop it being one (its files and vectors stay).
 //!
 //! This is exactly setting the directory's `user.vexfs.index` to the canonical configuration; the
@@ -11,6 +11,7 @@ use crate::error::{CliError, CliResult, context};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vexfs_core::IndexConfig;
+use vexfs_core::index::Quantization;
 use vexfs_core::vector::{ElemType, Metric};
 
 /// Arguments of `vexfs index`.
@@ -60,6 +61,13 @@ pub struct CreateArgs {
     /// Default search breadth.
     #[arg(long, default_value_t = IndexConfig::EF_SEARCH_DEFAULT)]
     pub ef_search: u32,
+    /// Quantization: none, or sq8 (the search walks 8-bit codes and re-scores the best
+    /// candidates exactly; f32, f16 and i16 with l2, cosine or dot). Default: none.
+    #[arg(long)]
+    pub quantization: Option<String>,
+    /// Candidates a quantized search re-scores exactly (with --quantization sq8).
+    #[arg(long, value_name = "R")]
+    pub rerank: Option<u32>,
 }
 
 /// Runs `vexfs index create`.
@@ -100,6 +108,16 @@ pub fn config(args: &CreateArgs) -> Result<IndexConfig, String> {
     cfg.m = args.m;
     cfg.ef_construction = args.ef_construction;
     cfg.ef_search = args.ef_search;
+    if let Some(q) = &args.quantization {
+        cfg.quantization =
+            Quantization::parse(q).ok_or_else(|| format!("unknown quantization {q:?} (none or sq8)"))?;
+    }
+    if let Some(r) = args.rerank {
+        if cfg.quantization == Quantization::None {
+            return Err("--rerank applies only with --quantization sq8".to_owned());
+        }
+        cfg.rerank = r;
+    }
     cfg.validate().map_err(|e| e.to_string())?;
     Ok(cfg)
 }
@@ -186,6 +204,39 @@ mod tests {
                 .to_string(),
             "dim=256 metric=hamming type=bin m=16 ef_construction=200 ef_search=64"
         );
+        assert_eq!(
+            parse(&[
+                "create",
+                "d",
+                "--dim",
+                "384",
+                "--metric",
+                "cosine",
+                "--quantization",
+                "sq8"
+            ])
+            .unwrap()
+            .to_string(),
+            format!(
+                "dim=384 metric=cosine type=f32 m=16 ef_construction=200 ef_search=64 quantization=sq8 rerank={}",
+                IndexConfig::RERANK_DEFAULT
+            )
+        );
+        assert_eq!(
+            parse(&[
+                "create",
+                "d",
+                "--dim",
+                "8",
+                "--quantization",
+                "sq8",
+                "--rerank",
+                "20"
+            ])
+            .unwrap()
+            .rerank,
+            20
+        );
     }
 
     #[test]
@@ -213,6 +264,41 @@ mod tests {
         assert!(parse(&["create", "d", "--dim", "8", "--metric", "hamming"]).is_err());
         assert!(parse(&["create", "d", "--dim", "8", "--m", "1"]).is_err());
         assert!(parse(&["create", "d", "--dim", "8", "--ef-search", "0"]).is_err());
+        assert_eq!(
+            parse(&["create", "d", "--dim", "8", "--quantization", "pq"]).unwrap_err(),
+            "unknown quantization \"pq\" (none or sq8)"
+        );
+        assert_eq!(
+            parse(&["create", "d", "--dim", "8", "--rerank", "5"]).unwrap_err(),
+            "--rerank applies only with --quantization sq8"
+        );
+        assert!(
+            parse(&[
+                "create",
+                "d",
+                "--dim",
+                "8",
+                "--quantization",
+                "sq8",
+                "--metric",
+                "l1"
+            ])
+            .unwrap_err()
+            .contains("quantization=sq8 needs")
+        );
+        assert!(
+            parse(&[
+                "create",
+                "d",
+                "--dim",
+                "8",
+                "--quantization",
+                "sq8",
+                "--rerank",
+                "0"
+            ])
+            .is_err()
+        );
         // Missing --dim is clap's business.
         assert!(parse(&["create", "d"]).is_err());
     }
