@@ -82,6 +82,8 @@ fn search(e: &Engine, dir: &str, exact: bool) -> Vec<Vec<(Ino, f32)>> {
                 ef: None,
                 filter: None,
                 exact,
+                max_distance: None,
+                include: Default::default(),
             };
             let mut hits = Vec::new();
             e.search(&query, &Creds::ROOT, &mut s, &mut hits).unwrap();

@@ -1024,6 +1024,8 @@ fn search_case(exact: bool, filtered: bool) -> Case {
                         ef: Some(EF_MAX),
                         filter: None,
                         exact,
+                        max_distance: None,
+                        include: Include::default(),
                     };
                     Ok((q, world::sq8_vectors(&w.size)))
                 },
