@@ -27,8 +27,7 @@ use std::fmt;
 
 /// The attribute that makes a directory a collection.
 pub const INDEX_XATTR: &[u8] = b"user.vexfs.index";
-/// The attribute holding a file's vector.
-pub const VECTOR_XATTR: &[u8] = b"user.vexfs.vector";
+pub use crate::vector::VECTOR_XATTR;
 
 /// A collection's configuration, as `user.vexfs.index` holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +59,7 @@ impl IndexConfig {
     /// Default `ef_search`.
     pub const EF_SEARCH_DEFAULT: u32 = 64;
     /// Default `rerank` of a quantized collection.
-    pub const RERANK_DEFAULT: u32 = 32;
+    pub const RERANK_DEFAULT: u32 = crate::limits::RERANK_DEFAULT;
 
     /// The error for a `rerank` given to a collection that is not quantized.
     pub const RERANK_UNQUANTIZED: Error =

@@ -45,6 +45,9 @@ pub const HNSW_M_MAX: u32 = 64;
 /// Live vectors an sq8 index needs before it trains its ranges (until then its searches walk
 /// the exact vectors; see `index::sq8`).
 pub const SQ8_TRAIN_MIN: u64 = 32;
+/// Default `rerank` of a quantized collection (measured: recall@10 at the default ef equals
+/// the uncompressed collection's on real-minilm-20k and gauss100k with 16, 32 and 64).
+pub const RERANK_DEFAULT: u32 = 32;
 /// Largest `rerank` of a quantized collection (the candidates re-scored exactly).
 pub const RERANK_MAX: u32 = 4096;
 /// Largest `ef_construction` and `ef_search` a collection may be configured with, and the

@@ -292,7 +292,7 @@ impl Hnsw {
             scratch: SearchScratch::new(),
             sq: is_sq8.then(|| Box::new(Sq8::new(params.elem, params.metric, params.dim as usize))),
             code_dot: vector::code_dot(),
-            rerank: crate::collections::IndexConfig::RERANK_DEFAULT as usize,
+            rerank: crate::limits::RERANK_DEFAULT as usize,
         }
     }
 

@@ -31,12 +31,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use super::filter::Filter;
-use crate::collections::VECTOR_XATTR;
 use crate::error::{Error, Result};
 use crate::limits::{
     BATCH_QUERIES_MAX, BIN_DIM_MAX, DIM_MAX, EF_MAX, INCLUDE_ATTRS_MAX, K_DEFAULT, K_MAX, PATH_LEN_MAX,
     QUERY_LEN_MAX, XATTR_NAME_LEN_MAX,
 };
+use crate::vector::VECTOR_XATTR;
 
 /// Longest error message this module returns, in characters.
 const MESSAGE_CHARS_MAX: usize = 300;

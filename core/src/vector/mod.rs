@@ -17,6 +17,10 @@ pub mod simd;
 use crate::error::{Error, Result};
 use crate::limits::{BIN_DIM_MAX, DIM_MAX};
 
+/// The attribute holding a file's vector (defined here, below every layer that names it;
+/// `collections` re-exports it).
+pub const VECTOR_XATTR: &[u8] = b"user.vexfs.vector";
+
 /// How the components of a vector are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ElemType {
