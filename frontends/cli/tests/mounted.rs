@@ -434,3 +434,61 @@ fn bad_input_fails_with_one_line_and_changes_nothing() {
     assert!(e.ends_with("not inside a VexFS mount"), "{e}");
     m.unmount();
 }
+
+#[test]
+fn search_batch_from_a_file_of_vectors() {
+    if !fuse_or_skip("search_batch_from_a_file_of_vectors") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let m = scratch.mount();
+    let docs = m.p("docs");
+    std::fs::create_dir(&docs).unwrap();
+    ok(["index", "create", s(&docs), "--dim", "2"]);
+    for i in 0..5 {
+        let f = docs.join(format!("f{i}"));
+        std::fs::write(&f, b"").unwrap();
+        ok(["vector", "set", s(&f), &format!("{i},0")]);
+    }
+    let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let q = scratch.dir.path().join("q.f32");
+    std::fs::write(&q, f32s(&[0.0, 0.0, 4.0, 0.0, 2.1, 0.0])).unwrap();
+    let path = |i: usize| docs.join(format!("f{i}")).display().to_string();
+    // Text: query index in the file, rank, distance, path.
+    let out = ok(["search", s(&docs), "--from", s(&q), "-k", "2"]);
+    let want = format!(
+        "0 1 0.0 {}\n0 2 1.0 {}\n1 1 0.0 {}\n1 2 1.0 {}\n",
+        path(0),
+        path(1),
+        path(4),
+        path(3)
+    );
+    assert!(out.starts_with(&want), "{out}");
+    let third: Vec<&str> = out.lines().filter(|l| l.starts_with("2 ")).collect();
+    assert_eq!(third.len(), 2, "{out}");
+    assert!(
+        third[0].starts_with("2 1 ") && third[0].ends_with(&path(2)),
+        "{out}"
+    );
+    let out = ok(["search", s(&docs), "--from", s(&q), "-k", "1", "--paths-only"]);
+    assert_eq!(out, format!("0 {}\n1 {}\n2 {}\n", path(0), path(4), path(2)));
+    let out = ok(["search", s(&docs), "--from", s(&q), "-k", "1", "--json"]);
+    assert_eq!(
+        out.lines().next().unwrap(),
+        "{\"query\":0,\"path\":\"/docs/f0\",\"distance\":0.0}"
+    );
+    // More queries than one batch takes: several writes, numbered across them, in order.
+    let many: Vec<f32> = (0..2500).flat_map(|i| [(i % 5) as f32, 0.0]).collect();
+    std::fs::write(&q, f32s(&many)).unwrap();
+    let out = ok(["search", s(&docs), "--from", s(&q), "-k", "1", "--json"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2500);
+    for (i, l) in lines.iter().enumerate() {
+        let want = format!("{{\"query\":{i},\"path\":\"/docs/f{}\",\"distance\":0.0}}", i % 5);
+        assert_eq!(*l, want);
+    }
+    // A bad vector anywhere: one line naming it, nothing searched.
+    std::fs::write(&q, f32s(&[0.0, 0.0, 1.0, f32::NAN])).unwrap();
+    let e = fails(["search", s(&docs), "--from", s(&q)]);
+    assert!(e.contains("not finite"), "{e}");
+}

@@ -10,6 +10,13 @@
 //! `--include`, the fields asked for as one JSON object after a tab; or as they came with
 //! `--json`, or as paths alone with `--paths-only`. A query vector the collection cannot
 //! take (wrong count, out of range, the zero vector of a `cosine` collection) fails here.
+//!
+//! Batches: a `--from` file holding several vectors (a multiple of the collection's dimension
+//! in values) is searched as one batch per write (SPEC §4: a JSON array, at most
+//! `BATCH_QUERIES_MAX` queries and `QUERY_LEN_MAX` bytes each; a longer file takes several).
+//! Each query is checked before any is sent. Text lines then start with the query's index in
+//! the file (from 0), `--json` lines carry it as `"query"` (renumbered across writes), and
+//! `--paths-only` prints `INDEX PATH`.
 
 use super::mounted::{self, Mount, io_message};
 use super::vector::{encode, parse_values, read_f32_file};
@@ -18,7 +25,8 @@ use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vexfs_core::query::{Filter, Include, Query, Target, parse_query};
+use vexfs_core::limits::{BATCH_QUERIES_MAX, QUERY_LEN_MAX};
+use vexfs_core::query::{Filter, Include, Query, Target, batch_to_json, parse_query};
 
 /// Arguments of `vexfs search`.
 #[derive(Debug, clap::Args)]
@@ -86,6 +94,13 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
             dir.display()
         ))
     })?;
+    if let (None, Some(src)) = (&args.vector, &args.from) {
+        let values = read_f32_file(src)?;
+        let per = cfg.dim as usize;
+        if values.len() > per && values.len().is_multiple_of(per) {
+            return run_batch(&located, &cfg, values.chunks(per), &args);
+        }
+    }
     let target = match (&args.vector, &args.like, &args.from) {
         (Some(_), _, _) | (None, None, Some(_)) => {
             let (what, values) = match (&args.vector, &args.from) {
@@ -144,6 +159,106 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Searches each vector of `vectors` (in file order) as batches through the mount, printing
+/// each answer line with the index of its query in the file.
+fn run_batch<'a>(
+    located: &mounted::Located,
+    cfg: &vexfs_core::IndexConfig,
+    vectors: impl Iterator<Item = &'a [f64]>,
+    args: &Args,
+) -> CliResult<ExitCode> {
+    let dir = located.relative()?;
+    let mut queries = Vec::new();
+    for (i, values) in vectors.enumerate() {
+        let what = format!("--from: vector {i}");
+        let bytes = encode(Some(cfg), values).map_err(|e| context(&what, e))?;
+        cfg.check_vector(&bytes)
+            .map_err(|e| context(&what, e.to_string().trim_start_matches("invalid argument: ")))?;
+        queries.push(build_query(dir.clone(), Target::Values(values.to_vec()), args)?);
+    }
+    let mut out = io::stdout().lock();
+    let mut first = 0;
+    for batch in batches(&queries) {
+        let lines = transact(&located.mount, &batch_to_json(batch))?;
+        for (rank, query, line) in ranked(&lines, first)? {
+            let written = if args.json {
+                writeln!(out, "{}", renumbered(&line, query))
+            } else {
+                let hit = parse_hit(&line).map_err(|e| context("search", e))?;
+                let path = located.mount.user_path(&hit.path);
+                if args.paths_only {
+                    writeln!(out, "{query} {}", path.display())
+                } else {
+                    let extra = if args.include.is_some() {
+                        format!("\t{}", extra_fields(&line))
+                    } else {
+                        String::new()
+                    };
+                    writeln!(out, "{query} {rank} {} {}{extra}", hit.distance, path.display())
+                }
+            };
+            match written {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+                Err(e) => return Err(context("stdout", e)),
+            }
+        }
+        first += batch.len();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `queries` cut into batches the mount takes: at most `BATCH_QUERIES_MAX` queries and
+/// `QUERY_LEN_MAX` bytes of JSON each (a query alone always fits: `build_query` parsed it).
+fn batches(queries: &[Query]) -> Vec<&[Query]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 2);
+    for (i, q) in queries.iter().enumerate() {
+        let len = q.to_json().len() + 1;
+        if i > start && (i - start == BATCH_QUERIES_MAX || bytes + len > QUERY_LEN_MAX) {
+            out.push(&queries[start..i]);
+            (start, bytes) = (i, 2);
+        }
+        bytes += len;
+    }
+    if start < queries.len() {
+        out.push(&queries[start..]);
+    }
+    out
+}
+
+/// The answer lines of one batch whose first query is `first` in the file, as (rank within
+/// its query from 1, the query's index in the file, line).
+fn ranked(lines: &[String], first: usize) -> CliResult<Vec<(usize, usize, String)>> {
+    let mut out = Vec::with_capacity(lines.len());
+    let mut last: Option<(usize, usize)> = None;
+    for line in lines {
+        let n = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("query")?.as_u64())
+            .ok_or_else(|| CliError::new(format!("search: answer line without its query: {line}")))?
+            as usize;
+        let rank = match last {
+            Some((q, r)) if q == n => r + 1,
+            _ => 1,
+        };
+        last = Some((n, rank));
+        out.push((rank, first + n, line.clone()));
+    }
+    Ok(out)
+}
+
+/// `line` with its leading `"query":N` replaced by `query` (its index in the file).
+fn renumbered(line: &str, query: usize) -> String {
+    match line
+        .strip_prefix("{\"query\":")
+        .and_then(|rest| rest.split_once(','))
+    {
+        Some((_, rest)) => format!("{{\"query\":{query},{rest}"),
+        None => line.to_owned(),
+    }
 }
 
 /// The query the options describe, checked by the same parser the filesystem uses.
