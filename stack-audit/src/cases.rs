@@ -978,16 +978,7 @@ fn search_case(exact: bool, filtered: bool) -> Case {
                     elem.dim_max()
                 ),
                 move |w| {
-                    let q = Query {
-                        dir: world::kernel_dir(elem, metric),
-                        target: Target::Bytes(world::vector_bytes(elem, elem.dim_max(), 9)),
-                        k: K_MAX,
-                        ef: Some(EF_MAX),
-                        filter: None,
-                        exact,
-                        max_distance: None,
-                        include: Include::default(),
-                    };
+                    let q = widest_query(world::kernel_dir(elem, metric), elem, exact);
                     Ok((q, w.size.kernel_vectors))
                 },
             ));
@@ -1017,22 +1008,28 @@ fn search_case(exact: bool, filtered: bool) -> Case {
                     if !trained {
                         return Err(format!("{dir}: the sq8 index is not trained"));
                     }
-                    let q = Query {
-                        dir,
-                        target: Target::Bytes(world::vector_bytes(elem, elem.dim_max(), 9)),
-                        k: K_MAX,
-                        ef: Some(EF_MAX),
-                        filter: None,
-                        exact,
-                        max_distance: None,
-                        include: Include::default(),
-                    };
+                    let q = widest_query(dir, elem, exact);
                     Ok((q, world::sq8_vectors(&w.size)))
                 },
             ));
         }
     }
     Case { probes }
+}
+
+/// A query of `dir` at the widest `k` and `ef`, for a vector of `elem` at its largest
+/// dimension, no filter, no radius, nothing included.
+fn widest_query(dir: String, elem: ElemType, exact: bool) -> Query {
+    Query {
+        dir,
+        target: Target::Bytes(world::vector_bytes(elem, elem.dim_max(), 9)),
+        k: K_MAX,
+        ef: Some(EF_MAX),
+        filter: None,
+        exact,
+        max_distance: None,
+        include: Include::default(),
+    }
 }
 
 /// Credentialed searches of `/big`: a quarter of its members unreadable to the caller, who

@@ -132,6 +132,19 @@ fn index_import_search_round_trip() {
     );
 }
 
+/// Makes `docs` a collection (dim 2, l2) of `f0`..`f4`: `fI` holds `I` bytes, its vector is
+/// `(I, 0)` and its `user.n` is `I`.
+fn points_on_a_line(docs: &Path) {
+    std::fs::create_dir(docs).unwrap();
+    ok(["index", "create", s(docs), "--dim", "2"]);
+    for i in 0..5 {
+        let f = docs.join(format!("f{i}"));
+        std::fs::write(&f, vec![b'x'; i]).unwrap();
+        ok(["vector", "set", s(&f), &format!("{i},0")]);
+        xattr::set(&f, "user.n", i.to_string().as_bytes()).unwrap();
+    }
+}
+
 #[test]
 fn search_radius_and_include() {
     if !fuse_or_skip("search_radius_and_include") {
@@ -140,14 +153,7 @@ fn search_radius_and_include() {
     let scratch = Scratch::new();
     let m = scratch.mount();
     let docs = m.p("docs");
-    std::fs::create_dir(&docs).unwrap();
-    ok(["index", "create", s(&docs), "--dim", "2"]);
-    for i in 0..5 {
-        let f = docs.join(format!("f{i}"));
-        std::fs::write(&f, vec![b'x'; i]).unwrap();
-        ok(["vector", "set", s(&f), &format!("{i},0")]);
-        xattr::set(&f, "user.n", i.to_string().as_bytes()).unwrap();
-    }
+    points_on_a_line(&docs);
     // Squared l2 from (0, 0): 0, 1, 4, 9, 16; within 4, at most 10.
     let out = ok([
         "search",
@@ -443,13 +449,7 @@ fn search_batch_from_a_file_of_vectors() {
     let scratch = Scratch::new();
     let m = scratch.mount();
     let docs = m.p("docs");
-    std::fs::create_dir(&docs).unwrap();
-    ok(["index", "create", s(&docs), "--dim", "2"]);
-    for i in 0..5 {
-        let f = docs.join(format!("f{i}"));
-        std::fs::write(&f, b"").unwrap();
-        ok(["vector", "set", s(&f), &format!("{i},0")]);
-    }
+    points_on_a_line(&docs);
     let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let q = scratch.dir.path().join("q.f32");
     std::fs::write(&q, f32s(&[0.0, 0.0, 4.0, 0.0, 2.1, 0.0])).unwrap();

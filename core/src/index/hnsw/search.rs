@@ -265,7 +265,29 @@ struct FilterGate<'a> {
     may_abort: bool,
 }
 
-impl FilterGate<'_> {
+impl<'a> FilterGate<'a> {
+    /// The gate of a filtered search of `h` at breadth `ef`: it may abandon the walk once it
+    /// has evaluated the filter on half the live nodes.
+    #[inline]
+    fn of_search(
+        h: &Hnsw,
+        f: &'a mut dyn FnMut(u64) -> bool,
+        memo: &'a mut [u16],
+        tag: u16,
+        ef: usize,
+    ) -> Self {
+        FilterGate {
+            f,
+            memo,
+            tag,
+            evaluated: 0,
+            passed: 0,
+            budget: (h.by_label.len() / 2) as u64,
+            ef: ef as u64,
+            may_abort: true,
+        }
+    }
+
     #[inline]
     fn eval(&mut self, h: &Hnsw, id: u32) -> bool {
         let m = self.memo[id as usize];
@@ -559,16 +581,7 @@ impl Hnsw {
             }
             Some(f) => {
                 let SearchScratch { beam, memo, .. } = scratch;
-                let mut gate = FilterGate {
-                    f: &mut *f,
-                    memo,
-                    tag: beam.tag,
-                    evaluated: 0,
-                    passed: 0,
-                    budget: (self.by_label.len() / 2) as u64,
-                    ef: ef as u64,
-                    may_abort: true,
-                };
+                let mut gate = FilterGate::of_search(self, &mut *f, memo, beam.tag, ef);
                 let finished = self.beam::<_, _, true>(&query, ep, epd, 0, ef, &mut gate, beam);
                 if !finished || scratch.beam.res.len() < k {
                     self.exact_top_k(query, k, Some(f), scratch, out);
@@ -612,16 +625,7 @@ impl Hnsw {
                 }
             }
             Some(f) => {
-                let mut gate = FilterGate {
-                    f: &mut *f,
-                    memo,
-                    tag: beam.tag,
-                    evaluated: 0,
-                    passed: 0,
-                    budget: (self.by_label.len() / 2) as u64,
-                    ef: ef as u64,
-                    may_abort: true,
-                };
+                let mut gate = FilterGate::of_search(self, &mut *f, memo, beam.tag, ef);
                 let finished = self.beam::<_, _, true>(&codes, ep, epd, 0, ef, &mut gate, beam);
                 if !finished || scratch.beam.res.len() < k {
                     self.exact_top_k(query, k, Some(f), scratch, out);

@@ -94,27 +94,31 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
             dir.display()
         ))
     })?;
-    if let (None, Some(src)) = (&args.vector, &args.from) {
-        let values = read_f32_file(src)?;
+    // Read once: `--from -` is standard input.
+    let from = match (&args.vector, &args.from) {
+        (None, Some(src)) => Some(read_f32_file(src)?),
+        _ => None,
+    };
+    if let Some(values) = &from {
         let per = cfg.dim as usize;
         if values.len() > per && values.len().is_multiple_of(per) {
             return run_batch(&located, &cfg, values.chunks(per), &args);
         }
     }
-    let target = match (&args.vector, &args.like, &args.from) {
-        (Some(_), _, _) | (None, None, Some(_)) => {
-            let (what, values) = match (&args.vector, &args.from) {
-                (Some(v), _) => ("--vector", parse_values(v).map_err(|e| context("--vector", e))?),
-                (None, Some(src)) => ("--from", read_f32_file(src)?),
-                (None, None) => return Err(CliError::new("give --vector, --like or --from")),
-            };
+    let given = match (&args.vector, from) {
+        (Some(v), _) => Some(("--vector", parse_values(v).map_err(|e| context("--vector", e))?)),
+        (None, Some(values)) => Some(("--from", values)),
+        (None, None) => None,
+    };
+    let target = match (given, &args.like) {
+        (Some((what, values)), _) => {
             // Checks the count and each value against the collection before asking the mount.
             let bytes = encode(Some(&cfg), &values).map_err(|e| context(what, e))?;
             cfg.check_vector(&bytes)
                 .map_err(|e| context(what, e.to_string().trim_start_matches("invalid argument: ")))?;
             Target::Values(values)
         }
-        (None, Some(file), _) => {
+        (None, Some(file)) => {
             let like = mounted::locate(file)?;
             if like.mount.root != located.mount.root {
                 return Err(CliError::new(format!(
@@ -125,7 +129,7 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
             }
             Target::Like(like.relative()?)
         }
-        (None, None, None) => return Err(CliError::new("give --vector, --like or --from")),
+        (None, None) => return Err(CliError::new("give --vector, --like or --from")),
     };
     let query = build_query(located.relative()?, target, &args)?;
     let lines = transact(&located.mount, &query.to_json())?;
