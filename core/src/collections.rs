@@ -252,6 +252,10 @@ impl fmt::Display for IndexConfig {
                 self.quantization.name(),
                 self.rerank
             )?;
+        } else if self.rerank != Self::RERANK_DEFAULT {
+            // Never so in a valid configuration: printed so that the text refuses to parse as
+            // the value refuses to validate, instead of reading back as a different, valid one.
+            write!(f, " rerank={}", self.rerank)?;
         }
         Ok(())
     }
@@ -502,6 +506,13 @@ mod tests {
             "dim=8 metric=l2 type=f32 m=16 ef_construction=200 ef_search=64"
         );
         assert!(IndexConfig { rerank: 5, ..n }.validate().is_err());
+        // An invalid rerank on an unquantized value is printed, so its text is refused too
+        // (the codec fuzzer found it dropped: the text read back as a valid configuration).
+        for rerank in [0, 5, RERANK_MAX + 1] {
+            let bad = IndexConfig { rerank, ..n };
+            assert!(bad.validate().is_err());
+            assert!(IndexConfig::parse(bad.to_string().as_bytes()).is_err(), "{bad}");
+        }
         assert!(IndexConfig::parse(b"dim=4096").is_ok());
     }
 
