@@ -409,14 +409,9 @@ fn searches(e: &Engine) -> Vec<Vec<(Ino, f32)>> {
         .flat_map(|(dir, v)| {
             [false, true].map(|exact| {
                 let q = Query {
-                    dir: dir.to_string(),
-                    target: Target::Values(v.clone()),
                     k: 10,
-                    ef: None,
-                    filter: None,
                     exact,
-                    max_distance: None,
-                    include: Default::default(),
+                    ..Query::new(*dir, Target::Values(v.clone()))
                 };
                 let mut hits = Vec::new();
                 e.search(&q, &Creds::ROOT, &mut s, &mut hits).unwrap();

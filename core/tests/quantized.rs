@@ -75,15 +75,11 @@ fn search(e: &Engine, dir: &str, exact: bool) -> Vec<Vec<(Ino, f32)>> {
     let mut s = Scratch::new();
     (0..60)
         .map(|q| {
+            let target = Target::Values(point(N + q * 13).iter().map(|&x| f64::from(x)).collect());
             let query = Query {
-                dir: dir.to_string(),
-                target: Target::Values(point(N + q * 13).iter().map(|&x| f64::from(x)).collect()),
                 k: 10,
-                ef: None,
-                filter: None,
                 exact,
-                max_distance: None,
-                include: Default::default(),
+                ..Query::new(dir, target)
             };
             let mut hits = Vec::new();
             e.search(&query, &Creds::ROOT, &mut s, &mut hits).unwrap();
