@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Mounted, Scratch, VEXFS, fails, fuse_or_skip, ok, parse_results, raw_vector, vexfs};
+use common::{Mounted, Scratch, VEXFS, fails, fuse_or_skip, ok, parse_results, raw_vector, umount, vexfs};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
@@ -382,7 +382,7 @@ fn mount_says_when_ready_and_runs_in_the_background() {
         scratch.mountpoint.join(".vexfs/search").is_file(),
         "printed before it answers"
     );
-    assert!(Command::new("umount").arg(mnt).status().unwrap().success());
+    umount(&scratch.mountpoint);
     assert!(child.wait().unwrap().success());
 
     let out = vexfs(["mount", "-d", img, mnt]);
@@ -390,7 +390,7 @@ fn mount_says_when_ready_and_runs_in_the_background() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{ready}\n"));
     // Answers at once, no waiting.
     std::fs::write(scratch.mountpoint.join("a"), b"hello").unwrap();
-    assert!(Command::new("umount").arg(mnt).status().unwrap().success());
+    umount(&scratch.mountpoint);
     // The background process closes the image and exits; then the image opens cleanly.
     let started = std::time::Instant::now();
     loop {

@@ -151,8 +151,22 @@ fn external_umount_ends_the_mount() {
     let child = start(&s, "external_umount_ends_the_mount");
     std::fs::write(s.mnt.join("x"), b"x").unwrap();
     let c = cpath(&s.mnt);
-    // SAFETY: a valid path; we are root in CI (else this reports EPERM and we use fusermount3).
-    if unsafe { libc::umount(c.as_ptr()) } != 0 {
+    // EBUSY is retried for a while: a sibling test forking at the moment the write above had
+    // the file open lends that open file to the child until it execs.
+    let started = std::time::Instant::now();
+    let unmounted = loop {
+        // SAFETY: a valid path; we are root in CI (else this reports EPERM and we use
+        // fusermount3).
+        if unsafe { libc::umount(c.as_ptr()) } == 0 {
+            break true;
+        }
+        let busy = std::io::Error::last_os_error().raw_os_error() == Some(libc::EBUSY);
+        if !busy || started.elapsed() > std::time::Duration::from_secs(10) {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    if !unmounted {
         let st = Command::new("fusermount3")
             .arg("-u")
             .arg(&s.mnt)

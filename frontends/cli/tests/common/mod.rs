@@ -182,27 +182,10 @@ impl Mounted {
         self.root.join(rel)
     }
 
-    /// Unmounts with `umount` and asserts that `vexfs mount` exits 0.
-    ///
-    /// `umount` is retried for a while when the mount is busy: a sibling test forking a process
-    /// at the moment this one has a file of the mount open lends that open file to the child
-    /// until it execs.
+    /// Unmounts with `umount` (see [`umount`]) and asserts that `vexfs mount` exits 0.
     pub fn unmount(mut self) {
-        let started = Instant::now();
-        loop {
-            let out = Command::new("umount").arg(&self.root).output().unwrap();
-            if out.status.success() {
-                break;
-            }
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            // On failure `self` still owns the child: dropping it clears the mount.
-            assert!(
-                stderr.contains("busy") && started.elapsed() < Duration::from_secs(10),
-                "umount {}: {stderr}",
-                self.root.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // On failure `self` still owns the child: dropping it clears the mount.
+        umount(&self.root);
         let mut child = self.child.take().unwrap();
         let status = wait_timeout(&mut child);
         assert!(status.success(), "vexfs mount exited with {status}");
@@ -241,6 +224,26 @@ impl Drop for Mounted {
                 let _ = child.wait();
             }
         }
+    }
+}
+
+/// Unmounts `root` with `umount`, retried for a while when the mount is busy: a sibling test
+/// forking a process at the moment this one has a file of the mount open lends that open file
+/// to the child until it execs.
+pub fn umount(root: &Path) {
+    let started = Instant::now();
+    loop {
+        let out = Command::new("umount").arg(root).output().unwrap();
+        if out.status.success() {
+            return;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("busy") && started.elapsed() < Duration::from_secs(10),
+            "umount {}: {stderr}",
+            root.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
