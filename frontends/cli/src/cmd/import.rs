@@ -45,17 +45,7 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult<ExitCode> {
     let dir = &args.dir;
     check_prefix(&args.prefix).map_err(|e| context("--prefix", e))?;
-    let located = mounted::locate(dir)?;
-    let meta = std::fs::metadata(&located.canonical).map_err(|e| context(dir.display(), io_message(&e)))?;
-    if !meta.is_dir() {
-        return Err(CliError::new(format!("{}: not a directory", dir.display())));
-    }
-    let cfg = mounted::collection_config(&located.canonical)?.ok_or_else(|| {
-        CliError::new(format!(
-            "{}: not a collection (no user.vexfs.index; see `vexfs index create`)",
-            dir.display()
-        ))
-    })?;
+    let (located, cfg) = mounted::locate_collection(dir)?;
     let src = &args.fvecs;
     // Pass 1: check everything.
     let count = for_each_record(src, &cfg, |_, _| Ok(()))?;

@@ -142,6 +142,24 @@ pub fn collection_config(dir: &Path) -> CliResult<Option<IndexConfig>> {
     }
 }
 
+/// The collection directory `dir` names, with the mount it is in: the prelude of the commands
+/// that work on one collection (`import`, `search`). Fails with one line when `dir` is not inside
+/// a mounted VexFS, is not a directory, or is not a collection.
+pub fn locate_collection(dir: &Path) -> CliResult<(Located, IndexConfig)> {
+    let located = locate(dir)?;
+    let meta = std::fs::metadata(&located.canonical).map_err(|e| context(dir.display(), io_message(&e)))?;
+    if !meta.is_dir() {
+        return Err(CliError::new(format!("{}: not a directory", dir.display())));
+    }
+    let cfg = collection_config(&located.canonical)?.ok_or_else(|| {
+        CliError::new(format!(
+            "{}: not a collection (no user.vexfs.index; see `vexfs index create`)",
+            dir.display()
+        ))
+    })?;
+    Ok((located, cfg))
+}
+
 /// The collection `file` is in: its parent directory's configuration, or `None`.
 pub fn parent_collection(file: &Path) -> CliResult<Option<IndexConfig>> {
     match file.parent() {

@@ -83,17 +83,7 @@ pub struct Hit {
 /// Runs the search and prints the results.
 pub fn run(args: Args) -> CliResult<ExitCode> {
     let dir = &args.dir;
-    let located = mounted::locate(dir)?;
-    let meta = std::fs::metadata(&located.canonical).map_err(|e| context(dir.display(), io_message(&e)))?;
-    if !meta.is_dir() {
-        return Err(CliError::new(format!("{}: not a directory", dir.display())));
-    }
-    let cfg = mounted::collection_config(&located.canonical)?.ok_or_else(|| {
-        CliError::new(format!(
-            "{}: not a collection (no user.vexfs.index; see `vexfs index create`)",
-            dir.display()
-        ))
-    })?;
+    let (located, cfg) = mounted::locate_collection(dir)?;
     // Read once: `--from -` is standard input.
     let from = match (&args.vector, &args.from) {
         (None, Some(src)) => Some(read_f32_file(src)?),
