@@ -18,10 +18,13 @@
 //! - `commit`: the commit timer thread;
 //! - `creds`: a request's caller as core credentials (groups and capabilities from `/proc`);
 //! - `fs`: the `fuser::Filesystem` implementation (parse → core call → reply) and the cache
-//!   (TTL) policy;
+//!   (TTL) policy, with a submodule per family of requests (names, data, listings, xattrs,
+//!   atime);
 //! - `state`: what the worker threads share — the engine behind its `RwLock`, kernel
 //!   references and the lazy pinning protocol;
-//! - `virt`: the virtual `/.vexfs` directory, its search transactions and stats snapshots;
+//! - `virt`: the virtual `/.vexfs` directory, every request on its nodes (the one place `fs`
+//!   hands them to), its open files and their memory budget, search transactions and stats
+//!   snapshots;
 //! - `errno`: the one map from core errors to errno values;
 //! - `convert`: attributes, kinds and times between core and fuser;
 //! - `metrics`: per-request counters and latency histograms for `/.vexfs/stats`.
