@@ -9,7 +9,7 @@
 use super::{OrErrno, VexFs, ctx};
 use crate::errno::errno;
 use crate::metrics::FsOp;
-use fuser::{Errno, INodeNo, OpenFlags, ReplyData, ReplyWrite, Request, WriteFlags};
+use fuser::{INodeNo, ReplyData, ReplyWrite, Request};
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use vexfs_core::Op;
@@ -22,17 +22,16 @@ thread_local! {
 
 impl VexFs {
     /// Replies with at most `size` bytes of file `ino` at `offset`, from the image's map when
-    /// they lie in one run of it, and moves its atime if relatime says so (unless `O_NOATIME`).
+    /// they lie in one run of it, and moves its atime if relatime says so (unless `no_atime`, the open's `O_NOATIME`).
     pub(super) fn read_file(
         &self,
         req: &Request,
         ino: INodeNo,
         offset: u64,
         size: u32,
-        flags: OpenFlags,
+        no_atime: bool,
         reply: ReplyData,
     ) {
-        let no_atime = flags.0 & libc::O_NOATIME != 0;
         self.s.max_read_seen.fetch_max(u64::from(size), Ordering::Relaxed);
         BUF.with_borrow_mut(|buf| {
             let mut reply = Some(reply);
@@ -68,23 +67,20 @@ impl VexFs {
     }
 
     /// Writes `data` to file `ino` at `offset` in core write operations of at most
-    /// `WRITE_OP_BYTES_MAX`; a failure after some were written is a short write.
+    /// `WRITE_OP_BYTES_MAX`; a failure after some were written is a short write. `kill_suid`: the
+    /// kernel asks for set-user-ID/set-group-ID to be cleared.
     pub(super) fn write_file(
         &self,
         req: &Request,
         ino: INodeNo,
         offset: u64,
         data: &[u8],
-        write_flags: WriteFlags,
+        kill_suid: bool,
         reply: ReplyWrite,
     ) {
-        if self.read_only() {
-            return reply.error(Errno::EROFS);
-        }
         self.s
             .max_write_seen
             .fetch_max(data.len() as u64, Ordering::Relaxed);
-        let kill_suid = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         let ctx = ctx(req);
         let r = self.s.metrics.time(FsOp::Write, || {
             let mut e = self.s.write()?;

@@ -14,6 +14,15 @@ use fuser::{Errno, FileAttr, FileType, INodeNo, ReplyDirectory, ReplyDirectoryPl
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
+/// One entry of a listing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    pub(crate) ino: u64,
+    pub(crate) cookie: u64,
+    pub(crate) kind: FileType,
+    pub(crate) name: &'a OsStr,
+}
+
 /// A directory listing reply: names (`readdir`) or names with attributes (`readdirplus`).
 pub(crate) trait Listing {
     /// Whether an entry added gives the kernel a reference to its node (`readdirplus`).
@@ -21,14 +30,7 @@ pub(crate) trait Listing {
 
     /// Adds one entry; true when the reply is full (the entry was not added). `attr` is called
     /// only by a listing that carries attributes; its error fails the listing.
-    fn add(
-        &mut self,
-        ino: u64,
-        cookie: u64,
-        kind: FileType,
-        name: &OsStr,
-        attr: impl FnOnce() -> Result<FileAttr, Errno>,
-    ) -> Result<bool, Errno>;
+    fn add(&mut self, e: Entry<'_>, attr: impl FnOnce() -> Result<FileAttr, Errno>) -> Result<bool, Errno>;
 
     /// Sends the listing.
     fn ok(self);
@@ -40,15 +42,14 @@ pub(crate) trait Listing {
 impl Listing for ReplyDirectory {
     const GIVES_REFS: bool = false;
 
-    fn add(
-        &mut self,
-        ino: u64,
-        cookie: u64,
-        kind: FileType,
-        name: &OsStr,
-        _attr: impl FnOnce() -> Result<FileAttr, Errno>,
-    ) -> Result<bool, Errno> {
-        Ok(ReplyDirectory::add(self, INodeNo(ino), cookie, kind, name))
+    fn add(&mut self, e: Entry<'_>, _attr: impl FnOnce() -> Result<FileAttr, Errno>) -> Result<bool, Errno> {
+        Ok(ReplyDirectory::add(
+            self,
+            INodeNo(e.ino),
+            e.cookie,
+            e.kind,
+            e.name,
+        ))
     }
 
     fn ok(self) {
@@ -63,20 +64,13 @@ impl Listing for ReplyDirectory {
 impl Listing for ReplyDirectoryPlus {
     const GIVES_REFS: bool = true;
 
-    fn add(
-        &mut self,
-        ino: u64,
-        cookie: u64,
-        _kind: FileType,
-        name: &OsStr,
-        attr: impl FnOnce() -> Result<FileAttr, Errno>,
-    ) -> Result<bool, Errno> {
+    fn add(&mut self, e: Entry<'_>, attr: impl FnOnce() -> Result<FileAttr, Errno>) -> Result<bool, Errno> {
         let attr = attr()?;
         Ok(ReplyDirectoryPlus::add(
             self,
-            INodeNo(ino),
-            cookie,
-            name,
+            INodeNo(e.ino),
+            e.cookie,
+            e.name,
             &ATTR_TTL,
             &attr,
             GEN,
@@ -109,9 +103,14 @@ impl VexFs {
             let mut full = false;
             let mut failed = None;
             e.readdir(ino.0, offset, |d| {
-                let name = OsStr::from_bytes(&d.name);
+                let entry = Entry {
+                    ino: d.ino,
+                    cookie: d.cookie,
+                    kind: file_type(d.kind),
+                    name: OsStr::from_bytes(&d.name),
+                };
                 let attr = || e.getattr(d.ino).map(|a| engine_attr(&a)).or_errno();
-                match reply.add(d.ino, d.cookie, file_type(d.kind), name, attr) {
+                match reply.add(entry, attr) {
                     Ok(f) => full = f,
                     Err(err) => {
                         failed = Some(err);

@@ -54,7 +54,7 @@ mod dir;
 mod names;
 mod xattr;
 
-pub(crate) use dir::Listing;
+pub(crate) use dir::{Entry, Listing};
 
 use crate::convert::{now, timestamp};
 use crate::errno::errno;
@@ -73,7 +73,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use vexfs_core::limits::WRITE_OP_BYTES_MAX;
-use vexfs_core::{Ctx, Error, FallocMode, FileKind, RenameMode, SetAttr, SetTime};
+use vexfs_core::{Attr, Ctx, Error, FallocMode, FileKind, RenameMode, SetAttr, SetTime};
 
 /// How long the kernel may cache a directory entry (see the module docs).
 pub(crate) const ENTRY_TTL: Duration = Duration::from_secs(60);
@@ -122,6 +122,13 @@ impl VexFs {
     /// `ino` if it is a virtual node: requests on it go to `virt`.
     fn virt(&self, ino: INodeNo) -> Option<Node<'_>> {
         Node::of(ino.0, &self.s)
+    }
+
+    /// The attributes of engine inode `ino`, timed as `op`.
+    fn attr_of(&self, op: FsOp, ino: INodeNo) -> Result<Attr, Errno> {
+        self.s
+            .metrics
+            .time(op, || self.s.read()?.getattr(ino.0).or_errno())
     }
 
     /// Whether the mount refuses changes (`-o ro`): the server, not the kernel, enforces it.
@@ -181,11 +188,7 @@ impl Filesystem for VexFs {
         if let Some(v) = self.virt(ino) {
             return v.getattr(reply);
         }
-        let r = self
-            .s
-            .metrics
-            .time(FsOp::Getattr, || self.s.read()?.getattr(ino.0).or_errno());
-        match r {
+        match self.attr_of(FsOp::Getattr, ino) {
             Ok(a) => reply.attr(&ATTR_TTL, &engine_attr(&a)),
             Err(e) => reply.error(e),
         }
@@ -341,11 +344,7 @@ impl Filesystem for VexFs {
         if self.read_only() && (flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0) {
             return reply.error(Errno::EROFS);
         }
-        let r = self
-            .s
-            .metrics
-            .time(FsOp::Open, || self.s.read()?.getattr(ino.0).or_errno());
-        match r {
+        match self.attr_of(FsOp::Open, ino) {
             Ok(a) if a.kind == FileKind::Directory => reply.error(Errno::EISDIR),
             Ok(_) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(e),
@@ -363,10 +362,11 @@ impl Filesystem for VexFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let no_atime = flags.0 & libc::O_NOATIME != 0;
         if let Some(v) = self.virt(ino) {
             return v.read(fh, offset, size, reply);
         }
-        self.read_file(req, ino, offset, size, flags, reply);
+        self.read_file(req, ino, offset, size, no_atime, reply);
     }
 
     fn write(
@@ -384,7 +384,11 @@ impl Filesystem for VexFs {
         if let Some(v) = self.virt(ino) {
             return v.write(req, fh, data, reply);
         }
-        self.write_file(req, ino, offset, data, write_flags, reply);
+        if self.read_only() {
+            return reply.error(Errno::EROFS);
+        }
+        let kill_suid = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        self.write_file(req, ino, offset, data, kill_suid, reply);
     }
 
     fn flush(
@@ -433,11 +437,7 @@ impl Filesystem for VexFs {
         if let Some(v) = self.virt(ino) {
             return v.opendir(reply);
         }
-        let r = self
-            .s
-            .metrics
-            .time(FsOp::Open, || self.s.read()?.getattr(ino.0).or_errno());
-        match r {
+        match self.attr_of(FsOp::Open, ino) {
             Ok(a) if a.kind == FileKind::Directory => reply.opened(FileHandle(0), FopenFlags::empty()),
             Ok(_) => reply.error(Errno::ENOTDIR),
             Err(e) => reply.error(e),

@@ -44,7 +44,7 @@ pub(crate) use handles::Handles;
 use crate::convert::file_attr;
 use crate::creds;
 use crate::errno::errno;
-use crate::fs::{ATTR_TTL, ENTRY_TTL, GEN, Listing};
+use crate::fs::{ATTR_TTL, ENTRY_TTL, Entry, GEN, Listing};
 use crate::state::Shared;
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, FopenFlags, INodeNo, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
@@ -96,10 +96,13 @@ pub(crate) fn append_to_listing<L: Listing>(
     reply: &mut L,
 ) -> Result<(), Errno> {
     if dir == ROOT_INO && offset < VEXFS_COOKIE {
-        let name = OsStr::from_bytes(VEXFS_NAME);
-        reply.add(VEXFS_DIR, VEXFS_COOKIE, FileType::Directory, name, || {
-            Ok(Kind::Dir.attr(s.mounted_at))
-        })?;
+        let entry = Entry {
+            ino: VEXFS_DIR,
+            cookie: VEXFS_COOKIE,
+            kind: FileType::Directory,
+            name: OsStr::from_bytes(VEXFS_NAME),
+        };
+        reply.add(entry, || Ok(Kind::Dir.attr(s.mounted_at)))?;
     }
     Ok(())
 }
@@ -349,7 +352,13 @@ impl<'a> Node<'a> {
                     .map(|a| engine_attr(&a))
                     .map_err(|e| errno(&e)),
             };
-            match reply.add(node, cookie, kind, OsStr::new(name), attr) {
+            let entry = Entry {
+                ino: node,
+                cookie,
+                kind,
+                name: OsStr::new(name),
+            };
+            match reply.add(entry, attr) {
                 Ok(false) => {}
                 Ok(true) => break,
                 Err(e) => return reply.error(e),
