@@ -405,3 +405,115 @@ impl<'a> Node<'a> {
         reply.error(Errno::EXDEV);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vexfs_core::{Engine, EngineConfig};
+
+    /// What a listing received: `(node, cookie, name, the node id and link count of its
+    /// attributes)`, and how it ended.
+    #[derive(Default)]
+    struct Got {
+        entries: Vec<(u64, u64, String, u64, u32)>,
+        end: Option<Result<(), Errno>>,
+    }
+
+    /// A listing with attributes that has room for `room` entries.
+    struct Fake<'a> {
+        room: usize,
+        got: &'a mut Got,
+    }
+
+    impl Listing for Fake<'_> {
+        const GIVES_REFS: bool = true;
+
+        fn add(
+            &mut self,
+            e: Entry<'_>,
+            attr: impl FnOnce() -> Result<FileAttr, Errno>,
+        ) -> Result<bool, Errno> {
+            if self.got.entries.len() == self.room {
+                return Ok(true);
+            }
+            let a = attr()?;
+            let name = e.name.to_string_lossy().into_owned();
+            self.got.entries.push((e.ino, e.cookie, name, a.ino.0, a.nlink));
+            Ok(false)
+        }
+
+        fn ok(self) {
+            self.got.end = Some(Ok(()));
+        }
+
+        fn error(self, e: Errno) {
+            self.got.end = Some(Err(e));
+        }
+    }
+
+    fn shared() -> Shared {
+        Shared::new(Engine::new(EngineConfig::default()), false, 1, 1 << 20)
+    }
+
+    fn list(s: &Shared, ino: u64, offset: u64, room: usize) -> Got {
+        let mut got = Got::default();
+        let node = Node::of(ino, s).expect("a virtual node");
+        node.list(offset, Fake { room, got: &mut got });
+        got
+    }
+
+    #[test]
+    fn the_vexfs_listing_pages_by_cookie_and_its_parent_is_the_root() {
+        let s = shared();
+        let root_nlink = s.read().unwrap().getattr(ROOT_INO).unwrap().nlink;
+        let all = list(&s, VEXFS_DIR, 0, 10);
+        assert_eq!(all.end, Some(Ok(())));
+        assert_eq!(
+            all.entries,
+            vec![
+                (VEXFS_DIR, 1, ".".to_owned(), VEXFS_DIR, 2),
+                (ROOT_INO, 2, "..".to_owned(), ROOT_INO, root_nlink + 1),
+                (SEARCH, 3, "search".to_owned(), SEARCH, 1),
+                (STATS, 4, "stats".to_owned(), STATS, 1),
+            ]
+        );
+        // After cookie 2, with room for one: only `search`; the next request goes on from 3.
+        let page = list(&s, VEXFS_DIR, 2, 1);
+        assert_eq!(page.end, Some(Ok(())));
+        assert_eq!(page.entries, vec![(SEARCH, 3, "search".to_owned(), SEARCH, 1)]);
+        assert_eq!(list(&s, VEXFS_DIR, 3, 10).entries.len(), 1);
+        assert!(list(&s, VEXFS_DIR, 4, 10).entries.is_empty());
+        // The files are no directories.
+        assert_eq!(list(&s, SEARCH, 0, 10).end, Some(Err(Errno::ENOTDIR)));
+        assert_eq!(list(&s, STATS, 0, 10).end, Some(Err(Errno::ENOTDIR)));
+    }
+
+    #[test]
+    fn vexfs_follows_the_root_entries_only() {
+        let s = shared();
+        let mut got = Got::default();
+        let mut reply = Fake {
+            room: 10,
+            got: &mut got,
+        };
+        append_to_listing(&s, ROOT_INO, 0, &mut reply).unwrap();
+        append_to_listing(&s, ROOT_INO, VEXFS_COOKIE, &mut reply).unwrap();
+        append_to_listing(&s, ROOT_INO + 1, 0, &mut reply).unwrap();
+        assert_eq!(
+            got.entries,
+            vec![(VEXFS_DIR, VEXFS_COOKIE, ".vexfs".to_owned(), VEXFS_DIR, 2)]
+        );
+    }
+
+    #[test]
+    fn virtual_names() {
+        assert!(matches!(Name::of(ROOT_INO, b".vexfs"), Some(Name::Dir)));
+        assert!(matches!(Name::of(VEXFS_DIR, b"x"), Some(Name::In(b"x"))));
+        assert!(Name::of(ROOT_INO, b"x").is_none());
+        assert!(Name::of(ROOT_INO + 1, b".vexfs").is_none());
+        assert_eq!(Name::Dir.create_error(), Errno::EEXIST);
+        assert_eq!(Name::In(b"x").create_error(), Errno::EPERM);
+        assert!(Node::of(ROOT_INO, &shared()).is_none());
+        assert!(Node::of(STATS + 1, &shared()).is_none());
+    }
+}
