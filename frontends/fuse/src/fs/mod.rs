@@ -566,24 +566,11 @@ impl Filesystem for VexFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        if self.read_only() {
-            return reply.error(Errno::EROFS);
-        }
-        let (parent, name) = (parent.0, name.as_bytes());
-        if let Some(v) = Name::of(parent, name) {
-            return reply.error(v.create_error());
-        }
         let ctx = ctx(req);
-        let r = self.s.metrics.time(FsOp::Create, || {
-            let mut e = self.s.write()?;
-            let a = e.create(parent, name, mode & 0o7777, &ctx).or_errno()?;
-            self.s.add_ref(a.ino);
-            Ok(engine_attr(&a))
+        let name = name.as_bytes();
+        self.new_entry(FsOp::Create, parent.0, name, reply, |e| {
+            e.create(parent.0, name, mode & 0o7777, &ctx)
         });
-        match r {
-            Ok(a) => reply.created(&ATTR_TTL, &a, GEN, FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
-            Err(e) => reply.error(e),
-        }
     }
 
     fn fallocate(

@@ -1,4 +1,4 @@
-//! Changes to names: the creating requests (`mknod`, `mkdir`, `symlink`, `link`), removals
+//! Changes to names: the creating requests (`create`, `mknod`, `mkdir`, `symlink`, `link`), removals
 //! (`unlink`, `rmdir`) and `rename`, after their arguments are parsed.
 //!
 //! Invariants (see `state`): a reply that gives the kernel a new entry counts its reference
@@ -9,8 +9,36 @@
 use super::{ATTR_TTL, ENTRY_TTL, GEN, OrErrno, VexFs, ctx};
 use crate::metrics::FsOp;
 use crate::virt::{Name, engine_attr};
-use fuser::{Errno, ReplyEmpty, ReplyEntry, Request};
+use fuser::{Errno, FileAttr, FileHandle, FopenFlags, ReplyCreate, ReplyEmpty, ReplyEntry, Request};
 use vexfs_core::{Attr, Engine, Error, RenameMode};
+
+/// The reply to a request that creates a name: an entry, or for `create` an entry and an
+/// open file.
+pub(super) trait NewEntry {
+    fn entry(self, a: &FileAttr);
+    fn error(self, e: Errno);
+}
+
+impl NewEntry for ReplyEntry {
+    fn entry(self, a: &FileAttr) {
+        self.entry_with_ttls(&ATTR_TTL, &ENTRY_TTL, a, GEN);
+    }
+
+    fn error(self, e: Errno) {
+        ReplyEntry::error(self, e);
+    }
+}
+
+/// Files are opened as every engine file is (see `fs`): the page cache is kept.
+impl NewEntry for ReplyCreate {
+    fn entry(self, a: &FileAttr) {
+        self.created(&ATTR_TTL, a, GEN, FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE);
+    }
+
+    fn error(self, e: Errno) {
+        ReplyCreate::error(self, e);
+    }
+}
 
 impl VexFs {
     /// Runs a mutation that creates a name and replies with the new entry, counting the
@@ -20,7 +48,7 @@ impl VexFs {
         op: FsOp,
         parent: u64,
         name: &[u8],
-        reply: ReplyEntry,
+        reply: impl NewEntry,
         f: impl FnOnce(&mut Engine) -> Result<Attr, Error>,
     ) {
         if self.read_only() {
@@ -36,7 +64,7 @@ impl VexFs {
             Ok(engine_attr(&a))
         });
         match r {
-            Ok(a) => reply.entry_with_ttls(&ATTR_TTL, &ENTRY_TTL, &a, GEN),
+            Ok(a) => reply.entry(&a),
             Err(e) => reply.error(e),
         }
     }
