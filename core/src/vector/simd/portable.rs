@@ -25,28 +25,10 @@ const IL: usize = 16;
 
 /// The portable kernel for a supported pair (unsupported pairs get the reference's fallback).
 pub fn kernel(ty: ElemType, metric: Metric) -> DistanceFn {
-    use ElemType::*;
-    use Metric::*;
-    match (ty, metric) {
-        (F32, L2) => l2_f32,
-        (F32, Cosine) => cosine_f32,
-        (F32, Dot) => dot_f32,
-        (F32, L1) => l1_f32,
-        (F16, L2) => l2_f16,
-        (F16, Cosine) => cosine_f16,
-        (F16, Dot) => dot_f16,
-        (F16, L1) => l1_f16,
-        (I8, L2) => l2_i8,
-        (I8, Cosine) => cosine_i8,
-        (I8, Dot) => dot_i8,
-        (I8, L1) => l1_i8,
-        (I16, L2) => l2_i16,
-        (I16, Cosine) => cosine_i16,
-        (I16, Dot) => dot_i16,
-        (I16, L1) => l1_i16,
-        (Bin, Hamming) => hamming,
-        _ => scalar::kernel(ty, metric),
+    if (ty, metric) == (ElemType::Bin, Metric::Hamming) {
+        return hamming;
     }
+    numeric_kernel!(ty, metric, self).unwrap_or_else(|| scalar::kernel(ty, metric))
 }
 
 /// Folds `a` and `b` (read up to the shorter one's last whole `elem`-byte element) `C` bytes at a
@@ -282,19 +264,7 @@ macro_rules! float_family {
 
 /// The halves of the portable float cosine kernel for `ty`.
 pub fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
-    match ty {
-        ElemType::F32 => Some(CosineSplit {
-            dot: cos_dot_f32,
-            norm: cos_norm_f32,
-            full: cosine_f32,
-        }),
-        ElemType::F16 => Some(CosineSplit {
-            dot: cos_dot_f16,
-            norm: cos_norm_f16,
-            full: cosine_f16,
-        }),
-        _ => None,
-    }
+    cosine_split_of!(ty, self)
 }
 
 float_family!(

@@ -39,52 +39,34 @@ fn has_float(f16: bool) -> bool {
 
 /// The AVX2 kernel for a supported pair, if this CPU has the features it needs.
 pub(super) fn kernel(ty: ElemType, metric: Metric) -> Option<DistanceFn> {
-    use ElemType::*;
-    use Metric::*;
     let avx2 = is_x86_feature_detected!("avx2");
     let popcnt = is_x86_feature_detected!("popcnt");
-    let k: DistanceFn = match (ty, metric) {
-        (F32, _) if !has_float(false) => return None,
-        (F16, _) if !has_float(true) => return None,
-        (F32, L2) => checked::l2_f32,
-        (F32, Cosine) => checked::cosine_f32,
-        (F32, Dot) => checked::dot_f32,
-        (F32, L1) => checked::l1_f32,
-        (F16, L2) => checked::l2_f16,
-        (F16, Cosine) => checked::cosine_f16,
-        (F16, Dot) => checked::dot_f16,
-        (F16, L1) => checked::l1_f16,
-        (I8 | I16, _) if !avx2 => return None,
-        (I8, L2) => checked::l2_i8,
-        (I8, Cosine) => checked::cosine_i8,
-        (I8, Dot) => checked::dot_i8,
-        (I8, L1) => checked::l1_i8,
-        (I16, L2) => checked::l2_i16,
-        (I16, Cosine) => checked::cosine_i16,
-        (I16, Dot) => checked::dot_i16,
-        (I16, L1) => checked::l1_i16,
-        (Bin, Hamming) if avx2 && popcnt => checked::hamming_avx2,
-        (Bin, Hamming) if popcnt => checked::hamming_popcnt,
-        _ => return None,
+    let runs = match ty {
+        ElemType::F32 => has_float(false),
+        ElemType::F16 => has_float(true),
+        ElemType::I8 | ElemType::I16 => avx2,
+        ElemType::Bin => {
+            return match metric {
+                Metric::Hamming if avx2 && popcnt => Some(checked::hamming_avx2),
+                Metric::Hamming if popcnt => Some(checked::hamming_popcnt),
+                _ => None,
+            };
+        }
     };
-    Some(k)
+    if !runs {
+        return None;
+    }
+    numeric_kernel!(ty, metric, checked)
 }
 
 /// The halves of the float cosine kernel [`kernel`] returns for `ty`, if this CPU runs it.
 pub(super) fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
-    match ty {
-        ElemType::F32 if has_float(false) => Some(CosineSplit {
-            dot: checked::cos_dot_f32,
-            norm: checked::cos_norm_f32,
-            full: checked::cosine_f32,
-        }),
-        ElemType::F16 if has_float(true) => Some(CosineSplit {
-            dot: checked::cos_dot_f16,
-            norm: checked::cos_norm_f16,
-            full: checked::cosine_f16,
-        }),
-        _ => None,
-    }
+    let runs = match ty {
+        ElemType::F32 => has_float(false),
+        ElemType::F16 => has_float(true),
+        ElemType::I8 | ElemType::I16 | ElemType::Bin => false,
+    };
+    if runs { cosine_split_of!(ty, checked) } else { None }
 }
 
 /// The AVX2 code kernel, if this CPU has AVX2.
