@@ -81,17 +81,19 @@
 
 mod check;
 mod codec;
+mod gate;
 mod heap;
 mod pages;
+mod scratch;
 mod search;
 #[cfg(test)]
 mod tests;
 mod update;
 
-pub use search::SearchScratch;
+pub use scratch::SearchScratch;
 
 use super::sq8::{self, Sq8};
-use super::{IndexParams, Neighbor, Quantization};
+use super::{IndexParams, Quantization};
 use crate::error::Result;
 use crate::limits::{
     HNSW_LEVEL_MAX, HNSW_M_MAX, HNSW_M_MIN, TOMBSTONE_COMPACT_MIN, TOMBSTONE_COMPACT_PERCENT,
@@ -620,39 +622,6 @@ impl Hnsw {
     /// the encoded one; on error `self` is to be dropped.
     pub fn decode_into(&mut self, bytes: &[u8]) -> Result<()> {
         codec::decode_into(self, bytes)
-    }
-
-    /// Approximate k-nearest-neighbour search (see [`search`]): greedy descent through the
-    /// upper levels, then a beam of `max(ef, k)` at level 0. Writes at most `k` live labels to
-    /// `out`, sorted by (distance, label). With `filter`, only labels it accepts are returned;
-    /// the filter is evaluated during the walk (memoized per search), and the search falls
-    /// back to an exact filtered scan when the walk is unreliable, so it returns `k` results
-    /// whenever at least `k` live labels pass. `query` must be `vector_bytes` long, in the
-    /// index's element type. After one warm-up call with the same `scratch`, calls with the
-    /// same or smaller `k`/`ef` allocate nothing.
-    pub fn search(
-        &self,
-        query: &[u8],
-        k: usize,
-        ef: usize,
-        filter: Option<&mut dyn FnMut(u64) -> bool>,
-        scratch: &mut SearchScratch,
-        out: &mut Vec<Neighbor>,
-    ) {
-        self.search_impl(query, k, ef, filter, scratch, out);
-    }
-
-    /// Exact search: every label closer than the k-th distance, and every label tied with it,
-    /// sorted by (distance, label). `out` may hold more than `k` entries when there are ties.
-    pub fn search_exact(
-        &self,
-        query: &[u8],
-        k: usize,
-        filter: Option<&mut dyn FnMut(u64) -> bool>,
-        scratch: &mut SearchScratch,
-        out: &mut Vec<Neighbor>,
-    ) {
-        self.search_exact_impl(query, k, filter, scratch, out);
     }
 }
 

@@ -8,7 +8,7 @@
 //! duplicate link, one spanning tree whose edges are present both ways at level 0, and the label
 //! map and the free list agreeing with the tombstones; the tests check it after every step.
 
-use super::search::SearchScratch;
+use super::scratch::SearchScratch;
 use super::*;
 
 impl Hnsw {
