@@ -3,7 +3,7 @@
 //! determinism, and the codec (round trip and corrupted input).
 
 use super::*;
-use crate::index::IndexParams;
+use crate::index::{IndexParams, Neighbor};
 use crate::vector::{ElemType, Metric};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
