@@ -446,12 +446,7 @@ impl Hnsw {
                 }
             }
             let d = self.dist(query, id as u32);
-            let kk = (u128::from(mono(d)) << 64) | u128::from(label);
-            if top.len() < k {
-                top.push(kk);
-            } else if top.peek().is_some_and(|t| kk < t) {
-                top.replace_top(kk);
-            }
+            offer_top(top, k, d, label);
         }
         let pairs = &mut scratch.pairs;
         pairs.clear();
@@ -497,12 +492,7 @@ impl Hnsw {
             }
             let d = self.dist(query, id as u32);
             *slot = d;
-            let kk = (u128::from(mono(d)) << 64) | u128::from(label);
-            if top.len() < k {
-                top.push(kk);
-            } else if top.peek().is_some_and(|t| kk < t) {
-                top.replace_top(kk);
-            }
+            offer_top(top, k, d, label);
         }
         let Some(kth) = top.peek().map(|t| (t >> 64) as u32) else {
             return;
@@ -517,6 +507,18 @@ impl Hnsw {
             }
         }
         sort_neighbors(out);
+    }
+}
+
+/// Offers `(d, label)` to the exact top-`k` max-heap `top` (keys `mono(d) << 64 | label`): kept
+/// while it holds fewer than `k`, else only in place of a worse worst.
+#[inline(always)]
+fn offer_top(top: &mut Heap<u128, true>, k: usize, d: f32, label: u64) {
+    let kk = (u128::from(mono(d)) << 64) | u128::from(label);
+    if top.len() < k {
+        top.push(kk);
+    } else if top.peek().is_some_and(|t| kk < t) {
+        top.replace_top(kk);
     }
 }
 
