@@ -60,6 +60,12 @@ pub const HNSW_LEVEL_MAX: u8 = 16;
 pub const TOMBSTONE_COMPACT_PERCENT: u64 = 25;
 /// See [`TOMBSTONE_COMPACT_PERCENT`].
 pub const TOMBSTONE_COMPACT_MIN: u64 = 64;
+/// Evaluations of a search's filter during the HNSW walk before its match rate is trusted (the
+/// walk is not abandoned for a low rate before this many).
+pub const FILTER_SAMPLE_MIN: u32 = 64;
+/// A filtered HNSW walk is abandoned for an exact filtered scan when, after
+/// [`FILTER_SAMPLE_MIN`] evaluations, fewer than one in this many evaluated nodes pass.
+pub const FILTER_RATE_MIN_INV: u32 = 32;
 
 /// Most results one search returns. Past it: `EINVAL`.
 pub const K_MAX: u32 = 1000;

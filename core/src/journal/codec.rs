@@ -99,6 +99,7 @@ impl<'a> Reader<'a> {
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
+        debug_assert!(self.pos <= self.buf.len(), "the reader never passes its buffer");
         Ok(s)
     }
 
@@ -206,11 +207,31 @@ fn falloc_code(m: FallocMode) -> u8 {
 }
 
 /// Appends the encoding of `op` performed in `ctx` to `out`.
+///
+/// Debug builds check the record against [`decode_op`] where it is made: the context takes
+/// [`CTX_BYTES`] before the kind byte, and a record that decodes decodes to exactly `(op, ctx)`
+/// (one that does not, because a length is over a decoding limit, is refused by the engine's
+/// validation before it is logged).
 pub fn encode_op(op: &Op<'_>, ctx: &Ctx, out: &mut Vec<u8>) {
+    let start = out.len();
     out.put_time(ctx.now);
     out.put_u32(ctx.uid);
     out.put_u32(ctx.gid);
+    debug_assert_eq!(out.len() - start, CTX_BYTES, "the context is CTX_BYTES long");
     out.put_u8(op.kind() as u8);
+    encode_fields(op, out);
+    debug_assert!(
+        decode_op(&mut Reader::new(&out[start..], 0, "record")).map_or(true, |(o, c)| o == *op && c == *ctx),
+        "a record decodes to what was encoded: {op:?}"
+    );
+}
+
+/// Bytes of the context at the start of every record: `i64` seconds, `u32` nanoseconds, uid,
+/// gid.
+const CTX_BYTES: usize = 8 + 4 + 4 + 4;
+
+/// Appends the fields of `op` (what follows the kind byte).
+fn encode_fields(op: &Op<'_>, out: &mut Vec<u8>) {
     match *op {
         Op::Mknod {
             parent,
@@ -329,14 +350,132 @@ fn pick<T: Copy>(r: &Reader<'_>, code: u8, table: &[T]) -> Result<T> {
     table.get(code as usize).copied().ok_or_else(|| r.bad())
 }
 
-/// Decodes one operation record payload (the inverse of [`encode_op`]).
-pub fn decode_op<'a>(r: &mut Reader<'a>) -> Result<(Op<'a>, Ctx)> {
+/// Reads a mode byte and the mode it names: `table[code]`.
+fn mode<T: Copy>(r: &mut Reader<'_>, table: &[T]) -> Result<T> {
+    let code = r.u8()?;
+    pick(r, code, table)
+}
+
+/// Reads a flag byte: 0 or 1.
+fn flag(r: &mut Reader<'_>) -> Result<bool> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(r.bad()),
+    }
+}
+
+/// Reads an optional `u64`: a 0 byte, or a 1 byte then the value.
+fn opt_u64(r: &mut Reader<'_>) -> Result<Option<u64>> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => r.u64().map(Some),
+        _ => Err(r.bad()),
+    }
+}
+
+/// The context every record starts with: time, uid, gid.
+fn decode_ctx(r: &mut Reader<'_>) -> Result<Ctx> {
     let now = r.time()?;
-    let ctx = Ctx {
+    Ok(Ctx {
         now,
         uid: r.u32()?,
         gid: r.u32()?,
+    })
+}
+
+fn decode_mknod<'a>(r: &mut Reader<'a>) -> Result<Op<'a>> {
+    let parent = r.u64()?;
+    let name = r.bytes(NAME_LEN_MAX)?;
+    let kind = FileKind::from_code(r.u8()?).ok_or_else(|| r.bad())?;
+    Ok(Op::Mknod {
+        parent,
+        name,
+        kind,
+        perm: r.u32()?,
+        rdev: r.u32()?,
+    })
+}
+
+fn decode_rename<'a>(r: &mut Reader<'a>) -> Result<Op<'a>> {
+    let parent = r.u64()?;
+    let name = r.bytes(NAME_LEN_MAX)?;
+    let new_parent = r.u64()?;
+    let new_name = r.bytes(NAME_LEN_MAX)?;
+    let mode = mode(
+        r,
+        &[RenameMode::Replace, RenameMode::NoReplace, RenameMode::Exchange],
+    )?;
+    Ok(Op::Rename {
+        parent,
+        name,
+        new_parent,
+        new_name,
+        mode,
+    })
+}
+
+fn decode_setattr<'a>(r: &mut Reader<'a>) -> Result<Op<'a>> {
+    let ino = r.u64()?;
+    let perm = opt_u32(r)?;
+    let uid = opt_u32(r)?;
+    let gid = opt_u32(r)?;
+    let size = opt_u64(r)?;
+    let attr = SetAttr {
+        perm,
+        uid,
+        gid,
+        size,
+        atime: opt_time(r)?,
+        mtime: opt_time(r)?,
     };
+    Ok(Op::SetAttr { ino, attr })
+}
+
+fn decode_write<'a>(r: &mut Reader<'a>) -> Result<Op<'a>> {
+    let ino = r.u64()?;
+    let offset = r.u64()?;
+    let kill_suid = flag(r)?;
+    Ok(Op::Write {
+        ino,
+        offset,
+        kill_suid,
+        data: r.bytes(crate::limits::WRITE_OP_BYTES_MAX)?,
+    })
+}
+
+fn decode_fallocate<'a>(r: &mut Reader<'a>) -> Result<Op<'a>> {
+    let (ino, offset, len) = (r.u64()?, r.u64()?, r.u64()?);
+    let mode = mode(
+        r,
+        &[FallocMode::Allocate, FallocMode::KeepSize, FallocMode::PunchHole],
+    )?;
+    Ok(Op::Fallocate {
+        ino,
+        offset,
+        len,
+        mode,
+    })
+}
+
+fn decode_setxattr<'a>(r: &mut Reader<'a>) -> Result<Op<'a>> {
+    let ino = r.u64()?;
+    let name = r.bytes(XATTR_NAME_LEN_MAX)?;
+    let value = r.bytes(XATTR_VALUE_LEN_MAX)?;
+    let mode = mode(r, &[XattrMode::Any, XattrMode::Create, XattrMode::Replace])?;
+    Ok(Op::SetXattr {
+        ino,
+        name,
+        value,
+        mode,
+    })
+}
+
+/// Decodes one operation record payload (the inverse of [`encode_op`]): the context, the kind
+/// byte, then the kind's fields (one `decode_*` function per record with more than names and
+/// numbers), and nothing after them.
+pub fn decode_op<'a>(r: &mut Reader<'a>) -> Result<(Op<'a>, Ctx)> {
+    let ctx = decode_ctx(r)?;
     let code = r.u8()?;
     let kind = crate::op::OpKind::ALL
         .get(code as usize)
@@ -344,18 +483,7 @@ pub fn decode_op<'a>(r: &mut Reader<'a>) -> Result<(Op<'a>, Ctx)> {
         .ok_or_else(|| r.bad())?;
     use crate::op::OpKind as K;
     let op = match kind {
-        K::Mknod => {
-            let parent = r.u64()?;
-            let name = r.bytes(NAME_LEN_MAX)?;
-            let kind = FileKind::from_code(r.u8()?).ok_or_else(|| r.bad())?;
-            Op::Mknod {
-                parent,
-                name,
-                kind,
-                perm: r.u32()?,
-                rdev: r.u32()?,
-            }
-        }
+        K::Mknod => decode_mknod(r)?,
         K::Symlink => Op::Symlink {
             parent: r.u64()?,
             name: r.bytes(NAME_LEN_MAX)?,
@@ -374,88 +502,11 @@ pub fn decode_op<'a>(r: &mut Reader<'a>) -> Result<(Op<'a>, Ctx)> {
             parent: r.u64()?,
             name: r.bytes(NAME_LEN_MAX)?,
         },
-        K::Rename => {
-            let parent = r.u64()?;
-            let name = r.bytes(NAME_LEN_MAX)?;
-            let new_parent = r.u64()?;
-            let new_name = r.bytes(NAME_LEN_MAX)?;
-            let code = r.u8()?;
-            let mode = pick(
-                r,
-                code,
-                &[RenameMode::Replace, RenameMode::NoReplace, RenameMode::Exchange],
-            )?;
-            Op::Rename {
-                parent,
-                name,
-                new_parent,
-                new_name,
-                mode,
-            }
-        }
-        K::SetAttr => {
-            let ino = r.u64()?;
-            let perm = opt_u32(r)?;
-            let uid = opt_u32(r)?;
-            let gid = opt_u32(r)?;
-            let size = match r.u8()? {
-                0 => None,
-                1 => Some(r.u64()?),
-                _ => return Err(r.bad()),
-            };
-            let attr = SetAttr {
-                perm,
-                uid,
-                gid,
-                size,
-                atime: opt_time(r)?,
-                mtime: opt_time(r)?,
-            };
-            Op::SetAttr { ino, attr }
-        }
-        K::Write => {
-            let ino = r.u64()?;
-            let offset = r.u64()?;
-            let kill_suid = match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(r.bad()),
-            };
-            Op::Write {
-                ino,
-                offset,
-                kill_suid,
-                data: r.bytes(crate::limits::WRITE_OP_BYTES_MAX)?,
-            }
-        }
-        K::Fallocate => {
-            let (ino, offset, len) = (r.u64()?, r.u64()?, r.u64()?);
-            let code = r.u8()?;
-            let mode = pick(
-                r,
-                code,
-                &[FallocMode::Allocate, FallocMode::KeepSize, FallocMode::PunchHole],
-            )?;
-            Op::Fallocate {
-                ino,
-                offset,
-                len,
-                mode,
-            }
-        }
-        K::SetXattr => {
-            let ino = r.u64()?;
-            let name = r.bytes(XATTR_NAME_LEN_MAX)?;
-            let value = r.bytes(XATTR_VALUE_LEN_MAX)?;
-            let code = r.u8()?;
-            let mode = pick(r, code, &[XattrMode::Any, XattrMode::Create, XattrMode::Replace])?;
-            Op::SetXattr {
-                ino,
-                name,
-                value,
-                mode,
-            }
-        }
+        K::Rename => decode_rename(r)?,
+        K::SetAttr => decode_setattr(r)?,
+        K::Write => decode_write(r)?,
+        K::Fallocate => decode_fallocate(r)?,
+        K::SetXattr => decode_setxattr(r)?,
         K::RemoveXattr => Op::RemoveXattr {
             ino: r.u64()?,
             name: r.bytes(XATTR_NAME_LEN_MAX)?,
@@ -464,5 +515,10 @@ pub fn decode_op<'a>(r: &mut Reader<'a>) -> Result<(Op<'a>, Ctx)> {
         K::Release => Op::Release { ino: r.u64()? },
     };
     r.finish()?;
+    debug_assert_eq!(
+        op.kind(),
+        kind,
+        "the decoded record is of the kind its byte names"
+    );
     Ok((op, ctx))
 }

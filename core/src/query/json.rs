@@ -2,7 +2,7 @@
 //!
 //! A query is one JSON object with the fields `dir`, `vector` | `vector_b64` | `like`, `k`,
 //! `ef`, `filter`, `exact`, `max_distance` and `include`; a batch is a JSON array of 1 to
-//! [`BATCH_QUERIES_MAX`] such objects ([`parse_queries`]). This module owns their validation:
+//! [`BATCH_QUERIES_MAX`](crate::limits::BATCH_QUERIES_MAX) such objects ([`parse_queries`]). This module owns their validation:
 //! after parsing succeeds, `dir` (and `like`) are absolute paths without NUL of at most
 //! [`PATH_LEN_MAX`] bytes, exactly one target is given and non-empty, `1 <= k <= K_MAX`,
 //! `1 <= ef <= EF_MAX`, the filter parsed, `max_distance` is a finite number, and `include`
@@ -24,19 +24,19 @@
 //! message (control characters escaped, at most 300 characters), since they are
 //! returned to users as `{"error":"..."}`.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use super::filter::Filter;
 use crate::error::{Error, Result};
 use crate::limits::{
-    BATCH_QUERIES_MAX, BIN_DIM_MAX, DIM_MAX, EF_MAX, INCLUDE_ATTRS_MAX, K_DEFAULT, K_MAX, PATH_LEN_MAX,
-    QUERY_LEN_MAX, XATTR_NAME_LEN_MAX,
+    BIN_DIM_MAX, DIM_MAX, EF_MAX, INCLUDE_ATTRS_MAX, K_DEFAULT, K_MAX, PATH_LEN_MAX, QUERY_LEN_MAX,
+    XATTR_NAME_LEN_MAX,
 };
 use crate::vector::VECTOR_XATTR;
+use wire::{Batch, Val, Wire};
 
 /// Longest error message this module returns, in characters.
 const MESSAGE_CHARS_MAX: usize = 300;
@@ -340,208 +340,7 @@ fn write_str(s: &mut String, text: &str) {
 
 /// A query error with `msg` made one line and short.
 fn query_err(msg: &str) -> Error {
-    let mut out = String::new();
-    for (i, c) in msg.chars().enumerate() {
-        if i == MESSAGE_CHARS_MAX {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    Error::query(out)
-}
-
-/// The query as sent, with each field in whatever JSON type it came as: validation, with
-/// messages naming the field, happens in [`parse_query`].
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Wire {
-    dir: Option<Val>,
-    vector: Option<Val>,
-    vector_b64: Option<Val>,
-    like: Option<Val>,
-    k: Option<Val>,
-    ef: Option<Val>,
-    filter: Option<Val>,
-    exact: Option<Val>,
-    max_distance: Option<Val>,
-    include: Option<Val>,
-}
-
-/// A field's value: a scalar, or an array of numbers (objects and other arrays are refused
-/// by the deserialiser, without descending into them).
-#[derive(Debug)]
-enum Val {
-    Str(String),
-    Num(f64),
-    Bool(bool),
-    Array(Vec<f64>),
-    Strings(Vec<String>),
-}
-
-impl Val {
-    fn kind(&self) -> &'static str {
-        match self {
-            Val::Str(_) => "a string",
-            Val::Num(_) => "a number",
-            Val::Bool(_) => "a boolean",
-            Val::Array(_) => "an array",
-            Val::Strings(_) => "an array of strings",
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Val {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Val, D::Error> {
-        d.deserialize_any(ValVisitor)
-    }
-}
-
-struct ValVisitor;
-
-impl<'de> Visitor<'de> for ValVisitor {
-    type Value = Val;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, number, boolean, or array of numbers or of strings")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Val, E> {
-        Ok(Val::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Val, E> {
-        Ok(Val::Num(v as f64))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Val, E> {
-        Ok(Val::Num(v as f64))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Val, E> {
-        Ok(Val::Num(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Val, E> {
-        Ok(Val::Str(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Val, E> {
-        Ok(Val::Str(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Val, A::Error> {
-        // All numbers (`vector`) or all strings (`include`), decided by the first element.
-        let mut values = Vec::new();
-        let mut strings = Vec::new();
-        while let Some(e) = seq.next_element::<Elem>()? {
-            if values.len() + strings.len() == VECTOR_VALUES_MAX {
-                return Err(de::Error::custom(format_args!(
-                    "an array has more than {VECTOR_VALUES_MAX} values"
-                )));
-            }
-            match e {
-                Elem::Num(v) if strings.is_empty() => values.push(v),
-                Elem::Str(s) if values.is_empty() => strings.push(s),
-                _ => return Err(de::Error::custom("an array mixes numbers and strings")),
-            }
-        }
-        Ok(if strings.is_empty() {
-            Val::Array(values)
-        } else {
-            Val::Strings(strings)
-        })
-    }
-}
-
-/// One element of an array: a number or a string, nothing else (in particular not a nested
-/// array or an object).
-enum Elem {
-    Num(f64),
-    Str(String),
-}
-
-impl<'de> serde::Deserialize<'de> for Elem {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Elem, D::Error> {
-        d.deserialize_any(ElemVisitor)
-    }
-}
-
-struct ElemVisitor;
-
-impl<'de> Visitor<'de> for ElemVisitor {
-    type Value = Elem;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a number or a string as an array element")
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Elem, E> {
-        Ok(Elem::Num(v as f64))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Elem, E> {
-        Ok(Elem::Num(v as f64))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Elem, E> {
-        Ok(Elem::Num(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Elem, E> {
-        Ok(Elem::Str(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Elem, E> {
-        Ok(Elem::Str(v))
-    }
-}
-
-/// One element of a batch: a query object, never an array (which serde's derived `Wire` would
-/// otherwise read positionally).
-struct Obj(Wire);
-
-impl<'de> serde::Deserialize<'de> for Obj {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Obj, D::Error> {
-        d.deserialize_map(ObjVisitor)
-    }
-}
-
-struct ObjVisitor;
-
-impl<'de> Visitor<'de> for ObjVisitor {
-    type Value = Obj;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a query object")
-    }
-    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> std::result::Result<Obj, A::Error> {
-        use serde::Deserialize as _;
-        Wire::deserialize(de::value::MapAccessDeserializer::new(map)).map(Obj)
-    }
-}
-
-/// The elements of a batch: query objects (each a [`Wire`]), at most [`BATCH_QUERIES_MAX`].
-struct Batch(Vec<Wire>);
-
-impl<'de> serde::Deserialize<'de> for Batch {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Batch, D::Error> {
-        d.deserialize_seq(BatchVisitor)
-    }
-}
-
-struct BatchVisitor;
-
-impl<'de> Visitor<'de> for BatchVisitor {
-    type Value = Batch;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of query objects")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Batch, A::Error> {
-        let mut wires = Vec::new();
-        while let Some(Obj(w)) = seq.next_element::<Obj>()? {
-            if wires.len() == BATCH_QUERIES_MAX {
-                return Err(de::Error::custom(format_args!(
-                    "a batch has more than {BATCH_QUERIES_MAX} queries"
-                )));
-            }
-            wires.push(w);
-        }
-        Ok(Batch(wires))
-    }
+    Error::query(super::one_line(msg, MESSAGE_CHARS_MAX))
 }
 
 /// Checks that `field`'s value `p` is an absolute path usable by the namespace.
@@ -610,7 +409,7 @@ pub fn parse_query(bytes: &[u8]) -> Result<Query> {
 }
 
 /// Parses and validates one query or a batch: a JSON object is one query (`batch` false), a
-/// JSON array of 1 to [`BATCH_QUERIES_MAX`] query objects is a batch (`batch` true). An error in
+/// JSON array of 1 to [`BATCH_QUERIES_MAX`](crate::limits::BATCH_QUERIES_MAX) query objects is a batch (`batch` true). An error in
 /// any query of a batch names its index (`query 3: ...`) and fails the whole batch.
 pub fn parse_queries(bytes: &[u8]) -> Result<Queries> {
     let (text, first) = text_of(bytes)?;
@@ -741,3 +540,4 @@ fn check_wire(wire: Wire) -> Result<Query> {
 
 #[cfg(test)]
 mod tests;
+mod wire;

@@ -15,3 +15,22 @@ pub mod json;
 
 pub use filter::{FileMeta, Filter};
 pub use json::{Attrs, Include, Queries, Query, Target, batch_to_json, parse_queries, parse_query};
+
+/// `s` made one line and short, for quoting in an error message: at most `max_chars`
+/// characters (then `...`), with control characters (newlines included) escaped. Shared by the
+/// filter's token quotes and the JSON query's messages, so both quote alike.
+fn one_line(s: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == max_chars {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -11,6 +11,60 @@
 //!   [`simd`] (exactly for `i8`, `i16` and `bin`), for every supported pair;
 //! - callers pass two slices of exactly `t.vector_bytes(dim)` bytes (checked by a debug assertion).
 
+/// The element type × metric → kernel table, written once for every backend (`scalar`,
+/// `simd::portable`, `simd::x86`): the kernel of a numeric type (`f32`, `f16`, `i8`, `i16`)
+/// under a numeric metric (l2, cosine, dot, l1) among the sixteen functions `l2_f32` …
+/// `l1_i16` that each backend defines in the module `$m` (a path, e.g. `self`), as
+/// `Some(DistanceFn)`; `None` for every pair with `bin` or `hamming`, which each backend
+/// resolves itself (it has its own bit-counting kernels and its own fallback).
+macro_rules! numeric_kernel {
+    ($ty:expr, $metric:expr, $($m:ident)::+) => {{
+        use $crate::vector::{DistanceFn, ElemType as T, Metric as M};
+        let k: Option<DistanceFn> = match ($ty, $metric) {
+            (T::F32, M::L2) => Some($($m)::+::l2_f32),
+            (T::F32, M::Cosine) => Some($($m)::+::cosine_f32),
+            (T::F32, M::Dot) => Some($($m)::+::dot_f32),
+            (T::F32, M::L1) => Some($($m)::+::l1_f32),
+            (T::F16, M::L2) => Some($($m)::+::l2_f16),
+            (T::F16, M::Cosine) => Some($($m)::+::cosine_f16),
+            (T::F16, M::Dot) => Some($($m)::+::dot_f16),
+            (T::F16, M::L1) => Some($($m)::+::l1_f16),
+            (T::I8, M::L2) => Some($($m)::+::l2_i8),
+            (T::I8, M::Cosine) => Some($($m)::+::cosine_i8),
+            (T::I8, M::Dot) => Some($($m)::+::dot_i8),
+            (T::I8, M::L1) => Some($($m)::+::l1_i8),
+            (T::I16, M::L2) => Some($($m)::+::l2_i16),
+            (T::I16, M::Cosine) => Some($($m)::+::cosine_i16),
+            (T::I16, M::Dot) => Some($($m)::+::dot_i16),
+            (T::I16, M::L1) => Some($($m)::+::l1_i16),
+            (T::Bin, _) | (_, M::Hamming) => None,
+        };
+        k
+    }};
+}
+
+/// The split float cosine kernel ([`simd::CosineSplit`]) of a backend's module `$m` for `$ty`,
+/// from its `cos_dot_*`, `cos_norm_*` and `cosine_*` functions; `None` for the integer types.
+/// Written once for `simd::portable` and `simd::x86`.
+macro_rules! cosine_split_of {
+    ($ty:expr, $($m:ident)::+) => {{
+        use $crate::vector::{ElemType as T, simd::CosineSplit};
+        match $ty {
+            T::F32 => Some(CosineSplit {
+                dot: $($m)::+::cos_dot_f32,
+                norm: $($m)::+::cos_norm_f32,
+                full: $($m)::+::cosine_f32,
+            }),
+            T::F16 => Some(CosineSplit {
+                dot: $($m)::+::cos_dot_f16,
+                norm: $($m)::+::cos_norm_f16,
+                full: $($m)::+::cosine_f16,
+            }),
+            T::I8 | T::I16 | T::Bin => None,
+        }
+    }};
+}
+
 pub mod scalar;
 pub mod simd;
 

@@ -89,27 +89,7 @@ kernels! {
 /// `hamming` on a numeric type) fall back to `hamming` on the raw bytes; configuration parsing
 /// never lets them reach a collection.
 pub fn kernel(ty: ElemType, metric: Metric) -> DistanceFn {
-    use ElemType::*;
-    use Metric::*;
-    match (ty, metric) {
-        (F32, L2) => l2_f32,
-        (F32, Cosine) => cosine_f32,
-        (F32, Dot) => dot_f32,
-        (F32, L1) => l1_f32,
-        (F16, L2) => l2_f16,
-        (F16, Cosine) => cosine_f16,
-        (F16, Dot) => dot_f16,
-        (F16, L1) => l1_f16,
-        (I8, L2) => l2_i8,
-        (I8, Cosine) => cosine_i8,
-        (I8, Dot) => dot_i8,
-        (I8, L1) => l1_i8,
-        (I16, L2) => l2_i16,
-        (I16, Cosine) => cosine_i16,
-        (I16, Dot) => dot_i16,
-        (I16, L1) => l1_i16,
-        (Bin, _) | (_, Hamming) => hamming,
-    }
+    numeric_kernel!(ty, metric, self).unwrap_or(hamming)
 }
 
 /// The reference distance between `a` and `b`.

@@ -66,8 +66,45 @@ impl Hnsw {
     }
 
     /// Checks everything; with `bfs`, also walks level 0 from the entry point (implied by a
-    /// valid spanning tree, which is always checked, so decoding skips the walk).
+    /// valid spanning tree, which is always checked, so decoding skips the walk). One step per
+    /// group of invariants, in the order of the module documentation, so the first violation
+    /// found is the same whatever calls this.
     pub(crate) fn check_structure(&self, bfs: bool) -> Result<(), Violation> {
+        use Section::*;
+        let n = self.labels.len();
+        let (top, tombs) = self.check_levels()?;
+        if n == 0 {
+            if self.entry != NONE || self.max_level != 0 || !self.free.is_empty() {
+                return Err(bad("hnsw header: empty graph with an entry point", Header, None));
+            }
+            if !self.by_label.is_empty() {
+                return Err(bad("hnsw labels: labels without nodes", Labels, None));
+            }
+            return Ok(());
+        }
+        if self.entry as usize >= n || top != self.max_level || self.level_of(self.entry) != usize::from(top)
+        {
+            return Err(bad(
+                "hnsw header: entry point is not on the top level",
+                Header,
+                None,
+            ));
+        }
+        self.check_free_and_labels(tombs)?;
+        self.check_derived(bfs)?;
+        let children = self.check_parents()?;
+        self.check_lists(&children)?;
+        self.check_acyclic()?;
+        if bfs {
+            self.check_reachable()?;
+        }
+        Ok(())
+    }
+
+    /// Array lengths, node levels and flags, and the upper-level offsets (prefix sums of the
+    /// levels); returns the top level and the number of tombstones.
+    #[inline(never)]
+    fn check_levels(&self) -> Result<(u8, usize), Violation> {
         use Section::*;
         let n = self.labels.len();
         if n >= NONE as usize {
@@ -80,7 +117,7 @@ impl Hnsw {
         {
             return Err(bad("hnsw arrays: lengths disagree", Header, None));
         }
-        // Levels, upper offsets, entry point.
+        // Levels and upper offsets.
         let mut off = 0usize;
         let mut top = 0u8;
         let mut tombs = 0usize;
@@ -100,23 +137,15 @@ impl Hnsw {
         if off != self.upper.len() {
             return Err(bad("hnsw upper: length disagrees with levels", Upper, None));
         }
-        if n == 0 {
-            if self.entry != NONE || self.max_level != 0 || !self.free.is_empty() {
-                return Err(bad("hnsw header: empty graph with an entry point", Header, None));
-            }
-            if !self.by_label.is_empty() {
-                return Err(bad("hnsw labels: labels without nodes", Labels, None));
-            }
-            return Ok(());
-        }
-        if self.entry as usize >= n || top != self.max_level || self.level_of(self.entry) != usize::from(top)
-        {
-            return Err(bad(
-                "hnsw header: entry point is not on the top level",
-                Header,
-                None,
-            ));
-        }
+        Ok((top, tombs))
+    }
+
+    /// The free list (exactly the tombstones, each once) and the label map (exactly the live
+    /// nodes, each under its own label), given the number of tombstones.
+    #[inline(never)]
+    fn check_free_and_labels(&self, tombs: usize) -> Result<(), Violation> {
+        use Section::*;
+        let n = self.labels.len();
         // Tombstones and the free list.
         if tombs != self.free.len() {
             return Err(bad("hnsw free list: count differs from tombstones", Free, None));
@@ -144,6 +173,15 @@ impl Hnsw {
                 return Err(bad("hnsw labels: map and nodes disagree", Labels, Some(id)));
             }
         }
+        Ok(())
+    }
+
+    /// Words derived from the vectors: in the full check (`bfs`), the split cosine norms and
+    /// the sq8 codes (decoding computes them itself); always, zeroed vector padding.
+    #[inline(never)]
+    fn check_derived(&self, bfs: bool) -> Result<(), Violation> {
+        use Section::*;
+        let n = self.labels.len();
         // Norms (split cosine): exactly the norm of the stored vector (decoding computes them
         // itself, so only the full check looks).
         for id in (0..n as u32).filter(|_| bfs) {
@@ -178,6 +216,14 @@ impl Hnsw {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Tree parents in range, exactly one root; returns how many children each node has.
+    #[inline(never)]
+    fn check_parents(&self) -> Result<Vec<u32>, Violation> {
+        use Section::*;
+        let n = self.labels.len();
         // Tree parents: range, one root, and how many children each node has.
         let mut children = vec![0u32; n];
         let mut roots = 0usize;
@@ -194,6 +240,14 @@ impl Hnsw {
         if roots != 1 {
             return Err(bad("hnsw tree: not exactly one root", Parent, None));
         }
+        Ok(children)
+    }
+
+    /// Every list of every node (see the module documentation), given the children counts.
+    #[inline(never)]
+    fn check_lists(&self, children: &[u32]) -> Result<(), Violation> {
+        use Section::*;
+        let n = self.labels.len();
         // Lists, in one sequential pass. `mark[t] == stamp` detects duplicates within a list
         // (a fresh stamp per list). On level 0 each node must hold its parent, and as many of
         // its links must point at its children as it has children (so, links being distinct,
@@ -250,6 +304,14 @@ impl Hnsw {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// No cycle through the parents (so, with one root, the parents form a tree).
+    #[inline(never)]
+    fn check_acyclic(&self) -> Result<(), Violation> {
+        use Section::*;
+        let n = self.labels.len();
         // state: 0 unseen, 1 on the current path, 2 reaches the root.
         let mut state = vec![0u8; n];
         let mut path: Vec<u32> = Vec::new();
@@ -267,9 +329,6 @@ impl Hnsw {
             for &p in &path {
                 state[p as usize] = 2;
             }
-        }
-        if bfs {
-            self.check_reachable()?;
         }
         Ok(())
     }

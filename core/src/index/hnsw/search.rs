@@ -28,15 +28,12 @@
 //! and returns the best `k` of those, so every returned distance is exact. The exact fallbacks
 //! (filters, a short walk) are exact scans as without quantization.
 
+use super::gate::{AnyNode, BuildGate, Codes, FilterGate, Gate, LiveNode, Scorer};
 use super::heap::{Heap, key, key_dist, key_id, mono, unmono};
+use super::scratch::{Beam, SearchScratch};
 use super::{Hnsw, NONE, Query, TOMB};
 use crate::index::Neighbor;
-use crate::index::sq8::Sq8Query;
 
-/// Evaluations of the filter before the walk's match rate is trusted.
-pub(crate) const FILTER_SAMPLE_MIN: u32 = 64;
-/// The walk is abandoned when fewer than one in this many evaluated nodes pass the filter.
-pub(crate) const FILTER_RATE_MIN_INV: u32 = 32;
 /// Bytes of each unvisited neighbour's vector prefetched while gathering a node's neighbours
 /// (one line: prefetching whole vectors there saturates the fill buffers, measured slower).
 const PREFETCH_GATHER: usize = 64;
@@ -44,278 +41,6 @@ const PREFETCH_GATHER: usize = 64;
 const PREFETCH_NEXT: usize = usize::MAX;
 /// How many neighbours ahead of the distance being computed their whole vectors are fetched.
 const PREFETCH_AHEAD: usize = 1;
-/// Largest epoch tag (the filter memo stores `tag << 1 | passed` in a `u16`).
-const TAG_MAX: u16 = 0x7fff;
-
-/// Per-search state of the beam: visited tags, candidate and result heaps.
-#[derive(Default, Clone)]
-pub(crate) struct Beam {
-    /// Current epoch; `visited[i] == tag` means visited in this search.
-    pub(crate) tag: u16,
-    pub(crate) visited: Vec<u16>,
-    /// Candidates to expand (min-heap of keys).
-    pub(crate) cand: Heap<u64, false>,
-    /// Most entries `cand` may hold.
-    pub(crate) cand_limit: usize,
-    /// The best eligible nodes so far (max-heap of keys, at most `ef`).
-    pub(crate) res: Heap<u64, true>,
-    /// Unvisited neighbours of the node being expanded.
-    pub(crate) buf: Vec<u32>,
-}
-
-/// Buffers used only while inserting and removing.
-#[derive(Default, Clone)]
-pub(crate) struct BuildBufs {
-    pub(crate) cands: Vec<u64>,
-    pub(crate) sel: Vec<u32>,
-    pub(crate) list: Vec<u32>,
-    pub(crate) shrink: Vec<u64>,
-    pub(crate) shrink_sel: Vec<u32>,
-}
-
-/// Reusable per-caller search state, so that a warmed-up search allocates nothing: an
-/// epoch-tagged visited array and filter memo (grown to the index's node capacity on first use,
-/// reset by bumping the epoch), bounded candidate and result heaps, and buffers for exact search
-/// and for ordering results.
-#[derive(Default, Clone)]
-pub struct SearchScratch {
-    pub(crate) beam: Beam,
-    /// Filter memo: `memo[i] == tag << 1 | passed` when node `i` was evaluated this search.
-    pub(crate) memo: Vec<u16>,
-    /// Exact top-k by (distance, label) (max-heap of `mono(d) << 64 | label`).
-    top: Heap<u128, true>,
-    /// Results being ordered before they are copied out.
-    pairs: Vec<Neighbor>,
-    /// Distances by node for `search_exact` (`NAN` = not a candidate).
-    exact: Vec<f32>,
-    pub(crate) build: BuildBufs,
-    /// The query prepared for scoring sq8 codes.
-    sq: Sq8Query,
-}
-
-impl std::fmt::Debug for SearchScratch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchScratch")
-            .field("tag", &self.beam.tag)
-            .field("nodes", &self.beam.visited.len())
-            .field("heap_bytes", &self.heap_bytes())
-            .finish()
-    }
-}
-
-/// `v.capacity() >= cap` afterwards.
-fn ensure_cap<T>(v: &mut Vec<T>, cap: usize) {
-    if v.capacity() < cap {
-        v.reserve_exact(cap - v.len());
-    }
-}
-
-impl SearchScratch {
-    /// Empty scratch; buffers grow on first use and are then reused.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        let b = &self.beam;
-        b.visited.capacity() * 2
-            + b.cand.heap_bytes()
-            + b.res.heap_bytes()
-            + b.buf.capacity() * 4
-            + self.memo.capacity() * 2
-            + self.top.heap_bytes()
-            + self.pairs.capacity() * std::mem::size_of::<Neighbor>()
-            + self.exact.capacity() * 4
-            + (self.build.cands.capacity() + self.build.shrink.capacity()) * 8
-            + (self.build.sel.capacity() + self.build.list.capacity()) * 4
-            + self.build.shrink_sel.capacity() * 4
-            + self.sq.heap_bytes()
-    }
-
-    /// Sizes every buffer for searches of `h` with breadth up to `ef` (allocates only when
-    /// `h` has grown or `ef` is larger than before). `memo`: also size the filter memo (every
-    /// caller-facing search does, so that a later filtered search does not allocate; the
-    /// index's own construction scratch does not need it).
-    pub(crate) fn prepare(&mut self, h: &Hnsw, ef: usize, memo: bool) {
-        let nodes = h.labels.capacity().max(h.labels.len());
-        if self.beam.visited.len() < nodes {
-            self.beam.visited.resize(nodes, 0);
-        }
-        if memo && self.memo.len() < nodes {
-            self.memo.resize(nodes, 0);
-        }
-        let limit = 2 * ef + h.slots0 + 16;
-        self.beam.cand_limit = limit;
-        self.beam.cand.reserve_total(limit);
-        self.beam.res.reserve_total(ef + 1);
-        ensure_cap(&mut self.beam.buf, h.slots0);
-        self.top.reserve_total(ef + 1);
-        ensure_cap(&mut self.pairs, ef + 1);
-        let b = &mut self.build;
-        ensure_cap(&mut b.cands, ef + 1);
-        ensure_cap(&mut b.sel, h.slots0 + 1);
-        ensure_cap(&mut b.list, h.slots0 + 1);
-        ensure_cap(&mut b.shrink, 2 * h.slots0 + 2);
-        ensure_cap(&mut b.shrink_sel, h.slots0 + 1);
-    }
-
-    /// Starts a new search epoch.
-    pub(crate) fn begin(&mut self) {
-        let b = &mut self.beam;
-        if b.tag >= TAG_MAX {
-            b.visited.fill(0);
-            self.memo.fill(0);
-            b.tag = 0;
-        }
-        b.tag += 1;
-        b.cand.clear();
-        b.res.clear();
-    }
-}
-
-/// How the walk scores a node against the query.
-pub(crate) trait Scorer {
-    /// The distance (exact or approximate) from the query to node `id`.
-    ///
-    /// # Safety
-    /// `id` must be below the node count.
-    unsafe fn score(&self, h: &Hnsw, id: u32) -> f32;
-    /// Hints the CPU to fetch what [`Scorer::score`] reads of node `id` (up to `bytes` of it).
-    fn prefetch(&self, h: &Hnsw, id: u32, bytes: usize);
-}
-
-impl Scorer for Query<'_> {
-    #[inline(always)]
-    unsafe fn score(&self, h: &Hnsw, id: u32) -> f32 {
-        // SAFETY: the caller guarantees `id` is below the node count.
-        h.measure(*self, unsafe { h.vec_unchecked(id) }, id)
-    }
-    #[inline(always)]
-    fn prefetch(&self, h: &Hnsw, id: u32, bytes: usize) {
-        h.prefetch_vector(id, bytes);
-    }
-}
-
-/// Scores sq8 codes against a prepared query.
-struct Codes<'a>(&'a Sq8Query);
-
-impl Scorer for Codes<'_> {
-    #[inline(always)]
-    unsafe fn score(&self, h: &Hnsw, id: u32) -> f32 {
-        // SAFETY: the caller guarantees `id` is below the node count.
-        let (code, stat) = unsafe { h.code_unchecked(id) };
-        self.0.distance((h.code_dot)(code, &self.0.w), stat)
-    }
-    #[inline(always)]
-    fn prefetch(&self, h: &Hnsw, id: u32, bytes: usize) {
-        h.prefetch_code(id, bytes);
-    }
-}
-
-/// Decides which visited nodes may enter the result set.
-pub(crate) trait Gate {
-    /// Whether node `id` is eligible.
-    fn admit(&mut self, h: &Hnsw, id: u32) -> bool;
-    /// Whether the walk should be abandoned (for the exact fallback).
-    #[inline(always)]
-    fn abort(&self) -> bool {
-        false
-    }
-}
-
-/// Every node (no tombstones, no filter).
-struct AnyNode;
-impl Gate for AnyNode {
-    #[inline(always)]
-    fn admit(&mut self, _: &Hnsw, _: u32) -> bool {
-        true
-    }
-}
-
-/// Live nodes.
-struct LiveNode;
-impl Gate for LiveNode {
-    #[inline(always)]
-    fn admit(&mut self, h: &Hnsw, id: u32) -> bool {
-        h.info[id as usize] & TOMB == 0
-    }
-}
-
-/// Live nodes other than the one being linked.
-struct BuildGate(u32);
-impl Gate for BuildGate {
-    #[inline(always)]
-    fn admit(&mut self, h: &Hnsw, id: u32) -> bool {
-        id != self.0 && h.info[id as usize] & TOMB == 0
-    }
-}
-
-/// Live nodes passing a filter, memoized; tracks the match rate.
-struct FilterGate<'a> {
-    f: &'a mut dyn FnMut(u64) -> bool,
-    memo: &'a mut [u16],
-    tag: u16,
-    evaluated: u32,
-    passed: u32,
-    /// Evaluations past which the walk is no cheaper than a scan (half the live nodes).
-    budget: u64,
-    ef: u64,
-    /// Whether the walk may be abandoned (false only in measurements of the walk itself).
-    may_abort: bool,
-}
-
-impl<'a> FilterGate<'a> {
-    /// The gate of a filtered search of `h` at breadth `ef`: it may abandon the walk once it
-    /// has evaluated the filter on half the live nodes.
-    #[inline]
-    fn of_search(
-        h: &Hnsw,
-        f: &'a mut dyn FnMut(u64) -> bool,
-        memo: &'a mut [u16],
-        tag: u16,
-        ef: usize,
-    ) -> Self {
-        FilterGate {
-            f,
-            memo,
-            tag,
-            evaluated: 0,
-            passed: 0,
-            budget: (h.by_label.len() / 2) as u64,
-            ef: ef as u64,
-            may_abort: true,
-        }
-    }
-
-    #[inline]
-    fn eval(&mut self, h: &Hnsw, id: u32) -> bool {
-        let m = self.memo[id as usize];
-        if m >> 1 == self.tag {
-            return m & 1 == 1;
-        }
-        let pass = (self.f)(h.labels[id as usize]);
-        self.memo[id as usize] = (self.tag << 1) | u16::from(pass);
-        self.evaluated += 1;
-        self.passed += u32::from(pass);
-        pass
-    }
-}
-
-impl Gate for FilterGate<'_> {
-    #[inline]
-    fn admit(&mut self, h: &Hnsw, id: u32) -> bool {
-        h.info[id as usize] & TOMB == 0 && self.eval(h, id)
-    }
-    #[inline]
-    fn abort(&self) -> bool {
-        if !self.may_abort || self.evaluated < FILTER_SAMPLE_MIN {
-            return false;
-        }
-        let (e, p) = (u64::from(self.evaluated), u64::from(self.passed));
-        p * u64::from(FILTER_RATE_MIN_INV) < e || self.ef * e > p.max(1) * self.budget
-    }
-}
 
 impl Hnsw {
     /// Greedy descent from `ep` through levels `max_level` down to `to_level` (inclusive):
@@ -471,7 +196,7 @@ impl Hnsw {
     /// # Safety
     /// `id` must be below the node count.
     #[inline(always)]
-    unsafe fn vec_unchecked(&self, id: u32) -> &[u8] {
+    pub(super) unsafe fn vec_unchecked(&self, id: u32) -> &[u8] {
         let s = id as usize * self.rec + self.voff;
         debug_assert!(s + self.vwords <= self.nodes.len());
         // SAFETY: `id < n` and `nodes` holds `n` records of `rec = voff + vwords` words.
@@ -485,7 +210,7 @@ impl Hnsw {
     /// # Safety
     /// `id` must be below the node count, and the index quantized.
     #[inline(always)]
-    unsafe fn code_unchecked(&self, id: u32) -> (&[u8], f32) {
+    pub(super) unsafe fn code_unchecked(&self, id: u32) -> (&[u8], f32) {
         let s = id as usize * self.rec + self.coff;
         debug_assert!(self.cwords > 0 && s + self.cwords <= self.nodes.len());
         // SAFETY: `id < n` and `nodes` holds `n` records, whose code region is
@@ -502,7 +227,7 @@ impl Hnsw {
 
     /// Hints the CPU to fetch up to `bytes` of node `n`'s code region (sq8).
     #[inline(always)]
-    fn prefetch_code(&self, n: u32, bytes: usize) {
+    pub(super) fn prefetch_code(&self, n: u32, bytes: usize) {
         let off = n as usize * self.rec;
         if off + self.rec <= self.nodes.len() {
             // SAFETY: the record `[off, off + rec)` is in bounds of `nodes`, and the code
@@ -526,7 +251,7 @@ impl Hnsw {
 
     /// Hints the CPU to fetch up to `bytes` of node `n`'s vector.
     #[inline(always)]
-    fn prefetch_vector(&self, n: u32, bytes: usize) {
+    pub(super) fn prefetch_vector(&self, n: u32, bytes: usize) {
         let off = n as usize * self.rec;
         if off + self.rec <= self.nodes.len() {
             // SAFETY: the record `[off, off + rec)` is in bounds of `nodes`, and the vector
@@ -536,7 +261,27 @@ impl Hnsw {
         }
     }
 
-    pub(crate) fn search_impl(
+    /// What both searches do first: clear `out`; `false` when there is nothing to search (`k`
+    /// is 0 or no label is live); asserts that `query` has the index's vector length.
+    #[inline(always)]
+    fn begin_search(&self, query: &[u8], k: usize, out: &mut Vec<Neighbor>) -> bool {
+        out.clear();
+        if k == 0 || self.by_label.is_empty() {
+            return false;
+        }
+        assert_eq!(query.len(), self.vbytes, "query length does not match the index");
+        true
+    }
+
+    /// Approximate k-nearest-neighbour search (see the module documentation): greedy descent through the
+    /// upper levels, then a beam of `max(ef, k)` at level 0. Writes at most `k` live labels to
+    /// `out`, sorted by (distance, label). With `filter`, only labels it accepts are returned;
+    /// the filter is evaluated during the walk (memoized per search), and the search falls
+    /// back to an exact filtered scan when the walk is unreliable, so it returns `k` results
+    /// whenever at least `k` live labels pass. `query` must be `vector_bytes` long, in the
+    /// index's element type. After one warm-up call with the same `scratch`, calls with the
+    /// same or smaller `k`/`ef` allocate nothing.
+    pub fn search(
         &self,
         query: &[u8],
         k: usize,
@@ -545,11 +290,9 @@ impl Hnsw {
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) {
-        out.clear();
-        if k == 0 || self.by_label.is_empty() {
+        if !self.begin_search(query, k, out) {
             return;
         }
-        assert_eq!(query.len(), self.vbytes, "query length does not match the index");
         let ef = ef.max(k);
         if let Some(sq) = self.sq.as_deref().filter(|q| q.is_trained()) {
             let ef = ef.max(self.rerank);
@@ -594,7 +337,7 @@ impl Hnsw {
 
     /// The search of a trained sq8 index (see the module docs): the walk scores codes at
     /// breadth `ef` (already `max(ef, k, rerank)`), then the exact rerank; the fallbacks are the
-    /// exact scans of [`Hnsw::search_impl`]. `scratch` is prepared, and its query prepared.
+    /// exact scans of [`Hnsw::search`]. `scratch` is prepared, and its query prepared.
     fn search_codes(
         &self,
         query: Query<'_>,
@@ -703,12 +446,7 @@ impl Hnsw {
                 }
             }
             let d = self.dist(query, id as u32);
-            let kk = (u128::from(mono(d)) << 64) | u128::from(label);
-            if top.len() < k {
-                top.push(kk);
-            } else if top.peek().is_some_and(|t| kk < t) {
-                top.replace_top(kk);
-            }
+            offer_top(top, k, d, label);
         }
         let pairs = &mut scratch.pairs;
         pairs.clear();
@@ -722,7 +460,9 @@ impl Hnsw {
         out.extend_from_slice(pairs);
     }
 
-    pub(crate) fn search_exact_impl(
+    /// Exact search: every label closer than the k-th distance, and every label tied with it,
+    /// sorted by (distance, label). `out` may hold more than `k` entries when there are ties.
+    pub fn search_exact(
         &self,
         query: &[u8],
         k: usize,
@@ -730,11 +470,9 @@ impl Hnsw {
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) {
-        out.clear();
-        if k == 0 || self.by_label.is_empty() {
+        if !self.begin_search(query, k, out) {
             return;
         }
-        assert_eq!(query.len(), self.vbytes, "query length does not match the index");
         let query = self.query(query);
         let n = self.labels.len();
         let dists = &mut scratch.exact;
@@ -754,12 +492,7 @@ impl Hnsw {
             }
             let d = self.dist(query, id as u32);
             *slot = d;
-            let kk = (u128::from(mono(d)) << 64) | u128::from(label);
-            if top.len() < k {
-                top.push(kk);
-            } else if top.peek().is_some_and(|t| kk < t) {
-                top.replace_top(kk);
-            }
+            offer_top(top, k, d, label);
         }
         let Some(kth) = top.peek().map(|t| (t >> 64) as u32) else {
             return;
@@ -774,6 +507,18 @@ impl Hnsw {
             }
         }
         sort_neighbors(out);
+    }
+}
+
+/// Offers `(d, label)` to the exact top-`k` max-heap `top` (keys `mono(d) << 64 | label`): kept
+/// while it holds fewer than `k`, else only in place of a worse worst.
+#[inline(always)]
+fn offer_top(top: &mut Heap<u128, true>, k: usize, d: f32, label: u64) {
+    let kk = (u128::from(mono(d)) << 64) | u128::from(label);
+    if top.len() < k {
+        top.push(kk);
+    } else if top.peek().is_some_and(|t| kk < t) {
+        top.replace_top(kk);
     }
 }
 
@@ -829,16 +574,7 @@ pub(crate) mod tests_support {
         memo: &'a mut [u16],
         tag: u16,
     ) -> impl Gate + 'a {
-        FilterGate {
-            f,
-            memo,
-            tag,
-            evaluated: 0,
-            passed: 0,
-            budget: 0,
-            ef: 0,
-            may_abort: false,
-        }
+        FilterGate::no_abort(f, memo, tag)
     }
 
     impl Hnsw {

@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::limits::BATCH_QUERIES_MAX;
 
 fn ok(json: &str) -> Query {
     parse_query(json.as_bytes()).unwrap_or_else(|e| panic!("{json} should parse: {e}"))

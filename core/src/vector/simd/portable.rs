@@ -25,28 +25,10 @@ const IL: usize = 16;
 
 /// The portable kernel for a supported pair (unsupported pairs get the reference's fallback).
 pub fn kernel(ty: ElemType, metric: Metric) -> DistanceFn {
-    use ElemType::*;
-    use Metric::*;
-    match (ty, metric) {
-        (F32, L2) => l2_f32,
-        (F32, Cosine) => cosine_f32,
-        (F32, Dot) => dot_f32,
-        (F32, L1) => l1_f32,
-        (F16, L2) => l2_f16,
-        (F16, Cosine) => cosine_f16,
-        (F16, Dot) => dot_f16,
-        (F16, L1) => l1_f16,
-        (I8, L2) => l2_i8,
-        (I8, Cosine) => cosine_i8,
-        (I8, Dot) => dot_i8,
-        (I8, L1) => l1_i8,
-        (I16, L2) => l2_i16,
-        (I16, Cosine) => cosine_i16,
-        (I16, Dot) => dot_i16,
-        (I16, L1) => l1_i16,
-        (Bin, Hamming) => hamming,
-        _ => scalar::kernel(ty, metric),
+    if (ty, metric) == (ElemType::Bin, Metric::Hamming) {
+        return hamming;
     }
+    numeric_kernel!(ty, metric, self).unwrap_or_else(|| scalar::kernel(ty, metric))
 }
 
 /// Folds `a` and `b` (read up to the shorter one's last whole `elem`-byte element) `C` bytes at a
@@ -282,19 +264,7 @@ macro_rules! float_family {
 
 /// The halves of the portable float cosine kernel for `ty`.
 pub fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
-    match ty {
-        ElemType::F32 => Some(CosineSplit {
-            dot: cos_dot_f32,
-            norm: cos_norm_f32,
-            full: cosine_f32,
-        }),
-        ElemType::F16 => Some(CosineSplit {
-            dot: cos_dot_f16,
-            norm: cos_norm_f16,
-            full: cosine_f16,
-        }),
-        _ => None,
-    }
+    cosine_split_of!(ty, self)
 }
 
 float_family!(
@@ -328,166 +298,130 @@ float_family!(
     scalar::cosine_f16
 );
 
-/// i8 squared Euclidean distance, exact.
-pub fn l2_i8(a: &[u8], b: &[u8]) -> f32 {
-    let [t] = fold::<IL, IL, 1, i32, i64>(
-        a,
-        b,
-        1,
-        I8_BLOCK,
-        decode_i8,
-        |acc, x, y| {
-            for j in 0..IL {
-                let d = x[j] - y[j];
-                acc[0][j] += d * d;
-            }
-        },
-        i64::from,
-    );
-    sum(&t) as f64 as f32
+/// The four integer kernels over one integer encoding, exact: chunks of `$c` bytes decoded by
+/// `$decode` into `$l` lanes of `$a`, widened by `$widen` into `$t` lanes every `$block` chunks;
+/// `$to_f64` turns a total into the `f64` the result is rounded from (exact: every total is an
+/// integer below 2^53).
+macro_rules! int_family {
+    ($ty:literal, $c:expr, $l:expr, $a:ty, $t:ty, $elem:literal, $block:expr, $decode:ident,
+     $widen:expr, $to_f64:expr, $l2:ident, $dot:ident, $l1:ident, $cos:ident) => {
+        #[doc = concat!($ty, " squared Euclidean distance, exact.")]
+        pub fn $l2(a: &[u8], b: &[u8]) -> f32 {
+            let [t] = fold::<{ $c }, { $l }, 1, $a, $t>(
+                a,
+                b,
+                $elem,
+                $block,
+                $decode,
+                |acc, x, y| {
+                    for j in 0..$l {
+                        let d = x[j] - y[j];
+                        acc[0][j] += d * d;
+                    }
+                },
+                $widen,
+            );
+            $to_f64(sum(&t)) as f32
+        }
+
+        #[doc = concat!($ty, " negative inner product, exact.")]
+        pub fn $dot(a: &[u8], b: &[u8]) -> f32 {
+            let [t] = fold::<{ $c }, { $l }, 1, $a, $t>(
+                a,
+                b,
+                $elem,
+                $block,
+                $decode,
+                |acc, x, y| {
+                    for j in 0..$l {
+                        acc[0][j] += x[j] * y[j];
+                    }
+                },
+                $widen,
+            );
+            -$to_f64(sum(&t)) as f32
+        }
+
+        #[doc = concat!($ty, " sum of absolute differences, exact.")]
+        pub fn $l1(a: &[u8], b: &[u8]) -> f32 {
+            let [t] = fold::<{ $c }, { $l }, 1, $a, $t>(
+                a,
+                b,
+                $elem,
+                $block,
+                $decode,
+                |acc, x, y| {
+                    for j in 0..$l {
+                        acc[0][j] += (x[j] - y[j]).abs();
+                    }
+                },
+                $widen,
+            );
+            $to_f64(sum(&t)) as f32
+        }
+
+        #[doc = concat!($ty, " `1 - cos(a, b)`, from exact integer parts.")]
+        pub fn $cos(a: &[u8], b: &[u8]) -> f32 {
+            let [ab, aa, bb] = fold::<{ $c }, { $l }, 3, $a, $t>(
+                a,
+                b,
+                $elem,
+                $block,
+                $decode,
+                |acc, x, y| {
+                    for j in 0..$l {
+                        acc[0][j] += x[j] * y[j];
+                    }
+                    for j in 0..$l {
+                        acc[1][j] += x[j] * x[j];
+                    }
+                    for j in 0..$l {
+                        acc[2][j] += y[j] * y[j];
+                    }
+                },
+                $widen,
+            );
+            scalar::cosine_from_parts($to_f64(sum(&ab)), $to_f64(sum(&aa)), $to_f64(sum(&bb)))
+        }
+    };
 }
 
-/// i8 negative inner product, exact.
-pub fn dot_i8(a: &[u8], b: &[u8]) -> f32 {
-    let [t] = fold::<IL, IL, 1, i32, i64>(
-        a,
-        b,
-        1,
-        I8_BLOCK,
-        decode_i8,
-        |acc, x, y| {
-            for j in 0..IL {
-                acc[0][j] += x[j] * y[j];
-            }
-        },
-        i64::from,
-    );
-    -(sum(&t) as f64) as f32
-}
-
-/// i8 sum of absolute differences, exact.
-pub fn l1_i8(a: &[u8], b: &[u8]) -> f32 {
-    let [t] = fold::<IL, IL, 1, i32, i64>(
-        a,
-        b,
-        1,
-        I8_BLOCK,
-        decode_i8,
-        |acc, x, y| {
-            for j in 0..IL {
-                acc[0][j] += (x[j] - y[j]).abs();
-            }
-        },
-        i64::from,
-    );
-    sum(&t) as f64 as f32
-}
-
-/// i8 `1 - cos(a, b)`, from exact integer parts.
-pub fn cosine_i8(a: &[u8], b: &[u8]) -> f32 {
-    let [ab, aa, bb] = fold::<IL, IL, 3, i32, i64>(
-        a,
-        b,
-        1,
-        I8_BLOCK,
-        decode_i8,
-        |acc, x, y| {
-            for j in 0..IL {
-                acc[0][j] += x[j] * y[j];
-            }
-            for j in 0..IL {
-                acc[1][j] += x[j] * x[j];
-            }
-            for j in 0..IL {
-                acc[2][j] += y[j] * y[j];
-            }
-        },
-        i64::from,
-    );
-    scalar::cosine_from_parts(sum(&ab) as f64, sum(&aa) as f64, sum(&bb) as f64)
-}
+// i8 sums in exact `i32` lanes, drained into `i64` every `INT_BLOCK_ELEMS` components.
+int_family!(
+    "i8",
+    IL,
+    IL,
+    i32,
+    i64,
+    1,
+    I8_BLOCK,
+    decode_i8,
+    i64::from,
+    |x: i64| x as f64,
+    l2_i8,
+    dot_i8,
+    l1_i8,
+    cosine_i8
+);
 
 // The i16 kernels accumulate in `f64` lanes and never need draining: every lane and every
 // total is an integer below 2^53, so all of it is exact.
-
-/// i16 squared Euclidean distance, exact.
-pub fn l2_i16(a: &[u8], b: &[u8]) -> f32 {
-    let [t] = fold::<16, FL, 1, f64, f64>(
-        a,
-        b,
-        2,
-        usize::MAX,
-        decode_i16,
-        |acc, x, y| {
-            for j in 0..FL {
-                let d = x[j] - y[j];
-                acc[0][j] += d * d;
-            }
-        },
-        |x| x,
-    );
-    sum(&t) as f32
-}
-
-/// i16 negative inner product, exact.
-pub fn dot_i16(a: &[u8], b: &[u8]) -> f32 {
-    let [t] = fold::<16, FL, 1, f64, f64>(
-        a,
-        b,
-        2,
-        usize::MAX,
-        decode_i16,
-        |acc, x, y| {
-            for j in 0..FL {
-                acc[0][j] += x[j] * y[j];
-            }
-        },
-        |x| x,
-    );
-    -sum(&t) as f32
-}
-
-/// i16 sum of absolute differences, exact.
-pub fn l1_i16(a: &[u8], b: &[u8]) -> f32 {
-    let [t] = fold::<16, FL, 1, f64, f64>(
-        a,
-        b,
-        2,
-        usize::MAX,
-        decode_i16,
-        |acc, x, y| {
-            for j in 0..FL {
-                acc[0][j] += (x[j] - y[j]).abs();
-            }
-        },
-        |x| x,
-    );
-    sum(&t) as f32
-}
-
-/// i16 `1 - cos(a, b)`, from exact parts.
-pub fn cosine_i16(a: &[u8], b: &[u8]) -> f32 {
-    let [ab, aa, bb] = fold::<16, FL, 3, f64, f64>(
-        a,
-        b,
-        2,
-        usize::MAX,
-        decode_i16,
-        |acc, x, y| {
-            for j in 0..FL {
-                acc[0][j] += x[j] * y[j];
-            }
-            for j in 0..FL {
-                acc[1][j] += x[j] * x[j];
-            }
-            for j in 0..FL {
-                acc[2][j] += y[j] * y[j];
-            }
-        },
-        |x| x,
-    );
-    scalar::cosine_from_parts(sum(&ab), sum(&aa), sum(&bb))
-}
+int_family!(
+    "i16",
+    16,
+    FL,
+    f64,
+    f64,
+    2,
+    usize::MAX,
+    decode_i16,
+    |x| x,
+    |x: f64| x,
+    l2_i16,
+    dot_i16,
+    l1_i16,
+    cosine_i16
+);
 
 /// Number of differing bits, four `u64` words at a time.
 pub fn hamming(a: &[u8], b: &[u8]) -> f32 {
