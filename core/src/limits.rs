@@ -102,6 +102,9 @@ pub const SEARCH_HANDLE_BYTES: usize = 1024;
 /// Search scratch memories (visited tags and heaps, sized to the largest collection) a mount
 /// keeps for reuse between queries; a query borrows one only while it runs.
 pub const SEARCH_SCRATCH_POOL_MAX: usize = 8;
+/// Search scratch memories the in-process frontends (Python) keep for reuse: one per thread
+/// searching at once is enough, and each is sized to the largest collection.
+pub const API_SCRATCH_POOL_MAX: usize = 64;
 
 /// Blocks per log segment unless the image is opened with another size (1 MiB). A record that
 /// does not fit (a 1 MiB write) gets a segment of its own, as long as it needs.

@@ -46,7 +46,9 @@ pub use vexfs_core::types::{
     Attr, Ctx, DirEntry, FallocMode, FileKind, Ino, RenameMode, SetAttr, SetTime, StatFs, Timestamp,
     XattrMode,
 };
-pub use vexfs_core::{Creds, Engine, EngineConfig, Error, IndexConfig, Result, Scratch, Stats, vector};
+pub use vexfs_core::{
+    Creds, Engine, EngineConfig, Error, IndexConfig, Result, Scratch, Stats, limits, vector,
+};
 use vexfs_core::{INDEX_XATTR, VECTOR_XATTR};
 
 /// Where an instance takes the time of its operations from.

@@ -22,11 +22,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
+use vexfs::limits::API_SCRATCH_POOL_MAX;
 use vexfs::vector::{ElemType, Metric};
 use vexfs::{Attr, Error, FileKind, IndexConfig, OpenOptions, Scratch, Timestamp, Vexfs};
-
-/// Most scratch areas kept for reuse (one per concurrently searching thread is enough).
-const SCRATCH_POOL_MAX: usize = 64;
 
 /// The filesystem and what its calls share.
 #[derive(Debug)]
@@ -89,7 +87,7 @@ impl Shared {
     /// Returns a scratch area to the pool.
     pub fn give_scratch(&self, s: Scratch) {
         if let Ok(mut p) = self.scratch.lock()
-            && p.len() < SCRATCH_POOL_MAX
+            && p.len() < API_SCRATCH_POOL_MAX
         {
             p.push(s);
         }
