@@ -3,7 +3,10 @@
 //! [`check`] walks everything and reports every violation it finds (up to [`PROBLEMS_MAX`]):
 //! - namespace: entries and links agree both ways; link counts and subdirectory counts match;
 //!   kinds match bodies; the directory tree is a tree rooted at the root; orphans are pinned;
-//!   file data past the end of file is zero; attributes are within their limits;
+//!   file data past the end of file is zero; attributes are within their limits; a value held
+//!   by an index is a file's vector, and resolves to a vector of its recorded length under the
+//!   file's number in a collection of one of its directories; every vector is in its one-copy
+//!   form (`Collections::settle`);
 //! - collections: every collection is a linked directory whose `user.vexfs.index` is the
 //!   canonical form of its configuration, every such directory is a collection, and each index
 //!   holds exactly the files the membership rule admits, with exactly their vectors;
@@ -16,9 +19,9 @@
 //! found, not on the engine, so this module depends on neither the engine nor the journal (the
 //! engine, whose fsck runs these checks, implements [`Inspect`]).
 
-use crate::collections::{Collections, INDEX_XATTR, indexable};
+use crate::collections::{Collections, INDEX_XATTR, VECTOR_XATTR, indexable};
 use crate::limits::{XATTR_LIST_LEN_MAX, XATTR_NAME_LEN_MAX, XATTR_VALUE_LEN_MAX};
-use crate::namespace::{BlockSource, Body, Namespace};
+use crate::namespace::{BlockSource, Body, Namespace, XattrValue};
 use crate::types::{FileKind, Ino, PERM_MASK, ROOT_INO};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -99,7 +102,8 @@ pub fn state_digest<T: Inspect + ?Sized>(engine: &T) -> u64 {
         (n.atime, n.mtime, n.ctime, n.crtime).hash(&mut h);
         n.links.hash(&mut h);
         for (k, v) in n.xattrs.iter() {
-            (k, v).hash(&mut h);
+            // As read: a held vector is its index's bytes.
+            (k, s.colls.resolve(ino, v)).hash(&mut h);
         }
         match &n.body {
             Body::Regular(f) => {
@@ -267,7 +271,49 @@ fn check_namespace(s: &State<'_>, p: &mut Problems) {
                     String::from_utf8_lossy(name)
                 );
             }
+            if let XattrValue::Held { dir, len } = value {
+                check_held(s, ino, name, dir, len, p);
+            }
         }
+        match s.colls.is_settled(n, ino) {
+            Some(true) | None => {} // a reference that does not resolve is reported above
+            Some(false) => problem!(
+                p,
+                "file {ino}: vector not in its one-copy form (inline while an index of its directories holds it, or held by the wrong one)"
+            ),
+        }
+    }
+}
+
+/// A value held by an index: only a regular file's vector, held by a collection of one of its
+/// directories whose index holds a vector of the recorded length under the file's number.
+fn check_held(s: &State<'_>, ino: Ino, name: &[u8], dir: Ino, len: usize, p: &mut Problems) {
+    let Ok(n) = s.ns.get(ino) else { return };
+    if name != VECTOR_XATTR || n.kind != FileKind::Regular {
+        problem!(
+            p,
+            "inode {ino}: attribute {:?} held by an index, but only a file's vector is",
+            String::from_utf8_lossy(name)
+        );
+    }
+    match s.colls.get(dir).map(|c| c.index.vector(ino)) {
+        None => problem!(p, "file {ino}: vector held by {dir}, which is not a collection"),
+        Some(None) => problem!(
+            p,
+            "file {ino}: vector held by collection {dir}, whose index lacks it"
+        ),
+        Some(Some(v)) if v.len() != len => problem!(
+            p,
+            "file {ino}: vector held by collection {dir} is {} bytes, recorded as {len}",
+            v.len()
+        ),
+        Some(Some(_)) => {}
+    }
+    if n.name_in(dir).is_none() {
+        problem!(
+            p,
+            "file {ino}: vector held by collection {dir}, where it has no name"
+        );
     }
 }
 
@@ -291,7 +337,8 @@ fn check_collections(s: &State<'_>, p: &mut Problems) {
             problem!(p, "collection {dir}: not a directory");
             continue;
         };
-        if node.xattrs.get(INDEX_XATTR) != Some(c.config.to_string().as_bytes()) {
+        if node.xattrs.get(INDEX_XATTR).and_then(XattrValue::inline) != Some(c.config.to_string().as_bytes())
+        {
             problem!(
                 p,
                 "collection {dir}: attribute differs from configuration {}",
@@ -304,7 +351,7 @@ fn check_collections(s: &State<'_>, p: &mut Problems) {
             if child.name_in(dir) != Some(name) {
                 continue; // counted at its smallest name
             }
-            match (indexable(ns, dir, ino, &c.config), c.index.vector(ino)) {
+            match (indexable(ns, s.colls, dir, ino, &c.config), c.index.vector(ino)) {
                 (Some(want), Some(have)) if want == have => expected += 1,
                 (Some(_), Some(_)) => {
                     expected += 1;

@@ -15,11 +15,25 @@
 //! The engine calls [`Collections::resync`] for every (collection, file) pair an operation may
 //! have affected, inside that operation, so a search that starts after an operation returns sees
 //! its effect. `crate::check` verifies that every index equals what this rule says.
+//!
+//! **One resident copy.** An indexed vector is in memory once: in its index's node record. The
+//! file's `user.vexfs.vector` is then a reference ([`XattrValue::Held`]: the collection
+//! directory and the length), resolved by label (the inode number, never a node slot, which
+//! compaction and slot reuse move) with [`Collections::resolve`]. Which form a vector takes is
+//! a function of the state ([`Collections::settle`]): held by the first of the file's parent
+//! directories, in inode order, whose index holds exactly its bytes, else inline (a file in no
+//! collection, a vector that fits none of them, an unlinked file). Every change goes through
+//! this module and keeps one copy without losing a byte: [`Collections::resync`] copies a
+//! vector out of the index that holds it before that index may drop or replace it, and settles
+//! the form after; dropping a collection ([`Collections::remove`]) copies out what its index
+//! held; [`Collections::configure`] and [`Collections::rebuild`] settle every entry they index.
+//! `crate::check` verifies that every reference resolves with its length and that every vector
+//! is in its settled form.
 
 use crate::error::{Error, Result};
 use crate::index::{Hnsw, IndexParams, Quantization, sq8};
 use crate::limits::{EF_MAX, HNSW_M_MAX, HNSW_M_MIN, RERANK_MAX};
-use crate::namespace::{Body, Namespace};
+use crate::namespace::{Body, Inode, Namespace, XattrValue};
 use crate::types::Ino;
 use crate::vector::{self, ElemType, Metric};
 use std::collections::BTreeMap;
@@ -262,13 +276,25 @@ impl fmt::Display for IndexConfig {
 }
 
 /// The vector `ino` must be indexed with in collection `dir` (configured `cfg`), or `None` when
-/// it must not be in that index. This is the membership rule of the module docs.
-pub fn indexable<'a>(ns: &'a Namespace, dir: Ino, ino: Ino, cfg: &IndexConfig) -> Option<&'a [u8]> {
+/// it must not be in that index. This is the membership rule of the module docs. A held vector
+/// is resolved through `colls`.
+pub fn indexable<'a>(
+    ns: &'a Namespace,
+    colls: &'a Collections,
+    dir: Ino,
+    ino: Ino,
+    cfg: &IndexConfig,
+) -> Option<&'a [u8]> {
+    let node = member(ns, dir, ino)?;
+    colls
+        .resolve(ino, node.xattrs.get(VECTOR_XATTR)?)
+        .filter(|v| cfg.fits(v))
+}
+
+/// `ino` when it is a regular file with a name in `dir` (a member, if its vector fits).
+fn member(ns: &Namespace, dir: Ino, ino: Ino) -> Option<&Inode> {
     let node = ns.get(ino).ok()?;
-    if !matches!(node.body, Body::Regular(_)) || node.name_in(dir).is_none() {
-        return None;
-    }
-    node.xattrs.get(VECTOR_XATTR).filter(|v| cfg.fits(v))
+    (matches!(node.body, Body::Regular(_)) && node.name_in(dir).is_some()).then_some(node)
 }
 
 /// One collection: its configuration and its index.
@@ -332,8 +358,9 @@ impl Collections {
 
     /// Makes `dir` a collection with `config` (or changes its configuration), indexing every
     /// file of `dir` the membership rule admits. A change other than `ef_search` needs an empty
-    /// index or a rebuild; the caller enforces the `EBUSY` rule first.
-    pub fn configure(&mut self, ns: &Namespace, dir: Ino, config: IndexConfig, image_seed: u64) {
+    /// index or a rebuild; the caller enforces the `EBUSY` rule first. The new members'
+    /// vectors end up held by the index ([`Collections::settle`]).
+    pub fn configure(&mut self, ns: &mut Namespace, dir: Ino, config: IndexConfig, image_seed: u64) {
         if let Some(c) = self.by_dir.get_mut(&dir)
             && c.config.same_index(&config)
         {
@@ -341,43 +368,185 @@ impl Collections {
             c.index.set_rerank(config.rerank as usize);
             return;
         }
+        debug_assert!(
+            self.get(dir).is_none_or(|c| c.index.is_empty()),
+            "a collection holding vectors is rebuilt through `rebuild`"
+        );
+        // Entries in name order; a file with several names here is indexed once. Vectors held
+        // by another collection (hard links) are copied out first, and settled again below.
+        let entries: Vec<Ino> = match ns.get(dir).and_then(|n| n.dir()) {
+            Ok(d) => d.iter().map(|(_, ino)| ino).collect(),
+            Err(_) => Vec::new(),
+        };
+        for &ino in &entries {
+            self.materialize(ns, ino);
+        }
         let mut c = Collection::boxed(config, Self::index_seed(image_seed, dir));
-        if let Ok(d) = ns.get(dir).and_then(|n| n.dir()) {
-            // Entries in name order; a file with several names here is indexed once.
-            for (_, ino) in d.iter() {
-                if c.index.contains(ino) {
-                    continue;
-                }
-                if let Some(v) = indexable(ns, dir, ino, &config) {
-                    c.index.insert(ino, v);
-                }
+        for &ino in &entries {
+            if c.index.contains(ino) {
+                continue;
+            }
+            if let Some(v) = member(ns, dir, ino)
+                .and_then(|n| n.xattrs.get(VECTOR_XATTR))
+                .and_then(XattrValue::inline)
+                .filter(|v| config.fits(v))
+            {
+                c.index.insert(ino, v);
             }
         }
         // A (re)built quantized index trains on everything it holds.
         c.index.retrain();
         self.by_dir.insert(dir, c);
-    }
-
-    /// Rebuilds the index of collection `dir` from storage, from scratch.
-    pub fn rebuild(&mut self, ns: &Namespace, dir: Ino, image_seed: u64) {
-        if let Some(c) = self.by_dir.remove(&dir) {
-            self.configure(ns, dir, c.config, image_seed);
+        for &ino in &entries {
+            self.settle(ns, ino);
         }
     }
 
-    /// Stops indexing `dir`. The collection is returned boxed: moving it out would put ~800
-    /// bytes on the caller's stack (every caller just drops it).
-    pub fn remove(&mut self, dir: Ino) -> Option<Box<Collection>> {
-        self.by_dir.remove(&dir)
+    /// Rebuilds the index of collection `dir` from storage, from scratch. The vectors the old
+    /// index holds are copied out before it goes and held by the new one after.
+    pub fn rebuild(&mut self, ns: &mut Namespace, dir: Ino, image_seed: u64) {
+        let Some(c) = self.by_dir.get(&dir) else {
+            return;
+        };
+        let config = c.config;
+        for label in c.index.labels() {
+            self.materialize(ns, label);
+        }
+        self.by_dir.remove(&dir);
+        self.configure(ns, dir, config, image_seed);
+    }
+
+    /// Stops indexing `dir`: every vector its index held becomes inline again (or held by
+    /// another collection of the file), in this call. The collection is returned boxed: moving
+    /// it out would put ~800 bytes on the caller's stack (every caller just drops it).
+    pub fn remove(&mut self, ns: &mut Namespace, dir: Ino) -> Option<Box<Collection>> {
+        let c = self.by_dir.remove(&dir)?;
+        for label in c.index.labels() {
+            let Ok(node) = ns.get_mut(label) else { continue };
+            if let Some(XattrValue::Held { dir: d, len }) = node.xattrs.get(VECTOR_XATTR)
+                && d == dir
+            {
+                let v = c.index.vector(label).expect("a label has a vector");
+                assert_eq!(v.len(), len, "a held vector has its recorded length");
+                node.xattrs.set(VECTOR_XATTR, v);
+            }
+            self.settle(ns, label);
+        }
+        Some(c)
+    }
+
+    /// The bytes of attribute value `v` of inode `ino`: its own, or those the holding index
+    /// stores under `ino`. `None` only when a held value does not resolve, which `check`
+    /// reports and no operation leaves behind.
+    pub fn resolve<'a>(&'a self, ino: Ino, v: XattrValue<'a>) -> Option<&'a [u8]> {
+        match v {
+            XattrValue::Inline(b) => Some(b),
+            XattrValue::Held { dir, len } => self
+                .get(dir)
+                .and_then(|c| c.index.vector(ino))
+                .filter(|b| b.len() == len),
+        }
+    }
+
+    /// The bytes of attribute `name` of inode `ino` (`node`), resolved ([`Collections::resolve`]).
+    pub fn xattr<'a>(&'a self, node: &'a Inode, ino: Ino, name: &[u8]) -> Option<&'a [u8]> {
+        self.resolve(ino, node.xattrs.get(name)?)
+    }
+
+    /// Copies the vector of `ino` out of the index holding it, so that index may change
+    /// (briefly two copies; [`Collections::settle`] ends the operation with one).
+    fn materialize(&self, ns: &mut Namespace, ino: Ino) {
+        let Ok(node) = ns.get_mut(ino) else { return };
+        let Some(XattrValue::Held { dir, len }) = node.xattrs.get(VECTOR_XATTR) else {
+            return;
+        };
+        let v = self
+            .get(dir)
+            .and_then(|c| c.index.vector(ino))
+            .expect("a held vector resolves");
+        assert_eq!(v.len(), len, "a held vector has its recorded length");
+        node.xattrs.set(VECTOR_XATTR, v);
+    }
+
+    /// The collection that must hold the vector `v` (resolved) of file `node` (`ino`): the
+    /// first of its parent directories, in inode order, whose index holds exactly `v`.
+    fn holder(&self, node: &Inode, ino: Ino, v: &[u8]) -> Option<Ino> {
+        if node.kind != crate::types::FileKind::Regular {
+            return None;
+        }
+        node.parents()
+            .find(|&d| self.get(d).and_then(|c| c.index.vector(ino)) == Some(v))
+    }
+
+    /// Puts the vector of `ino` in its one canonical form: held by [`Collections::holder`]
+    /// when there is one (an inline copy is freed), else inline (copied out of the index that
+    /// held it). Every operation ends with the vectors it touched settled, so an indexed vector
+    /// is in memory once, and the same state always has the same form (a checkpoint writes it
+    /// as it is).
+    pub fn settle(&self, ns: &mut Namespace, ino: Ino) {
+        if let Ok(node) = ns.get_mut(ino) {
+            self.settle_inode(node, ino);
+        }
+    }
+
+    /// [`Collections::settle`] of inode `ino`, `node`.
+    pub fn settle_inode(&self, node: &mut Inode, ino: Ino) {
+        let Some(value) = node.xattrs.get(VECTOR_XATTR) else {
+            return;
+        };
+        let held = value.held_by();
+        let v = self.resolve(ino, value).expect("a held vector resolves");
+        let (len, want) = (v.len(), self.holder(node, ino, v));
+        match (want, held) {
+            (Some(d), Some(h)) if d == h => {}
+            (Some(d), _) => {
+                node.xattrs.set_held(VECTOR_XATTR, d, len);
+            }
+            (None, Some(h)) => {
+                let v = self
+                    .get(h)
+                    .and_then(|c| c.index.vector(ino))
+                    .expect("resolved above");
+                node.xattrs.set(VECTOR_XATTR, v);
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// Whether the vector of `ino` is in its canonical form ([`Collections::settle`]); for
+    /// `check`. `None` when a held value does not resolve.
+    pub fn is_settled(&self, node: &Inode, ino: Ino) -> Option<bool> {
+        let Some(value) = node.xattrs.get(VECTOR_XATTR) else {
+            return Some(true);
+        };
+        let v = self.resolve(ino, value)?;
+        Some(self.holder(node, ino, v) == value.held_by())
     }
 
     /// Brings the entry of `ino` in collection `dir` (if `dir` is one) in line with the
-    /// membership rule: insert, replace, remove or nothing.
-    pub fn resync(&mut self, ns: &Namespace, dir: Ino, ino: Ino) {
-        let Some(c) = self.by_dir.get_mut(&dir) else {
+    /// membership rule: insert, replace, remove or nothing; then settles the vector's form.
+    /// A vector this index holds is copied out before the index lets it go, so no byte is lost.
+    pub fn resync(&mut self, ns: &mut Namespace, dir: Ino, ino: Ino) {
+        if !self.by_dir.contains_key(&dir) {
             return;
-        };
-        let want = indexable(ns, dir, ino, &c.config);
+        }
+        let held = ns
+            .get(ino)
+            .ok()
+            .and_then(|n| n.xattrs.get(VECTOR_XATTR))
+            .and_then(XattrValue::held_by);
+        match held {
+            // Held here and still a member: the index holds exactly the value, which fits
+            // (configurations change only while empty, or in `ef_search`/`rerank`).
+            Some(h) if h == dir && member(ns, dir, ino).is_some() => return,
+            Some(_) => self.materialize(ns, ino),
+            None => {}
+        }
+        let c = self.by_dir.get_mut(&dir).expect("checked above");
+        let want = member(ns, dir, ino)
+            .and_then(|n| n.xattrs.get(VECTOR_XATTR))
+            .map(|v| v.inline().expect("materialized above"))
+            .filter(|v| c.config.fits(v));
         match (want, c.index.vector(ino)) {
             (Some(v), None) => c.index.insert(ino, v),
             (Some(v), Some(old)) if old != v => c.index.replace(ino, v),
@@ -386,13 +555,20 @@ impl Collections {
             }
             _ => {}
         }
+        self.settle(ns, ino);
     }
 
     /// Resyncs `ino` in every collection holding one of its names.
-    pub fn resync_all_parents(&mut self, ns: &Namespace, ino: Ino) {
-        let Ok(node) = ns.get(ino) else { return };
-        for dir in node.parents() {
+    pub fn resync_all_parents(&mut self, ns: &mut Namespace, ino: Ino) {
+        let mut last = None;
+        // One parent at a time (a resync changes no link), so no list is allocated.
+        while let Some(dir) = ns
+            .get(ino)
+            .ok()
+            .and_then(|n| n.parents().find(|&d| last.is_none_or(|l| d > l)))
+        {
             self.resync(ns, dir, ino);
+            last = Some(dir);
         }
     }
 
@@ -415,13 +591,6 @@ impl Collections {
 
     /// The error for a vector refused by each of several collections the file is in.
     pub const FITS_NONE: Error = Error::Invalid("the vector fits none of the file's collections");
-
-    /// Removes `ino` from the index of `dir` if present (the file's last name there is gone).
-    pub fn drop_member(&mut self, dir: Ino, ino: Ino) {
-        if let Some(c) = self.by_dir.get_mut(&dir) {
-            c.index.remove(ino);
-        }
-    }
 
     /// Inserts a collection as loaded from a checkpoint.
     pub fn insert_loaded(&mut self, dir: Ino, c: Box<Collection>) {

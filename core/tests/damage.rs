@@ -121,7 +121,12 @@ fn snapshot(e: &Engine) -> Snapshot {
             "{:?} {:o} {} {} {:?} {:?}",
             n.kind, n.perm, n.uid, n.gid, n.mtime, n.links
         );
-        let xattrs = n.xattrs.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        // As read (a held vector is its index's bytes).
+        let xattrs = n
+            .xattrs
+            .iter()
+            .map(|(k, _)| (k.to_vec(), e.getxattr(ino, k).unwrap().to_vec()))
+            .collect();
         let mut blocks = Vec::new();
         if let Body::Regular(f) = &n.body {
             let mut buf = vec![0u8; BS];

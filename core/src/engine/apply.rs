@@ -190,7 +190,7 @@ impl State<'_> {
                 }
                 *self.unwritten_blocks -= node.file().map_or(0, |f| f.unwritten_blocks());
                 self.ns.remove(ino);
-                self.colls.remove(ino);
+                self.colls.remove(self.ns, ino);
                 Ok((ino, None))
             }
         }
@@ -320,7 +320,7 @@ impl State<'_> {
         node.remove_link(parent, name);
         node.ctime = ctx.now;
         if is_dir {
-            self.colls.remove(ino);
+            self.colls.remove(self.ns, ino);
         } else {
             self.colls.resync(self.ns, parent, ino);
         }
@@ -392,7 +392,7 @@ impl State<'_> {
             dnode.ctime = ctx.now;
             if dst_is_dir {
                 self.ns.get_mut(new_parent)?.dir_mut()?.subdirs -= 1;
-                self.colls.remove(d);
+                self.colls.remove(self.ns, d);
             }
             self.ns.get_mut(new_parent)?.dir_mut()?.retarget(new_name, src);
         } else {
@@ -564,12 +564,12 @@ impl State<'_> {
     fn apply_removexattr(&mut self, ino: Ino, name: &[u8], ctx: &Ctx) -> Result<Applied> {
         check_xattr_name(name)?;
         let node = self.ns.get_mut(ino)?;
-        if node.xattrs.remove(name).is_none() {
+        if !node.xattrs.remove(name) {
             return Err(Error::NoAttribute);
         }
         node.ctime = ctx.now;
         if name == INDEX_XATTR {
-            self.colls.remove(ino);
+            self.colls.remove(self.ns, ino);
         } else if name == VECTOR_XATTR {
             self.colls.resync_all_parents(self.ns, ino);
         }

@@ -216,7 +216,7 @@ impl Engine {
         }
         let dirs: Vec<Ino> = self.colls.iter().map(|(d, _)| d).collect();
         for (i, &dir) in dirs.iter().enumerate() {
-            self.colls.rebuild(&self.ns, dir, self.seed);
+            self.colls.rebuild(&mut self.ns, dir, self.seed);
             progress(i as u64 + 1, dirs.len() as u64);
         }
         if let Some(j) = self.journal.as_mut() {

@@ -511,7 +511,13 @@ impl Engine {
         if name.len() > XATTR_NAME_LEN_MAX {
             return Err(Error::Range);
         }
-        self.ns.get(ino)?.xattrs.get(name).ok_or(Error::NoAttribute)
+        let value = self.ns.get(ino)?.xattrs.get(name).ok_or(Error::NoAttribute)?;
+        // An indexed vector is read from its index, where it is held (`check` verifies that
+        // every such reference resolves).
+        self.colls.resolve(ino, value).ok_or(Error::Corrupted {
+            what: "attribute held by a missing index entry",
+            offset: 0,
+        })
     }
 
     /// Names of all extended attributes, each followed by a NUL, appended to `out`.

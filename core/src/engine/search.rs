@@ -105,7 +105,8 @@ impl FileMeta for Meta<'_> {
         if key == &VECTOR_XATTR[b"user.".len()..] {
             return None;
         }
-        self.node.xattrs.get_prefixed(b"user.", key)
+        // Metadata is always inline: only a vector is ever held by an index.
+        self.node.xattrs.get_prefixed(b"user.", key)?.inline()
     }
     fn name(&self) -> &[u8] {
         self.name
@@ -166,9 +167,9 @@ impl Engine {
                 if !creds.may(node, MAY_READ) {
                     return Err(Error::Access);
                 }
-                let v = node
-                    .xattrs
-                    .get(VECTOR_XATTR)
+                let v = self
+                    .colls
+                    .xattr(node, ino, VECTOR_XATTR)
                     .ok_or_else(|| Error::query(format!("{path} has no vector")))?;
                 vector::validate(cfg.elem, cfg.dim, v)
                     .map_err(|_| Error::query(format!("the vector of {path} does not fit {}", q.dir)))?;
@@ -234,7 +235,10 @@ impl Engine {
         if let Some(r) = q.max_distance {
             out.retain(|h| f64::from(h.distance) <= r);
         }
-        debug_assert!(out.iter().all(|h| indexable(ns, dir, h.ino, cfg).is_some()));
+        debug_assert!(
+            out.iter()
+                .all(|h| indexable(ns, &self.colls, dir, h.ino, cfg).is_some())
+        );
         Ok(dir)
     }
 
@@ -314,6 +318,9 @@ impl Engine {
                         if name == VECTOR_XATTR {
                             continue;
                         }
+                        let Some(value) = self.colls.resolve(h.ino, value) else {
+                            continue;
+                        };
                         meta_pair(out, &mut first, key, value)?;
                     }
                     out.push(b'}');
@@ -322,14 +329,18 @@ impl Engine {
                     out.extend_from_slice(b",\"metadata\":{");
                     let mut first = true;
                     for key in keys {
-                        if let Some(value) = node.xattrs.get_prefixed(b"user.", key.as_bytes()) {
+                        if let Some(value) = node
+                            .xattrs
+                            .get_prefixed(b"user.", key.as_bytes())
+                            .and_then(|v| self.colls.resolve(h.ino, v))
+                        {
                             meta_pair(out, &mut first, key.as_bytes(), value)?;
                         }
                     }
                     out.push(b'}');
                 }
             }
-            let raw = node.xattrs.get(VECTOR_XATTR).unwrap_or_default();
+            let raw = self.colls.xattr(node, h.ino, VECTOR_XATTR).unwrap_or_default();
             if inc.vector {
                 out.extend_from_slice(b",\"vector\":[");
                 let elem = elem.ok_or(Error::Invalid("not a collection"))?;

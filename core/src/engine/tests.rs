@@ -554,3 +554,4 @@ fn spec_limits_fail_cleanly() {
 }
 
 mod collections;
+mod resident;

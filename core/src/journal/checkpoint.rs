@@ -15,7 +15,7 @@ use crate::limits::{
     BLOCK_SIZE, FILE_SIZE_MAX, NAME_LEN_MAX, PATH_LEN_MAX, UNWRITTEN_BLOCKS_MAX, XATTR_NAME_LEN_MAX,
     XATTR_VALUE_LEN_MAX,
 };
-use crate::namespace::{Block, Body, Dir, FileData, Inode, Link, Namespace, Xattrs, check_name};
+use crate::namespace::{Block, Body, Dir, FileData, Inode, Link, Namespace, XattrValue, Xattrs, check_name};
 use crate::types::{FileKind, Ino, PERM_MASK, ROOT_INO};
 use std::collections::BTreeMap;
 
@@ -155,21 +155,20 @@ fn encode_inode(ns: &Namespace, colls: &Collections, ino: Ino, n: &Inode, bound:
     out.put_u64(n.xattrs.len() as u64);
     for (name, value) in n.xattrs.iter() {
         out.put_bytes(name);
-        // A file's vector is usually held by an index too: store it once, as a reference.
-        let held_by = (name == VECTOR_XATTR && n.kind == FileKind::Regular)
-            .then(|| {
-                n.parents()
-                    .find(|&d| colls.get(d).and_then(|c| c.index.vector(ino)) == Some(value))
-            })
-            .flatten();
-        match held_by {
-            Some(dir) => {
+        // An indexed vector is held by its index (once, in memory and here): a reference.
+        match value {
+            XattrValue::Held { dir, len } => {
+                debug_assert_eq!(
+                    colls.get(dir).and_then(|c| c.index.vector(ino)).map(<[u8]>::len),
+                    Some(len),
+                    "a held vector resolves"
+                );
                 out.put_u8(1);
                 out.put_u64(dir);
             }
-            None => {
+            XattrValue::Inline(bytes) => {
                 out.put_u8(0);
-                out.put_bytes(value);
+                out.put_bytes(bytes);
             }
         }
     }
@@ -271,8 +270,9 @@ pub fn decode(bytes: &[u8], base: u64, image_blocks: u64, seed: u64) -> Result<D
         Vec::new()
     };
     let colls = decode_collections(&mut r, n_colls, next_ino, seed)?;
-    let ns = decode_namespace(&mut r, n_inodes, next_ino, image_blocks, base, &colls)?;
+    let mut ns = decode_namespace(&mut r, n_inodes, next_ino, image_blocks, base, &colls)?;
     check_collections(&ns, &colls, base)?;
+    settle_vectors(&mut ns, &colls);
     Ok(Decoded {
         ns,
         colls,
@@ -328,7 +328,8 @@ fn check_collections(ns: &Namespace, colls: &Collections, base: u64) -> Result<(
     for (dir, c) in colls.iter() {
         let node = ns.get(dir).map_err(|_| bad())?;
         node.dir().map_err(|_| bad())?;
-        if node.xattrs.get(INDEX_XATTR) != Some(c.config.to_string().as_bytes()) {
+        if node.xattrs.get(INDEX_XATTR).and_then(XattrValue::inline) != Some(c.config.to_string().as_bytes())
+        {
             return Err(bad());
         }
         if c.index
@@ -339,6 +340,18 @@ fn check_collections(ns: &Namespace, colls: &Collections, base: u64) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Puts every vector in the form the engine keeps it in (`Collections::settle`): references
+/// as written stay (a checkpoint holds the settled form), and a checkpoint written otherwise
+/// (a vector inline although an index holds the same bytes) loads with one copy all the same.
+/// After `check_collections`: a reference then names a collection of one of the file's
+/// directories.
+#[inline(never)]
+fn settle_vectors(ns: &mut Namespace, colls: &Collections) {
+    for (ino, node) in ns.iter_mut() {
+        colls.settle_inode(node, ino);
+    }
 }
 
 /// The retained extents: known kinds, past the superblocks. Whether they lie inside the image
@@ -419,19 +432,22 @@ fn decode_namespace(
         let mut xattrs = Xattrs::default();
         for _ in 0..attrs {
             let name = r.bytes(XATTR_NAME_LEN_MAX)?;
-            // Borrowed from the input or from the loaded index; copied once, by `set`.
-            let value: &[u8] = match r.u8()? {
-                0 => r.bytes(XATTR_VALUE_LEN_MAX)?,
-                1 => {
+            // A vector held by an index stays there: the attribute keeps the reference (only
+            // a regular file's `user.vexfs.vector` is ever written as one).
+            let replaced = match r.u8()? {
+                0 => xattrs.set(name, r.bytes(XATTR_VALUE_LEN_MAX)?),
+                1 if name == VECTOR_XATTR && kind == FileKind::Regular => {
                     let dir = r.u64()?;
-                    colls
+                    let len = colls
                         .get(dir)
                         .and_then(|c| c.index.vector(ino))
                         .ok_or_else(|| r.bad())?
+                        .len();
+                    xattrs.set_held(name, dir, len)
                 }
                 _ => return Err(r.bad()),
             };
-            if xattrs.set(name, value).is_some() {
+            if replaced {
                 return Err(r.bad());
             }
         }

@@ -20,7 +20,7 @@ pub mod xattr;
 pub use data::{Block, BlockSource, FileData};
 pub use dir::Dir;
 pub use perm::Creds;
-pub use xattr::Xattrs;
+pub use xattr::{Value as XattrValue, Xattrs};
 
 use crate::error::{Error, Result};
 use crate::limits::{NAME_LEN_MAX, PATH_LEN_MAX, SYMLINK_HOPS_MAX};
