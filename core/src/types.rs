@@ -11,19 +11,53 @@ pub type Ino = u64;
 pub const ROOT_INO: Ino = 1;
 
 /// A point in time: seconds and nanoseconds since the Unix epoch.
+///
+/// Invariant: `nanos() < 1_000_000_000`, established by every constructor (the fields are
+/// private), so an operation can never log a time that replay would refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp {
-    /// Whole seconds since the epoch (negative before it).
-    pub secs: i64,
-    /// Nanoseconds within the second, `0..1_000_000_000`.
-    pub nanos: u32,
+    secs: i64,
+    nanos: u32,
 }
 
+/// Nanoseconds in one second.
+const NANOS_PER_SEC: u32 = 1_000_000_000;
+
 impl Timestamp {
-    /// A timestamp; `nanos` must be below one billion.
+    /// `secs` seconds plus `nanos` nanoseconds after the epoch; nanoseconds of a second or more
+    /// carry into the seconds (as `std::time::Duration::new` does), saturating at the largest
+    /// time.
     pub const fn new(secs: i64, nanos: u32) -> Self {
-        assert!(nanos < 1_000_000_000);
-        Timestamp { secs, nanos }
+        let carry = (nanos / NANOS_PER_SEC) as i64;
+        match secs.checked_add(carry) {
+            Some(secs) => Timestamp {
+                secs,
+                nanos: nanos % NANOS_PER_SEC,
+            },
+            None => Timestamp {
+                secs: i64::MAX,
+                nanos: NANOS_PER_SEC - 1,
+            },
+        }
+    }
+
+    /// The time whose fields are exactly these, if `nanos` is below one billion (decoders).
+    pub const fn exact(secs: i64, nanos: u32) -> Option<Self> {
+        if nanos < NANOS_PER_SEC {
+            Some(Timestamp { secs, nanos })
+        } else {
+            None
+        }
+    }
+
+    /// Whole seconds since the epoch (negative before it).
+    pub const fn secs(self) -> i64 {
+        self.secs
+    }
+
+    /// Nanoseconds within the second, `0..1_000_000_000`.
+    pub const fn nanos(self) -> u32 {
+        self.nanos
     }
 }
 
@@ -256,4 +290,22 @@ pub struct StatFs {
     pub files_free: u64,
     /// Longest name.
     pub name_len_max: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    #[test]
+    fn timestamps_carry_nanoseconds_and_saturate() {
+        let t = Timestamp::new(-2, 2_000_000_001);
+        assert_eq!((t.secs(), t.nanos()), (0, 1));
+        let t = Timestamp::new(i64::MAX, 1_000_000_000);
+        assert_eq!((t.secs(), t.nanos()), (i64::MAX, 999_999_999));
+        assert_eq!(
+            Timestamp::exact(3, 999_999_999),
+            Some(Timestamp::new(3, 999_999_999))
+        );
+        assert_eq!(Timestamp::exact(3, 1_000_000_000), None);
+    }
 }

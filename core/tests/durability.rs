@@ -921,3 +921,28 @@ fn a_failed_recovery_leaves_the_image_recoverable() {
     assert!(buf.iter().all(|&x| x == 0xBB));
     check(&e).unwrap();
 }
+
+/// A time with a second or more of nanoseconds, given to `setattr` and as an operation's time,
+/// is carried into the seconds, so what is logged is what replay accepts: before the fields of
+/// `Timestamp` were private, such a time was logged as given and the image then refused to open
+/// ("bad record").
+#[test]
+fn overfull_nanoseconds_are_carried_never_logged() {
+    let storage = Arc::new(CrashStorage::default());
+    let mut e = Engine::create_image(storage.clone() as Arc<dyn Storage>, EngineConfig::default()).unwrap();
+    let c = Ctx::new(Timestamp::new(100, 3_000_000_007), 1000, 100);
+    let f = e.create(ROOT_INO, b"f", 0o644, &c).unwrap().ino;
+    let at = Timestamp::new(5, 2_500_000_123);
+    let attr = SetAttr {
+        mtime: Some(SetTime::At(at)),
+        ..SetAttr::default()
+    };
+    e.setattr(f, attr, &c).unwrap();
+    e.sync().unwrap();
+    let crashed = Arc::new(MemStorage::from_bytes(storage.crash_now(CrashMode::DropUnsynced)));
+    let e = Engine::open_image(crashed, OpenOptions::default()).unwrap();
+    let a = e.getattr(f).unwrap();
+    assert_eq!((a.mtime.secs(), a.mtime.nanos()), (7, 500_000_123));
+    assert_eq!((a.ctime.secs(), a.ctime.nanos()), (103, 7));
+    check(&e).unwrap();
+}

@@ -423,8 +423,9 @@ impl Engine {
     pub fn touch_atime(&mut self, ino: Ino, ctx: &Ctx) -> Result<bool> {
         const DAY_SECS: i64 = 24 * 60 * 60;
         let n = self.ns.get(ino)?;
-        let stale =
-            n.atime <= n.mtime || n.atime <= n.ctime || ctx.now.secs.saturating_sub(n.atime.secs) >= DAY_SECS;
+        let stale = n.atime <= n.mtime
+            || n.atime <= n.ctime
+            || ctx.now.secs().saturating_sub(n.atime.secs()) >= DAY_SECS;
         if !stale || n.atime == ctx.now {
             return Ok(false);
         }

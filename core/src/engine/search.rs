@@ -115,7 +115,7 @@ impl FileMeta for Meta<'_> {
         self.node.size()
     }
     fn mtime_secs(&self) -> i64 {
-        self.node.mtime.secs
+        self.node.mtime.secs()
     }
 }
 
@@ -417,11 +417,11 @@ fn meta_pair(out: &mut Vec<u8>, first: &mut bool, key: &[u8], value: &[u8]) -> R
 
 /// Appends `t` as seconds since the epoch with its fraction in exact decimals (`12.5`, `-0.25`).
 fn write_secs(out: &mut Vec<u8>, t: Timestamp) -> std::io::Result<()> {
-    let (neg, secs, nanos) = if t.secs < 0 && t.nanos > 0 {
+    let (neg, secs, nanos) = if t.secs() < 0 && t.nanos() > 0 {
         // -2 s + 0.75 s is -1.25 s.
-        (true, (-(t.secs + 1)) as u64, 1_000_000_000 - t.nanos)
+        (true, (-(t.secs() + 1)) as u64, 1_000_000_000 - t.nanos())
     } else {
-        (t.secs < 0, t.secs.unsigned_abs(), t.nanos)
+        (t.secs() < 0, t.secs().unsigned_abs(), t.nanos())
     };
     if neg {
         out.push(b'-');

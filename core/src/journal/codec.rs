@@ -26,8 +26,8 @@ pub trait Put {
     fn put_raw(&mut self, v: &[u8]);
     /// A timestamp: `i64` seconds, `u32` nanoseconds.
     fn put_time(&mut self, t: Timestamp) {
-        self.put_i64(t.secs);
-        self.put_u32(t.nanos);
+        self.put_i64(t.secs());
+        self.put_u32(t.nanos());
     }
 }
 
@@ -138,10 +138,7 @@ impl<'a> Reader<'a> {
     pub fn time(&mut self) -> Result<Timestamp> {
         let secs = self.i64()?;
         let nanos = self.u32()?;
-        if nanos >= 1_000_000_000 {
-            return Err(self.bad());
-        }
-        Ok(Timestamp { secs, nanos })
+        Timestamp::exact(secs, nanos).ok_or_else(|| self.bad())
     }
     /// A count of items that each take at least `item_min_bytes`, bounded by what remains.
     pub fn count(&mut self, item_min_bytes: usize) -> Result<usize> {

@@ -23,11 +23,11 @@ pub(crate) fn file_type(kind: FileKind) -> FileType {
 
 /// A core timestamp as a `SystemTime`.
 pub(crate) fn system_time(t: Timestamp) -> SystemTime {
-    let nanos = Duration::from_nanos(u64::from(t.nanos));
-    if t.secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(t.secs.unsigned_abs()) + nanos
+    let nanos = Duration::from_nanos(u64::from(t.nanos()));
+    if t.secs() >= 0 {
+        UNIX_EPOCH + Duration::from_secs(t.secs().unsigned_abs()) + nanos
     } else {
-        UNIX_EPOCH - Duration::from_secs(t.secs.unsigned_abs()) + nanos
+        UNIX_EPOCH - Duration::from_secs(t.secs().unsigned_abs()) + nanos
     }
 }
 

@@ -161,11 +161,11 @@ pub fn name_out<'py>(py: Python<'py>, name: &[u8], as_bytes: bool) -> PyResult<B
 }
 
 fn secs(t: Timestamp) -> f64 {
-    t.secs as f64 + f64::from(t.nanos) / 1e9
+    t.secs() as f64 + f64::from(t.nanos()) / 1e9
 }
 
 fn nanos(t: Timestamp) -> i128 {
-    i128::from(t.secs) * 1_000_000_000 + i128::from(t.nanos)
+    i128::from(t.secs()) * 1_000_000_000 + i128::from(t.nanos())
 }
 
 /// `Attr` as an `os.stat_result`.
@@ -178,9 +178,9 @@ fn stat_result<'py>(py: Python<'py>, a: &Attr) -> PyResult<Bound<'py, PyAny>> {
         a.uid.into_pyobject(py)?.into_any(),
         a.gid.into_pyobject(py)?.into_any(),
         a.size.into_pyobject(py)?.into_any(),
-        a.atime.secs.into_pyobject(py)?.into_any(),
-        a.mtime.secs.into_pyobject(py)?.into_any(),
-        a.ctime.secs.into_pyobject(py)?.into_any(),
+        a.atime.secs().into_pyobject(py)?.into_any(),
+        a.mtime.secs().into_pyobject(py)?.into_any(),
+        a.ctime.secs().into_pyobject(py)?.into_any(),
         secs(a.atime).into_pyobject(py)?.into_any(),
         secs(a.mtime).into_pyobject(py)?.into_any(),
         secs(a.ctime).into_pyobject(py)?.into_any(),

@@ -14,7 +14,8 @@ use vexfs_core::{Attr, Engine, Ino, Timestamp};
 /// newer than `mtime`/`ctime`, or is a day old.
 fn atime_stale(a: &Attr, now: Timestamp) -> bool {
     const DAY_SECS: i64 = 24 * 60 * 60;
-    let stale = a.atime <= a.mtime || a.atime <= a.ctime || now.secs.saturating_sub(a.atime.secs) >= DAY_SECS;
+    let stale =
+        a.atime <= a.mtime || a.atime <= a.ctime || now.secs().saturating_sub(a.atime.secs()) >= DAY_SECS;
     stale && a.atime != now
 }
 

@@ -250,7 +250,7 @@ impl Collection {
                         f.sizes[slot] = i64::try_from(a.size).unwrap_or(i64::MAX);
                     }
                     if inc.mtime {
-                        f.mtimes[slot] = a.mtime.secs as f64 + f64::from(a.mtime.nanos) / 1e9;
+                        f.mtimes[slot] = a.mtime.secs() as f64 + f64::from(a.mtime.nanos()) / 1e9;
                     }
                 }
             }
