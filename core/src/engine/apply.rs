@@ -6,8 +6,9 @@
 //! any change to an inode sets its ctime; data changes (write, truncate, punch) set mtime too.
 //!
 //! The rules run on a [`State`]: the engine's in-memory state (namespace, collections, pins,
-//! counters), borrowed for one operation, plus the block source file data is read from. It
-//! knows nothing of the journal: logging, room on the medium and checkpoints are the engine's.
+//! counters), a value the engine owns; the block source file data is read from is an argument.
+//! It knows nothing of the journal: logging, room on the medium and checkpoints are the
+//! engine's.
 
 use super::Op;
 use crate::collections::{Collections, INDEX_XATTR, IndexConfig, VECTOR_XATTR};
@@ -27,21 +28,23 @@ use std::collections::BTreeMap;
 /// left without names (to release if unpinned).
 pub(super) type Applied = (Ino, Option<Ino>);
 
-/// What an operation may read and change, borrowed from the engine for one [`State::apply`].
+/// The engine's in-memory state: what operations read and change. The engine owns one and
+/// wraps it with the journal; [`State::apply`] is the only way it changes.
 ///
-/// Invariant (kept by every rule): `*unwritten_blocks` is the sum of `unwritten_blocks()` over
+/// Invariant (kept by every rule): `unwritten_blocks` is the sum of `unwritten_blocks()` over
 /// the namespace's files, and every collection's index holds what its directory admits.
-pub(super) struct State<'e> {
-    pub(super) ns: &'e mut Namespace,
-    pub(super) colls: &'e mut Collections,
-    /// Frontend references per inode: a pinned inode is not released.
-    pub(super) pins: &'e BTreeMap<Ino, u64>,
+#[derive(Debug)]
+#[cfg_attr(test, derive(Clone))]
+pub(super) struct State {
+    pub(super) ns: Namespace,
+    pub(super) colls: Collections,
+    /// Frontend references per inode (open files, kernel lookups): a pinned inode is not
+    /// released; runtime only.
+    pub(super) pins: BTreeMap<Ino, u64>,
     /// Blocks allocated by `fallocate` and never written, in all files.
-    pub(super) unwritten_blocks: &'e mut u64,
+    pub(super) unwritten_blocks: u64,
     /// The image seed (HNSW levels of a new collection).
     pub(super) seed: u64,
-    /// Where file blocks already on the medium are read from; `None` in memory.
-    pub(super) src: Option<&'e dyn BlockSource>,
 }
 
 /// Permission bits after a change of owner or a write by another user: set-user-ID goes, and
@@ -77,9 +80,26 @@ fn check_xattr_name(name: &[u8]) -> Result<XattrNs> {
     Ok(ns)
 }
 
-impl State<'_> {
-    /// Applies `op`: validates it completely, then mutates the state. On error nothing changed.
-    pub(super) fn apply(&mut self, op: &Op<'_>, ctx: &Ctx) -> Result<Applied> {
+impl State {
+    /// The state of loaded parts (a new namespace, or a checkpoint's), nothing pinned.
+    pub(super) fn new(ns: Namespace, colls: Collections, seed: u64) -> Self {
+        let unwritten_blocks = ns
+            .iter()
+            .filter_map(|(_, n)| n.file().ok())
+            .map(|f| f.unwritten_blocks())
+            .sum();
+        State {
+            ns,
+            colls,
+            pins: BTreeMap::new(),
+            unwritten_blocks,
+            seed,
+        }
+    }
+
+    /// Applies `op`, reading file blocks already on the medium from `src` (`None` in memory):
+    /// validates it completely, then mutates the state. On error nothing changed.
+    pub(super) fn apply(&mut self, op: &Op<'_>, ctx: &Ctx, src: Option<&dyn BlockSource>) -> Result<Applied> {
         match *op {
             Op::Mknod {
                 parent,
@@ -112,14 +132,13 @@ impl State<'_> {
                 new_name,
                 mode,
             } => self.apply_rename(parent, name, new_parent, new_name, mode, ctx),
-            Op::SetAttr { ino, attr } => self.apply_setattr(ino, &attr, ctx),
+            Op::SetAttr { ino, attr } => self.apply_setattr(ino, &attr, ctx, src),
             Op::Write {
                 ino,
                 offset,
                 data,
                 kill_suid,
             } => {
-                let src = self.src;
                 let node = self.ns.get_mut(ino)?;
                 node.file()?;
                 FileData::check_range(offset, data.len() as u64)?;
@@ -132,7 +151,7 @@ impl State<'_> {
                 let f = node.file_mut()?;
                 let before = f.unwritten_blocks();
                 f.write(offset, data, src)?;
-                *self.unwritten_blocks -= before - f.unwritten_blocks();
+                self.unwritten_blocks -= before - f.unwritten_blocks();
                 if kill_suid {
                     node.perm = killed_suid(node.perm);
                 }
@@ -146,7 +165,6 @@ impl State<'_> {
                 len,
                 mode,
             } => {
-                let src = self.src;
                 let node = self.ns.get_mut(ino)?;
                 node.file()?;
                 if len == 0 {
@@ -154,7 +172,7 @@ impl State<'_> {
                 }
                 FileData::check_range(offset, len)?;
                 let blocks = (offset + len).div_ceil(BLOCK_SIZE as u64) - offset / BLOCK_SIZE as u64;
-                if mode != FallocMode::PunchHole && *self.unwritten_blocks + blocks > UNWRITTEN_BLOCKS_MAX {
+                if mode != FallocMode::PunchHole && self.unwritten_blocks + blocks > UNWRITTEN_BLOCKS_MAX {
                     return Err(Error::NoSpace);
                 }
                 let f = node.file_mut()?;
@@ -165,7 +183,7 @@ impl State<'_> {
                     FallocMode::KeepSize => f.allocate(offset, len, true),
                     FallocMode::PunchHole => f.punch_hole(offset, len, src)?,
                 }
-                *self.unwritten_blocks = *self.unwritten_blocks + f.unwritten_blocks() - before;
+                self.unwritten_blocks = self.unwritten_blocks + f.unwritten_blocks() - before;
                 if mode == FallocMode::PunchHole || f.size() != old_size {
                     node.mtime = ctx.now;
                     node.ctime = ctx.now;
@@ -188,9 +206,9 @@ impl State<'_> {
                 if !node.is_unlinked(ino) || self.pins.contains_key(&ino) {
                     return Err(Error::Busy("inode still linked or open"));
                 }
-                *self.unwritten_blocks -= node.file().map_or(0, |f| f.unwritten_blocks());
+                self.unwritten_blocks -= node.file().map_or(0, |f| f.unwritten_blocks());
                 self.ns.remove(ino);
-                self.colls.remove(self.ns, ino);
+                self.colls.remove(&mut self.ns, ino);
                 Ok((ino, None))
             }
         }
@@ -286,7 +304,7 @@ impl State<'_> {
         p.dir_mut()?.insert(name, ino);
         p.mtime = ctx.now;
         p.ctime = ctx.now;
-        self.colls.resync(self.ns, parent, ino);
+        self.colls.resync(&mut self.ns, parent, ino);
         Ok((ino, None))
     }
 
@@ -320,9 +338,9 @@ impl State<'_> {
         node.remove_link(parent, name);
         node.ctime = ctx.now;
         if is_dir {
-            self.colls.remove(self.ns, ino);
+            self.colls.remove(&mut self.ns, ino);
         } else {
-            self.colls.resync(self.ns, parent, ino);
+            self.colls.resync(&mut self.ns, parent, ino);
         }
         let unlinked = self.ns.get(ino)?.is_unlinked(ino).then_some(ino);
         Ok((ino, unlinked))
@@ -392,7 +410,7 @@ impl State<'_> {
             dnode.ctime = ctx.now;
             if dst_is_dir {
                 self.ns.get_mut(new_parent)?.dir_mut()?.subdirs -= 1;
-                self.colls.remove(self.ns, d);
+                self.colls.remove(&mut self.ns, d);
             }
             self.ns.get_mut(new_parent)?.dir_mut()?.retarget(new_name, src);
         } else {
@@ -414,14 +432,14 @@ impl State<'_> {
             p.mtime = ctx.now;
             p.ctime = ctx.now;
         }
-        self.colls.resync(self.ns, parent, src);
+        self.colls.resync(&mut self.ns, parent, src);
         // Canary for the simulator: forget the target collection's index.
         #[cfg(not(feature = "canary-skip-rename-resync"))]
-        self.colls.resync(self.ns, new_parent, src);
+        self.colls.resync(&mut self.ns, new_parent, src);
         let mut unlinked = None;
         if let Some(d) = dst {
             if !dst_is_dir {
-                self.colls.resync(self.ns, new_parent, d);
+                self.colls.resync(&mut self.ns, new_parent, d);
             }
             unlinked = self.ns.get(d)?.is_unlinked(d).then_some(d);
         }
@@ -464,13 +482,18 @@ impl State<'_> {
             p.ctime = ctx.now;
         }
         for (dir, ino) in [(parent, src), (new_parent, src), (parent, dst), (new_parent, dst)] {
-            self.colls.resync(self.ns, dir, ino);
+            self.colls.resync(&mut self.ns, dir, ino);
         }
         Ok((src, None))
     }
 
-    fn apply_setattr(&mut self, ino: Ino, a: &SetAttr, ctx: &Ctx) -> Result<Applied> {
-        let src = self.src;
+    fn apply_setattr(
+        &mut self,
+        ino: Ino,
+        a: &SetAttr,
+        ctx: &Ctx,
+        src: Option<&dyn BlockSource>,
+    ) -> Result<Applied> {
         let node = self.ns.get_mut(ino)?;
         if let Some(size) = a.size {
             FileData::check_range(size, 0)?;
@@ -478,7 +501,7 @@ impl State<'_> {
             let f = node.file_mut()?;
             let before = f.unwritten_blocks();
             f.set_size(size, src)?;
-            *self.unwritten_blocks -= before - f.unwritten_blocks();
+            self.unwritten_blocks -= before - f.unwritten_blocks();
             node.mtime = ctx.now;
         }
         if a.uid.is_some() || a.gid.is_some() {
@@ -548,15 +571,15 @@ impl State<'_> {
             stored = canonical.as_bytes();
             config = Some(cfg);
         } else if name == VECTOR_XATTR && node.kind == FileKind::Regular {
-            self.colls.check_vector(self.ns, ino, value)?;
+            self.colls.check_vector(&self.ns, ino, value)?;
         }
         let node = self.ns.get_mut(ino)?;
         node.xattrs.set(name, stored);
         node.ctime = ctx.now;
         if let Some(cfg) = config {
-            self.colls.configure(self.ns, ino, cfg, self.seed);
+            self.colls.configure(&mut self.ns, ino, cfg, self.seed);
         } else if name == VECTOR_XATTR {
-            self.colls.resync_all_parents(self.ns, ino);
+            self.colls.resync_all_parents(&mut self.ns, ino);
         }
         Ok((ino, None))
     }
@@ -569,9 +592,9 @@ impl State<'_> {
         }
         node.ctime = ctx.now;
         if name == INDEX_XATTR {
-            self.colls.remove(self.ns, ino);
+            self.colls.remove(&mut self.ns, ino);
         } else if name == VECTOR_XATTR {
-            self.colls.resync_all_parents(self.ns, ino);
+            self.colls.resync_all_parents(&mut self.ns, ino);
         }
         Ok((ino, None))
     }

@@ -24,8 +24,8 @@ impl Engine {
             storage,
             cfg.seed,
             cfg.log_segment_blocks,
-            &mut e.ns,
-            &e.colls,
+            &mut e.state.ns,
+            &e.state.colls,
         )?);
         Ok(e)
     }
@@ -64,7 +64,7 @@ impl Engine {
             .as_ref()
             .expect("attached by load_checkpoint")
             .superblock();
-        let indexes_loaded = self.colls.len() as u64;
+        let indexes_loaded = self.state.colls.len() as u64;
         let mut replayed = self.replay_log(storage, (sb.log_block, sb.log_blocks), sb.log_lsn)?;
         // Recovered through the previous checkpoint: its log ends where the damaged one's
         // starts, and that log follows.
@@ -91,9 +91,8 @@ impl Engine {
             self.commit(&Op::Release { ino }, &nobody)?;
         }
         let dirty = replayed.ops > 0 || !orphans.is_empty();
-        let Engine {
-            journal, ns, colls, ..
-        } = self;
+        let Engine { journal, state, .. } = self;
+        let (ns, colls) = (&mut state.ns, &mut state.colls);
         let j = journal.as_mut().expect("attached by load_checkpoint");
         j.finish_recovery(&replayed, dirty, ns, colls)?;
         let stats = j.stats_mut();
@@ -167,7 +166,7 @@ impl Engine {
     pub fn layout_problems(&self) -> Vec<String> {
         self.journal
             .as_ref()
-            .map(|j| j.layout_problems(&self.ns))
+            .map(|j| j.layout_problems(&self.state.ns))
             .unwrap_or_default()
     }
 
@@ -188,7 +187,7 @@ impl Engine {
     /// Writes a checkpoint now.
     pub fn checkpoint(&mut self) -> Result<()> {
         match self.journal.as_mut() {
-            Some(j) => j.checkpoint(&mut self.ns, &self.colls),
+            Some(j) => j.checkpoint(&mut self.state.ns, &self.state.colls),
             None => Ok(()),
         }
     }
@@ -201,7 +200,7 @@ impl Engine {
         match self.journal.as_mut() {
             Some(j) if !j.is_read_only() && j.has_changes() => {
                 j.sync()?;
-                j.checkpoint(&mut self.ns, &self.colls)
+                j.checkpoint(&mut self.state.ns, &self.state.colls)
             }
             _ => Ok(()),
         }
@@ -214,13 +213,13 @@ impl Engine {
         if let Some(j) = self.journal.as_ref() {
             j.check_writable()?;
         }
-        let dirs: Vec<Ino> = self.colls.iter().map(|(d, _)| d).collect();
+        let dirs: Vec<Ino> = self.state.colls.iter().map(|(d, _)| d).collect();
         for (i, &dir) in dirs.iter().enumerate() {
-            self.colls.rebuild(&mut self.ns, dir, self.seed);
+            self.state.colls.rebuild(&mut self.state.ns, dir, self.state.seed);
             progress(i as u64 + 1, dirs.len() as u64);
         }
         if let Some(j) = self.journal.as_mut() {
-            j.checkpoint(&mut self.ns, &self.colls)?;
+            j.checkpoint(&mut self.state.ns, &self.state.colls)?;
         }
         Ok(())
     }
@@ -296,7 +295,7 @@ fn check_opened(
     let damaged = e
         .journal
         .as_ref()
-        .map(|j| j.verify_data(&e.ns))
+        .map(|j| j.verify_data(&e.state.ns))
         .unwrap_or_default();
     progress("checking", 2, 2);
     if repair
@@ -312,15 +311,17 @@ fn check_opened(
         // durable before any log record could follow.
         let mut path = Vec::new();
         for d in &damaged {
-            let name = match e.ns.path_of(d.ino, &mut path) {
+            let name = match e.state.ns.path_of(d.ino, &mut path) {
                 Ok(()) => String::from_utf8_lossy(&path).into_owned(),
                 Err(_) => format!("inode {}", d.ino),
             };
             let start = d.index * BLOCK_SIZE as u64;
-            let hole =
-                e.ns.get_mut(d.ino)
-                    .and_then(|n| n.file_mut())
-                    .and_then(|f| f.punch_hole(start, BLOCK_SIZE as u64, None));
+            let hole = e
+                .state
+                .ns
+                .get_mut(d.ino)
+                .and_then(|n| n.file_mut())
+                .and_then(|f| f.punch_hole(start, BLOCK_SIZE as u64, None));
             match hole {
                 Ok(()) => report.repaired.push(format!(
                     "{name}: block {} (bytes {start}..{}) was damaged ({}); it now reads as zeros",
@@ -345,7 +346,7 @@ fn check_opened(
         problems.extend(structure);
         problems.extend(damaged.iter().map(|d| {
             let mut path = Vec::new();
-            let name = match e.ns.path_of(d.ino, &mut path) {
+            let name = match e.state.ns.path_of(d.ino, &mut path) {
                 Ok(()) => String::from_utf8_lossy(&path).into_owned(),
                 Err(_) => "(unlinked)".to_string(),
             };
@@ -368,9 +369,9 @@ fn check_opened(
         e.checkpoint()?;
     }
     report.problems = problems;
-    report.inodes = e.ns.len() as u64;
-    report.collections = e.colls.len() as u64;
-    report.vectors = e.colls.iter().map(|(_, c)| c.index.len() as u64).sum();
+    report.inodes = e.state.ns.len() as u64;
+    report.collections = e.state.colls.len() as u64;
+    report.vectors = e.state.colls.iter().map(|(_, c)| c.index.len() as u64).sum();
     if writable {
         e.close()?;
     }

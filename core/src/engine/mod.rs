@@ -37,7 +37,7 @@ use crate::namespace::{Body, Namespace};
 use crate::types::{
     Attr, Ctx, DirEntry, FallocMode, FileKind, Ino, RenameMode, SetAttr, StatFs, Timestamp, XattrMode,
 };
-use std::collections::BTreeMap;
+use apply::State;
 
 /// Where `lseek` looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,15 +82,10 @@ impl Default for EngineConfig {
 /// The namespace, its collections and the bookkeeping that keeps them in step.
 #[derive(Debug)]
 pub struct Engine {
-    ns: Namespace,
-    colls: Collections,
-    seed: u64,
-    /// Frontend references per inode (open files, kernel lookups); runtime only.
-    pins: BTreeMap<Ino, u64>,
+    /// The in-memory state; changed only through `commit` (apply, then log).
+    state: State,
     /// Operations applied per kind since the engine was created or opened.
     op_counts: [u64; OpKind::ALL.len()],
-    /// Blocks allocated by `fallocate` and never written, in all files.
-    unwritten_blocks: u64,
     /// The image this engine persists to; `None` for an in-memory engine.
     journal: Option<Box<Journal>>,
 }
@@ -101,12 +96,8 @@ impl Clone for Engine {
     fn clone(&self) -> Self {
         assert!(self.journal.is_none(), "only in-memory engines are cloned");
         Engine {
-            ns: self.ns.clone(),
-            colls: self.colls.clone(),
-            seed: self.seed,
-            pins: self.pins.clone(),
+            state: self.state.clone(),
             op_counts: self.op_counts,
-            unwritten_blocks: self.unwritten_blocks,
             journal: None,
         }
     }
@@ -121,18 +112,9 @@ impl Engine {
 
     /// Reassembles an engine from loaded parts (checkpoint loading).
     pub fn from_parts(ns: Namespace, colls: Collections, seed: u64) -> Self {
-        let unwritten_blocks = ns
-            .iter()
-            .filter_map(|(_, n)| n.file().ok())
-            .map(|f| f.unwritten_blocks())
-            .sum();
         Engine {
-            ns,
-            colls,
-            seed,
-            pins: BTreeMap::new(),
+            state: State::new(ns, colls, seed),
             op_counts: [0; OpKind::ALL.len()],
-            unwritten_blocks,
             journal: None,
         }
     }
@@ -148,22 +130,22 @@ impl Engine {
 
     /// The namespace (read-only).
     pub fn namespace(&self) -> &Namespace {
-        &self.ns
+        &self.state.ns
     }
 
     /// The collections (read-only).
     pub fn collections(&self) -> &Collections {
-        &self.colls
+        &self.state.colls
     }
 
     /// The collection of directory `dir`, if it is one.
     pub fn collection(&self, dir: Ino) -> Option<&Collection> {
-        self.colls.get(dir)
+        self.state.colls.get(dir)
     }
 
     /// The image seed.
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.state.seed
     }
 
     /// Applies one operation: validates it completely, then mutates the namespace and the
@@ -182,7 +164,7 @@ impl Engine {
         if let Some(j) = self.journal.as_mut()
             && j.wants_checkpoint()
         {
-            match j.checkpoint(&mut self.ns, &self.colls) {
+            match j.checkpoint(&mut self.state.ns, &self.state.colls) {
                 // The operation is applied and logged; a checkpoint the medium has no room
                 // for changed nothing and is tried again later.
                 Ok(()) | Err(Error::NoSpace) => {}
@@ -198,26 +180,10 @@ impl Engine {
         if let Some(j) = self.journal.as_mut()
             && !replaying
         {
-            j.prepare(op, ctx, &mut self.ns, &self.colls)?;
+            j.prepare(op, ctx, &mut self.state.ns, &self.state.colls)?;
         }
-        let Engine {
-            ns,
-            colls,
-            seed,
-            pins,
-            unwritten_blocks,
-            journal,
-            ..
-        } = self;
-        let mut state = apply::State {
-            ns,
-            colls,
-            pins,
-            unwritten_blocks,
-            seed: *seed,
-            src: journal.as_deref().map(|j| j as &dyn BlockSource),
-        };
-        let applied = state.apply(op, ctx)?;
+        let src = self.journal.as_deref().map(|j| j as &dyn BlockSource);
+        let applied = self.state.apply(op, ctx, src)?;
         self.op_counts[op.kind() as usize] += 1;
         if let Some(j) = self.journal.as_mut()
             && !replaying
@@ -229,8 +195,8 @@ impl Engine {
 
     fn release_if_unused(&mut self, ino: Ino, ctx: &Ctx) -> Result<()> {
         let unused = !self.replaying()
-            && !self.pins.contains_key(&ino)
-            && self.ns.get(ino).is_ok_and(|n| n.is_unlinked(ino));
+            && !self.state.pins.contains_key(&ino)
+            && self.state.ns.get(ino).is_ok_and(|n| n.is_unlinked(ino));
         if unused {
             self.commit(&Op::Release { ino }, ctx)?;
         }
@@ -240,19 +206,19 @@ impl Engine {
     /// Takes `n` frontend references on `ino` (an open file, a kernel lookup): while any is
     /// held, the inode outlives its last name.
     pub fn pin(&mut self, ino: Ino, n: u64) {
-        if n > 0 && self.ns.get(ino).is_ok() {
-            *self.pins.entry(ino).or_insert(0) += n;
+        if n > 0 && self.state.ns.get(ino).is_ok() {
+            *self.state.pins.entry(ino).or_insert(0) += n;
         }
     }
 
     /// Drops `n` references on `ino`; when none is left and the inode has no name, frees it.
     pub fn unpin(&mut self, ino: Ino, n: u64, ctx: &Ctx) -> Result<()> {
-        let Some(p) = self.pins.get_mut(&ino) else {
+        let Some(p) = self.state.pins.get_mut(&ino) else {
             return Ok(());
         };
         *p = p.saturating_sub(n);
         if *p == 0 {
-            self.pins.remove(&ino);
+            self.state.pins.remove(&ino);
             self.release_if_unused(ino, ctx)?;
         }
         Ok(())
@@ -260,12 +226,16 @@ impl Engine {
 
     /// Whether a frontend holds a reference on `ino`.
     pub fn is_pinned(&self, ino: Ino) -> bool {
-        self.pins.contains_key(&ino)
+        self.state.pins.contains_key(&ino)
     }
 
     /// Unlinked inodes kept alive by a pin.
     pub fn orphans(&self) -> impl Iterator<Item = Ino> + '_ {
-        self.ns.iter().filter(|(i, n)| n.is_unlinked(*i)).map(|(i, _)| i)
+        self.state
+            .ns
+            .iter()
+            .filter(|(i, n)| n.is_unlinked(*i))
+            .map(|(i, _)| i)
     }
 
     /// Number of operations applied per kind since this engine was created or opened.
@@ -293,7 +263,7 @@ impl Engine {
             rdev,
         };
         let ino = self.execute(&op, ctx)?;
-        self.ns.attr(ino)
+        self.state.ns.attr(ino)
     }
 
     /// Creates a regular file.
@@ -309,13 +279,13 @@ impl Engine {
     /// Creates a symbolic link to `target`.
     pub fn symlink(&mut self, parent: Ino, name: &[u8], target: &[u8], ctx: &Ctx) -> Result<Attr> {
         let ino = self.execute(&Op::Symlink { parent, name, target }, ctx)?;
-        self.ns.attr(ino)
+        self.state.ns.attr(ino)
     }
 
     /// Adds the name `parent/name` for `ino`.
     pub fn link(&mut self, ino: Ino, parent: Ino, name: &[u8], ctx: &Ctx) -> Result<Attr> {
         self.execute(&Op::Link { ino, parent, name }, ctx)?;
-        self.ns.attr(ino)
+        self.state.ns.attr(ino)
     }
 
     /// Removes the non-directory `parent/name`.
@@ -351,14 +321,14 @@ impl Engine {
     /// Changes attributes and returns the new ones.
     pub fn setattr(&mut self, ino: Ino, attr: SetAttr, ctx: &Ctx) -> Result<Attr> {
         self.execute(&Op::SetAttr { ino, attr }, ctx)?;
-        self.ns.attr(ino)
+        self.state.ns.attr(ino)
     }
 
     /// Writes `data` at `offset`; returns the bytes written: all of them, or fewer when the
     /// medium ran out of room after the first `WRITE_OP_BYTES_MAX` (writes larger than that are
     /// applied as several operations, in order).
     pub fn write(&mut self, ino: Ino, offset: u64, data: &[u8], ctx: &Ctx) -> Result<usize> {
-        self.ns.get(ino)?.file()?;
+        self.state.ns.get(ino)?.file()?;
         crate::namespace::FileData::check_range(offset, data.len() as u64)?;
         let mut done = 0;
         for chunk in data.chunks(crate::limits::WRITE_OP_BYTES_MAX) {
@@ -422,7 +392,7 @@ impl Engine {
     /// `mtime`/`ctime`, or is more than a day old. Returns whether it moved.
     pub fn touch_atime(&mut self, ino: Ino, ctx: &Ctx) -> Result<bool> {
         const DAY_SECS: i64 = 24 * 60 * 60;
-        let n = self.ns.get(ino)?;
+        let n = self.state.ns.get(ino)?;
         let stale = n.atime <= n.mtime
             || n.atime <= n.ctime
             || ctx.now.secs().saturating_sub(n.atime.secs()) >= DAY_SECS;
@@ -437,18 +407,18 @@ impl Engine {
 
     /// Looks up `name` in `parent`.
     pub fn lookup(&self, parent: Ino, name: &[u8]) -> Result<Attr> {
-        let ino = self.ns.lookup(parent, name)?;
-        self.ns.attr(ino)
+        let ino = self.state.ns.lookup(parent, name)?;
+        self.state.ns.attr(ino)
     }
 
     /// Attributes of `ino`.
     pub fn getattr(&self, ino: Ino) -> Result<Attr> {
-        self.ns.attr(ino)
+        self.state.ns.attr(ino)
     }
 
     /// Target of a symbolic link.
     pub fn readlink(&self, ino: Ino) -> Result<&[u8]> {
-        match &self.ns.get(ino)?.body {
+        match &self.state.ns.get(ino)?.body {
             Body::Symlink(t) => Ok(t),
             _ => Err(Error::Invalid("not a symbolic link")),
         }
@@ -456,19 +426,19 @@ impl Engine {
 
     /// Reads file data into `buf`; returns the bytes read (short at end of file).
     pub fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        self.ns.get(ino)?.file()?.read(offset, buf, self.source())
+        self.state.ns.get(ino)?.file()?.read(offset, buf, self.source())
     }
 
     /// What [`Engine::read`] of `len` bytes would give, lent straight from the image when the
     /// bytes lie there in one verified run (see [`FileData::view`](crate::namespace::FileData::view));
     /// `None` when they do not (then `read`). For large reads: nothing is copied.
     pub fn read_view(&self, ino: Ino, offset: u64, len: usize) -> Result<Option<&[u8]>> {
-        self.ns.get(ino)?.file()?.view(offset, len, self.source())
+        self.state.ns.get(ino)?.file()?.view(offset, len, self.source())
     }
 
     /// `SEEK_DATA` / `SEEK_HOLE` from `offset`; `ENXIO`-style `None` past the data.
     pub fn lseek(&self, ino: Ino, offset: u64, whence: Whence) -> Result<Option<u64>> {
-        let f = self.ns.get(ino)?.file()?;
+        let f = self.state.ns.get(ino)?.file()?;
         Ok(match whence {
             Whence::Data => f.seek_data(offset),
             Whence::Hole => f.seek_hole(offset),
@@ -478,9 +448,12 @@ impl Engine {
     /// Lists directory `ino` starting after `cookie` (0 starts at `.`), calling `f` for each
     /// entry until it returns `false`. Cookies 1 and 2 are `.` and `..`.
     pub fn readdir(&self, ino: Ino, cookie: u64, mut f: impl FnMut(DirEntry) -> bool) -> Result<()> {
-        let node = self.ns.get(ino)?;
+        let node = self.state.ns.get(ino)?;
         let dir = node.dir()?;
-        let dots = [(1u64, &b"."[..], ino), (2, b"..", self.ns.parent_of_dir(ino)?)];
+        let dots = [
+            (1u64, &b"."[..], ino),
+            (2, b"..", self.state.ns.parent_of_dir(ino)?),
+        ];
         for (c, name, target) in dots {
             if cookie < c
                 && !f(DirEntry {
@@ -494,7 +467,7 @@ impl Engine {
             }
         }
         for (c, name, target) in dir.iter_from(cookie.max(2)) {
-            let kind = self.ns.get(target)?.kind;
+            let kind = self.state.ns.get(target)?.kind;
             if !f(DirEntry {
                 ino: target,
                 kind,
@@ -512,10 +485,16 @@ impl Engine {
         if name.len() > XATTR_NAME_LEN_MAX {
             return Err(Error::Range);
         }
-        let value = self.ns.get(ino)?.xattrs.get(name).ok_or(Error::NoAttribute)?;
+        let value = self
+            .state
+            .ns
+            .get(ino)?
+            .xattrs
+            .get(name)
+            .ok_or(Error::NoAttribute)?;
         // An indexed vector is read from its index, where it is held (`check` verifies that
         // every such reference resolves).
-        self.colls.resolve(ino, value).ok_or(Error::Corrupted {
+        self.state.colls.resolve(ino, value).ok_or(Error::Corrupted {
             what: "attribute held by a missing index entry",
             offset: 0,
         })
@@ -523,7 +502,7 @@ impl Engine {
 
     /// Names of all extended attributes, each followed by a NUL, appended to `out`.
     pub fn listxattr(&self, ino: Ino, out: &mut Vec<u8>) -> Result<()> {
-        for (name, _) in self.ns.get(ino)?.xattrs.iter() {
+        for (name, _) in self.state.ns.get(ino)?.xattrs.iter() {
             out.extend_from_slice(name);
             out.push(0);
         }
@@ -537,11 +516,11 @@ impl Engine {
     /// the figures are the files' own blocks, with `capacity_bytes` (the frontend's choice) as
     /// the total.
     pub fn statfs(&self, capacity_bytes: u64) -> StatFs {
-        let files = self.ns.len() as u64;
+        let files = self.state.ns.len() as u64;
         let (total, free, available) = match self.journal.as_ref().map(|j| j.room()) {
             Some(r) => (r.total_blocks, r.free_blocks, r.available_blocks),
             None => {
-                let used: u64 = self.ns.iter().map(|(_, n)| n.blocks_512() / 8).sum();
+                let used: u64 = self.state.ns.iter().map(|(_, n)| n.blocks_512() / 8).sum();
                 let total = (capacity_bytes / BLOCK_SIZE as u64).max(used);
                 (total, total - used, total - used)
             }
@@ -559,13 +538,13 @@ impl Engine {
 
     /// Resolves an absolute path (see `Namespace::resolve`).
     pub fn resolve(&self, path: &[u8], follow_last: bool) -> Result<Ino> {
-        self.ns.resolve(path, follow_last)
+        self.state.ns.resolve(path, follow_last)
     }
 
     /// Resolves an absolute path as `creds` may (see `Namespace::resolve_as`): `EACCES` at the
     /// first directory on the way that `creds` may not search.
     pub fn resolve_as(&self, path: &[u8], follow_last: bool, creds: &crate::namespace::Creds) -> Result<Ino> {
-        self.ns.resolve_as(path, follow_last, creds)
+        self.state.ns.resolve_as(path, follow_last, creds)
     }
 }
 
@@ -573,9 +552,9 @@ impl Engine {
 impl crate::check::Inspect for Engine {
     fn inspect<'a>(&'a self, layout_problems: &'a [String]) -> crate::check::State<'a> {
         crate::check::State {
-            ns: &self.ns,
-            colls: &self.colls,
-            pins: &self.pins,
+            ns: &self.state.ns,
+            colls: &self.state.colls,
+            pins: &self.state.pins,
             source: self.source(),
             layout_problems,
         }

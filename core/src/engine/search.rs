@@ -143,13 +143,14 @@ impl Engine {
     /// has no filter.
     pub fn search(&self, q: &Query, creds: &Creds, scratch: &mut Scratch, out: &mut Vec<Hit>) -> Result<Ino> {
         out.clear();
-        let dir = self.ns.resolve_as(q.dir.as_bytes(), true, creds)?;
-        let dir_node = self.ns.get(dir)?;
+        let dir = self.state.ns.resolve_as(q.dir.as_bytes(), true, creds)?;
+        let dir_node = self.state.ns.get(dir)?;
         dir_node.dir()?;
         if !creds.may(dir_node, MAY_READ | MAY_EXEC) {
             return Err(Error::Access);
         }
         let coll = self
+            .state
             .colls
             .get(dir)
             .ok_or_else(|| Error::query(format!("{} is not a collection", q.dir)))?;
@@ -162,12 +163,13 @@ impl Engine {
                 scratch.query.extend_from_slice(bytes);
             }
             Target::Like(path) => {
-                let ino = self.ns.resolve_as(path.as_bytes(), true, creds)?;
-                let node = self.ns.get(ino)?;
+                let ino = self.state.ns.resolve_as(path.as_bytes(), true, creds)?;
+                let node = self.state.ns.get(ino)?;
                 if !creds.may(node, MAY_READ) {
                     return Err(Error::Access);
                 }
                 let v = self
+                    .state
                     .colls
                     .xattr(node, ino, VECTOR_XATTR)
                     .ok_or_else(|| Error::query(format!("{path} has no vector")))?;
@@ -191,7 +193,7 @@ impl Engine {
         }
         let k = q.k as usize;
         let ef = q.ef.unwrap_or(cfg.ef_search).max(q.k) as usize;
-        let ns = &self.ns;
+        let ns = &self.state.ns;
         // Permission first: the query's filter never sees a file the caller may not read.
         let guarded = !creds.is_privileged();
         let mut eval = |label: Ino| match ns.get(label) {
@@ -237,18 +239,18 @@ impl Engine {
         }
         debug_assert!(
             out.iter()
-                .all(|h| indexable(ns, &self.colls, dir, h.ino, cfg).is_some())
+                .all(|h| indexable(ns, &self.state.colls, dir, h.ino, cfg).is_some())
         );
         Ok(dir)
     }
 
     /// The path of hit `ino` of a search in collection `dir`, written into `out`.
     pub fn hit_path(&self, dir: Ino, ino: Ino, out: &mut Vec<u8>) -> Result<()> {
-        self.ns.path_of(dir, out)?;
+        self.state.ns.path_of(dir, out)?;
         if out.last() != Some(&b'/') {
             out.push(b'/');
         }
-        out.extend_from_slice(name_in(&self.ns, dir, ino));
+        out.extend_from_slice(name_in(&self.state.ns, dir, ino));
         Ok(())
     }
 
@@ -270,7 +272,7 @@ impl Engine {
         scratch: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> Result<bool> {
-        let elem = self.colls.get(dir).map(|c| c.config.elem);
+        let elem = self.state.colls.get(dir).map(|c| c.config.elem);
         for h in hits {
             let start = out.len();
             self.write_hit(dir, elem, h, lines, scratch, out)?;
@@ -305,7 +307,7 @@ impl Engine {
             .map_err(|_| Error::Invalid("result is not representable as JSON"))?;
         let inc = lines.include;
         if !inc.is_empty() {
-            let node = self.ns.get(h.ino)?;
+            let node = self.state.ns.get(h.ino)?;
             match &inc.metadata {
                 Attrs::None => {}
                 Attrs::All => {
@@ -318,7 +320,7 @@ impl Engine {
                         if name == VECTOR_XATTR {
                             continue;
                         }
-                        let Some(value) = self.colls.resolve(h.ino, value) else {
+                        let Some(value) = self.state.colls.resolve(h.ino, value) else {
                             continue;
                         };
                         meta_pair(out, &mut first, key, value)?;
@@ -332,7 +334,7 @@ impl Engine {
                         if let Some(value) = node
                             .xattrs
                             .get_prefixed(b"user.", key.as_bytes())
-                            .and_then(|v| self.colls.resolve(h.ino, v))
+                            .and_then(|v| self.state.colls.resolve(h.ino, v))
                         {
                             meta_pair(out, &mut first, key.as_bytes(), value)?;
                         }
@@ -340,7 +342,11 @@ impl Engine {
                     out.push(b'}');
                 }
             }
-            let raw = self.colls.xattr(node, h.ino, VECTOR_XATTR).unwrap_or_default();
+            let raw = self
+                .state
+                .colls
+                .xattr(node, h.ino, VECTOR_XATTR)
+                .unwrap_or_default();
             if inc.vector {
                 out.extend_from_slice(b",\"vector\":[");
                 let elem = elem.ok_or(Error::Invalid("not a collection"))?;

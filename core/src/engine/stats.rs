@@ -85,7 +85,7 @@ impl Engine {
     ///
     /// [`Creds::ROOT`] sees everything.
     pub fn stats(&self, creds: &Creds) -> Stats {
-        let ns = &self.ns;
+        let ns = &self.state.ns;
         let mut s = Stats::default();
         // Whether each directory is reachable, computed once per directory (a walk up stops at
         // the first directory already known), so a deep tree costs linear time, not quadratic.
@@ -142,8 +142,8 @@ impl Engine {
             }
         }
         let mut path = Vec::new();
-        let mut by_dir = Vec::with_capacity(self.colls.len());
-        for (dir, c) in self.colls.iter() {
+        let mut by_dir = Vec::with_capacity(self.state.colls.len());
+        for (dir, c) in self.state.colls.iter() {
             if !creds.is_privileged() && !is_listable(dir) {
                 continue;
             }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 /// The collection holding `ino`'s vector, `None` when it is inline; panics when it has none.
 fn holder(e: &Engine, ino: Ino) -> Option<Ino> {
-    e.ns.get(ino)
+    e.state
+        .ns
+        .get(ino)
         .unwrap()
         .xattrs
         .get(VECTOR_XATTR)
@@ -21,7 +23,7 @@ fn holder(e: &Engine, ino: Ino) -> Option<Ino> {
 
 /// Bytes of `ino`'s attributes held by the namespace itself.
 fn own_bytes(e: &Engine, ino: Ino) -> usize {
-    e.ns.get(ino).unwrap().xattrs.bytes()
+    e.state.ns.get(ino).unwrap().xattrs.bytes()
 }
 
 /// Asserts the vector reads back as `want` through every reader: getxattr, a search's
@@ -58,7 +60,7 @@ fn set_replace_remove_keep_one_copy() {
         "the bytes are the index's"
     );
     assert_eq!(
-        e.ns.get(f).unwrap().xattrs.get(VECTOR_XATTR),
+        e.state.ns.get(f).unwrap().xattrs.get(VECTOR_XATTR),
         Some(XattrValue::Held { dir: d, len: 8 })
     );
     assert_vector(&e, f, &v);
@@ -316,7 +318,7 @@ fn check_reports_a_reference_that_does_not_resolve() {
     check(&e).unwrap();
     // Wrong length, wrong collection, a file without a name there, an inline copy of what an
     // index holds.
-    let node = e.ns.get_mut(f).unwrap();
+    let node = e.state.ns.get_mut(f).unwrap();
     node.xattrs.set_held(VECTOR_XATTR, ds[0], 4);
     let p = check(&e).unwrap_err().to_string();
     assert!(p.contains("recorded as 4"), "{p}");
@@ -324,18 +326,35 @@ fn check_reports_a_reference_that_does_not_resolve() {
         e.getxattr(f, VECTOR_XATTR),
         Err(Error::Corrupted { .. })
     ));
-    e.ns.get_mut(f).unwrap().xattrs.set_held(VECTOR_XATTR, ds[1], 8);
+    e.state
+        .ns
+        .get_mut(f)
+        .unwrap()
+        .xattrs
+        .set_held(VECTOR_XATTR, ds[1], 8);
     let p = check(&e).unwrap_err().to_string();
     assert!(p.contains("not a collection"), "{p}");
-    e.ns.get_mut(f)
+    e.state
+        .ns
+        .get_mut(f)
         .unwrap()
         .xattrs
         .set(VECTOR_XATTR, &f32s(&[1.0, 2.0]));
     let p = check(&e).unwrap_err().to_string();
     assert!(p.contains("one-copy form"), "{p}");
-    e.ns.get_mut(f).unwrap().xattrs.set_held(VECTOR_XATTR, ds[0], 8);
+    e.state
+        .ns
+        .get_mut(f)
+        .unwrap()
+        .xattrs
+        .set_held(VECTOR_XATTR, ds[0], 8);
     check(&e).unwrap();
-    e.ns.get_mut(g).unwrap().xattrs.set_held(VECTOR_XATTR, ds[0], 8);
+    e.state
+        .ns
+        .get_mut(g)
+        .unwrap()
+        .xattrs
+        .set_held(VECTOR_XATTR, ds[0], 8);
     let p = check(&e).unwrap_err().to_string();
     assert!(p.contains("where it has no name"), "{p}");
 }
