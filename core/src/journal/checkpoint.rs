@@ -379,9 +379,19 @@ fn decode_retained(r: &mut Reader<'_>) -> Result<Vec<Extent>> {
     Ok(out)
 }
 
+/// Where decoded inodes say their directory entries are: `(parent, cookie, name, child)` of every
+/// link, and each directory's next cookie.
+#[derive(Default)]
+struct Entries {
+    links: Vec<(Ino, u64, Box<[u8]>, Ino)>,
+    next_cookies: BTreeMap<Ino, u64>,
+}
+
 /// Decodes the `n_inodes` inodes at `r` (the rest of the checkpoint) into a namespace and checks
 /// its structure. Not inlined: the inodes' temporaries then take no stack while `decode`
-/// decodes the collections' indexes, and the other way round.
+/// decodes the collections' indexes, and the other way round. Each record part has a decoder
+/// of its own (head, links, attributes, body), then the directories are assembled from the
+/// links and the tree is validated.
 #[inline(never)]
 fn decode_namespace(
     r: &mut Reader<'_>,
@@ -392,9 +402,7 @@ fn decode_namespace(
     colls: &Collections,
 ) -> Result<Namespace> {
     let mut inodes: BTreeMap<Ino, Box<Inode>> = BTreeMap::new();
-    // (parent, cookie, name, child) of every link, and each directory's next cookie.
-    let mut entries: Vec<(Ino, u64, Box<[u8]>, Ino)> = Vec::new();
-    let mut next_cookies: BTreeMap<Ino, u64> = BTreeMap::new();
+    let mut entries = Entries::default();
     let mut last_ino = 0;
     let mut unwritten = 0u64;
     for _ in 0..n_inodes {
@@ -404,69 +412,17 @@ fn decode_namespace(
             return Err(at.bad());
         }
         last_ino = ino;
-        let kind = FileKind::from_code(r.u8()?).ok_or_else(|| r.bad())?;
-        let perm = r.u32()?;
-        if perm & !PERM_MASK != 0 {
-            return Err(r.bad());
-        }
-        let (uid, gid, rdev) = (r.u32()?, r.u32()?, r.u32()?);
-        let (atime, mtime, ctime, crtime) = (r.time()?, r.time()?, r.time()?, r.time()?);
-        let mut n = Box::new(Inode::new(kind, perm, uid, gid, rdev, atime));
-        (n.mtime, n.ctime, n.crtime) = (mtime, ctime, crtime);
-        let links = r.count(20)?;
-        for _ in 0..links {
-            let parent = r.u64()?;
-            let name = r.bytes(NAME_LEN_MAX)?;
-            check_name(name).map_err(|_| r.bad())?;
-            let cookie = r.u64()?;
-            n.links.push(Link {
-                parent,
-                name: name.into(),
-            });
-            entries.push((parent, cookie, name.into(), ino));
-        }
-        if !n.links.windows(2).all(|w| w[0] < w[1]) {
-            return Err(r.bad());
-        }
-        let attrs = r.count(5)?;
-        let mut xattrs = Xattrs::default();
-        for _ in 0..attrs {
-            let name = r.bytes(XATTR_NAME_LEN_MAX)?;
-            // A vector held by an index stays there: the attribute keeps the reference (only
-            // a regular file's `user.vexfs.vector` is ever written as one).
-            let replaced = match r.u8()? {
-                0 => xattrs.set(name, r.bytes(XATTR_VALUE_LEN_MAX)?),
-                1 if name == VECTOR_XATTR && kind == FileKind::Regular => {
-                    let dir = r.u64()?;
-                    let len = colls
-                        .get(dir)
-                        .and_then(|c| c.index.vector(ino))
-                        .ok_or_else(|| r.bad())?
-                        .len();
-                    xattrs.set_held(name, dir, len)
-                }
-                _ => return Err(r.bad()),
-            };
-            if replaced {
-                return Err(r.bad());
-            }
-        }
-        n.xattrs = xattrs;
-        n.body = match kind {
-            FileKind::Regular => Body::Regular(decode_file(r, image_blocks, &mut unwritten)?),
-            FileKind::Directory => {
-                next_cookies.insert(ino, r.u64()?);
-                Body::Directory(Dir::default())
-            }
-            FileKind::Symlink => {
-                let t = r.bytes(PATH_LEN_MAX)?;
-                if t.is_empty() {
-                    return Err(r.bad());
-                }
-                Body::Symlink(t.into())
-            }
-            _ => Body::Special,
-        };
+        let mut n = decode_inode_head(r)?;
+        decode_links(r, ino, &mut n, &mut entries.links)?;
+        n.xattrs = decode_xattrs(r, ino, n.kind, colls)?;
+        n.body = decode_body(
+            r,
+            ino,
+            n.kind,
+            image_blocks,
+            &mut unwritten,
+            &mut entries.next_cookies,
+        )?;
         inodes.insert(ino, n);
     }
     r.finish()?;
@@ -474,11 +430,122 @@ fn decode_namespace(
         what: "checkpoint (namespace structure)",
         offset: base,
     };
-    // Directories from the links that name their entries, grouped by parent (in inode order:
-    // `Dir::from_parts` does not depend on the order, so no sort, whose recursion and scratch
-    // would take kilobytes of `open_image`'s stack).
+    assemble_directories(&mut inodes, entries).map_err(|_| bad())?;
+    let ns = Namespace::from_parts(inodes, next_ino);
+    validate_tree(&ns).map_err(|_| bad())?;
+    Ok(ns)
+}
+
+/// An inode record's head: kind, permission bits, owner, group, device and the four times.
+#[inline(never)]
+fn decode_inode_head(r: &mut Reader<'_>) -> Result<Box<Inode>> {
+    let kind = FileKind::from_code(r.u8()?).ok_or_else(|| r.bad())?;
+    let perm = r.u32()?;
+    if perm & !PERM_MASK != 0 {
+        return Err(r.bad());
+    }
+    let (uid, gid, rdev) = (r.u32()?, r.u32()?, r.u32()?);
+    let (atime, mtime, ctime, crtime) = (r.time()?, r.time()?, r.time()?, r.time()?);
+    let mut n = Box::new(Inode::new(kind, perm, uid, gid, rdev, atime));
+    (n.mtime, n.ctime, n.crtime) = (mtime, ctime, crtime);
+    Ok(n)
+}
+
+/// The links of inode `ino` (strictly increasing), each also noted as a directory entry.
+#[inline(never)]
+fn decode_links(
+    r: &mut Reader<'_>,
+    ino: Ino,
+    n: &mut Inode,
+    entries: &mut Vec<(Ino, u64, Box<[u8]>, Ino)>,
+) -> Result<()> {
+    let links = r.count(20)?;
+    for _ in 0..links {
+        let parent = r.u64()?;
+        let name = r.bytes(NAME_LEN_MAX)?;
+        check_name(name).map_err(|_| r.bad())?;
+        let cookie = r.u64()?;
+        n.links.push(Link {
+            parent,
+            name: name.into(),
+        });
+        entries.push((parent, cookie, name.into(), ino));
+    }
+    if !n.links.windows(2).all(|w| w[0] < w[1]) {
+        return Err(r.bad());
+    }
+    Ok(())
+}
+
+/// The attributes of inode `ino` (each name once). A vector held by an index stays there: the
+/// attribute keeps the reference, which must resolve (only a regular file's
+/// `user.vexfs.vector` is ever written as one).
+#[inline(never)]
+fn decode_xattrs(r: &mut Reader<'_>, ino: Ino, kind: FileKind, colls: &Collections) -> Result<Xattrs> {
+    let attrs = r.count(5)?;
+    let mut xattrs = Xattrs::default();
+    for _ in 0..attrs {
+        let name = r.bytes(XATTR_NAME_LEN_MAX)?;
+        let replaced = match r.u8()? {
+            0 => xattrs.set(name, r.bytes(XATTR_VALUE_LEN_MAX)?),
+            1 if name == VECTOR_XATTR && kind == FileKind::Regular => {
+                let dir = r.u64()?;
+                let len = colls
+                    .get(dir)
+                    .and_then(|c| c.index.vector(ino))
+                    .ok_or_else(|| r.bad())?
+                    .len();
+                xattrs.set_held(name, dir, len)
+            }
+            _ => return Err(r.bad()),
+        };
+        if replaced {
+            return Err(r.bad());
+        }
+    }
+    Ok(xattrs)
+}
+
+/// The body of inode `ino` of `kind`: a file's extents, a directory's next cookie (its entries
+/// come from the links), a symbolic link's target.
+#[inline(never)]
+fn decode_body(
+    r: &mut Reader<'_>,
+    ino: Ino,
+    kind: FileKind,
+    image_blocks: u64,
+    unwritten: &mut u64,
+    next_cookies: &mut BTreeMap<Ino, u64>,
+) -> Result<Body> {
+    Ok(match kind {
+        FileKind::Regular => Body::Regular(decode_file(r, image_blocks, unwritten)?),
+        FileKind::Directory => {
+            next_cookies.insert(ino, r.u64()?);
+            Body::Directory(Dir::default())
+        }
+        FileKind::Symlink => {
+            let t = r.bytes(PATH_LEN_MAX)?;
+            if t.is_empty() {
+                return Err(r.bad());
+            }
+            Body::Symlink(t.into())
+        }
+        _ => Body::Special,
+    })
+}
+
+/// Fills every directory of `inodes` from the links that name its entries; `Err` when a link's
+/// parent is not a directory with a next cookie, or the entries do not make a valid directory.
+#[inline(never)]
+fn assemble_directories(
+    inodes: &mut BTreeMap<Ino, Box<Inode>>,
+    entries: Entries,
+) -> std::result::Result<(), ()> {
+    let Entries { links, next_cookies } = entries;
+    // Grouped by parent (in inode order: `Dir::from_parts` does not depend on the order, so no
+    // sort, whose recursion and scratch would take kilobytes of `open_image`'s stack).
     let mut by_parent: BTreeMap<Ino, Vec<DirEntryParts>> = BTreeMap::new();
-    for (parent, cookie, name, child) in entries {
+    for (parent, cookie, name, child) in links {
         by_parent.entry(parent).or_default().push((cookie, name, child));
     }
     for (parent, list) in by_parent {
@@ -486,23 +553,21 @@ fn decode_namespace(
             .iter()
             .filter(|e| inodes.get(&e.2).is_some_and(|n| n.kind == FileKind::Directory))
             .count();
-        let next = *next_cookies.get(&parent).ok_or_else(bad)?;
-        let dir = Dir::from_parts(list, next, u32::try_from(subdirs).map_err(|_| bad())?).ok_or_else(bad)?;
+        let next = *next_cookies.get(&parent).ok_or(())?;
+        let dir = Dir::from_parts(list, next, u32::try_from(subdirs).map_err(|_| ())?).ok_or(())?;
         match inodes.get_mut(&parent).map(|p| &mut p.body) {
             Some(Body::Directory(d)) => *d = dir,
-            _ => return Err(bad()),
+            _ => return Err(()),
         }
     }
     for (&ino, &next) in &next_cookies {
         if let Some(Body::Directory(d)) = inodes.get_mut(&ino).map(|n| &mut n.body)
             && d.is_empty()
         {
-            *d = Dir::from_parts([], next, 0).ok_or_else(bad)?;
+            *d = Dir::from_parts([], next, 0).ok_or(())?;
         }
     }
-    let ns = Namespace::from_parts(inodes, next_ino);
-    validate_tree(&ns).map_err(|_| bad())?;
-    Ok(ns)
+    Ok(())
 }
 
 fn decode_file(r: &mut Reader<'_>, image_blocks: u64, unwritten: &mut u64) -> Result<FileData> {
