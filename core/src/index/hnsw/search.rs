@@ -33,6 +33,7 @@ use super::heap::{Heap, key, key_dist, key_id, mono, unmono};
 use super::scratch::{Beam, SearchScratch};
 use super::{Hnsw, NONE, Query, TOMB};
 use crate::index::Neighbor;
+use crate::limits::PREFETCH_LINES_MAX;
 
 /// Bytes of each unvisited neighbour's vector prefetched while gathering a node's neighbours
 /// (one line: prefetching whole vectors there saturates the fill buffers, measured slower).
@@ -526,15 +527,15 @@ fn ensure_cap_heap(h: &mut Heap<u128, true>, cap: usize) {
     h.reserve_total(cap);
 }
 
-/// Hints the CPU to fetch the cache lines of `[p, p + bytes)` (at most 16 lines). `p` must
-/// point into a live allocation with `bytes` bytes after it.
+/// Hints the CPU to fetch the cache lines of `[p, p + bytes)`, at most [`PREFETCH_LINES_MAX`]
+/// of them. `p` must point into a live allocation with `bytes` bytes after it.
 #[inline(always)]
 fn prefetch_lines(p: *const u8, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         // Every line `[p, p + bytes)` touches: `p` need not be line-aligned.
-        let bytes = bytes.min(16 * 64);
+        let bytes = bytes.min(PREFETCH_LINES_MAX * 64);
         let mut off = 0;
         while off < bytes + (p as usize & 63) {
             // SAFETY: a prefetch never faults, whatever the address (the offset stays within
