@@ -41,7 +41,10 @@ const PREFETCH_GATHER: usize = 64;
 /// Bytes of the next neighbour's vector prefetched while computing the current distance.
 const PREFETCH_NEXT: usize = usize::MAX;
 /// How many neighbours ahead of the distance being computed their whole vectors are fetched.
-const PREFETCH_AHEAD: usize = 1;
+/// 2 since whole vectors are fetched ([`PREFETCH_LINES_MAX`]): on `real-minilm-100k` (384-d, a
+/// graph far larger than the cache) 7-30 % more queries/s than 1, equal on `real-mpnet-20k` and
+/// `gauss100k`; 4 was no better than 2 (`vexfs-bench ann --index`, builds alternated).
+const PREFETCH_AHEAD: usize = 2;
 
 impl Hnsw {
     /// Greedy descent from `ep` through levels `max_level` down to `to_level` (inclusive):
