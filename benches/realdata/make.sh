@@ -6,10 +6,10 @@
 #   benches/data/SET (git-ignored) unless DATA_ROOT says otherwise. A set whose manifest matches
 #   is left alone, so running it again costs only the text extraction and a hash.
 # Installs what it needs from PyPI into benches/realdata/.venv (git-ignored; about 6 GB, since
-# PyPI's torch brings its CUDA libraries). Embedding runs on the CPU and is the cost: about 20
-# passages per CPU-second for MiniLM and 2-3 for MPNet, so on 2 idle cores real-minilm-100k takes
-# about 50 minutes and real-mpnet-20k about 1.5 hours (much longer on a busy machine). Embeddings
-# are cached per chunk as they are made: an interrupted run resumes.
+# PyPI's torch brings its CUDA libraries). Embedding runs on the CPU and is the cost: on 2 idle
+# cores MiniLM did 105-124 passages/s and MPNet 16-21, so real-minilm-100k took 17 minutes and
+# real-mpnet-20k 21 (several times longer on a busy machine). Embeddings are cached per chunk as
+# they are made: an interrupted run resumes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=benches/realdata/.venv
