@@ -12,6 +12,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -352,6 +353,33 @@ fn errors_say_what_to_do() {
         let line = fails(["stats", s(&mnt.join("docs"))]);
         assert!(line.contains("umount"), "{line}");
     });
+}
+
+/// A mount killed with SIGKILL at any moment after it appears exits: the ready line comes from
+/// the session's INIT, never from the mount process reading its own mount. It did read
+/// `/.vexfs/stats` once, and a read (or its close's FLUSH) in flight when the process was killed
+/// was waited for by the kernel uninterruptibly, in a thread holding `/dev/fuse` open, so the
+/// process never exited and the mount hung (seen in CI: `errors_say_what_to_do` stuck for
+/// good, the mount's last thread in `request_wait_answer` under `close`). The kill lands at
+/// 0 to 30 ms after the mount appears, where that read happened.
+#[test]
+fn a_mount_killed_right_after_it_appears_exits() {
+    if !fuse_or_skip("a_mount_killed_right_after_it_appears_exits") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let mut hung = Vec::new();
+    for step in 0..60u64 {
+        let m = scratch.mount();
+        std::thread::sleep(Duration::from_micros(step * 500));
+        if !m.kill9_exits_within(Duration::from_secs(10)) {
+            hung.push(step);
+        }
+    }
+    assert!(
+        hung.is_empty(),
+        "killed mounts that never exited, at steps {hung:?} (0.5 ms each)"
+    );
 }
 
 /// Item 11: the foreground mount prints one line once it answers; `mount -d` returns once the

@@ -290,14 +290,33 @@ fn unmount_path(path: &Path) -> io::Result<bool> {
 /// While it runs, SIGINT and SIGTERM are handled (whichever thread receives them) by
 /// unmounting; the previous handlers are restored before returning.
 pub fn mount(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(), MountError> {
+    mount_then(image, mountpoint, opts, || {})
+}
+
+/// As [`mount`], calling `on_ready` once the kernel has sent the session its INIT: from then on
+/// the mount answers (a request waits for INIT's reply, never for a dead mountpoint). The
+/// readiness signal comes from inside the session because the server must never wait on its
+/// own mount: a request the server makes to itself and that is in flight when the process is
+/// killed (`SIGKILL`) is waited for uninterruptibly, by a thread that holds `/dev/fuse` open,
+/// so the process never exits and the mount hangs until its connection is aborted.
+pub fn mount_then(
+    image: &Path,
+    mountpoint: &Path,
+    opts: &MountOptions,
+    on_ready: impl FnOnce() + Send + 'static,
+) -> Result<(), MountError> {
     let (shared, cfg) = prepare(image, opts)?;
     let mount_err = |source| MountError::Mount {
         path: mountpoint.to_path_buf(),
         source,
     };
     let signals = SignalGuard::install().map_err(mount_err)?;
-    let mut session =
-        fuser::Session::new(fs::VexFs::new(Arc::clone(&shared)), mountpoint, &cfg).map_err(mount_err)?;
+    let mut session = fuser::Session::new(
+        fs::VexFs::with_on_init(Arc::clone(&shared), Box::new(on_ready)),
+        mountpoint,
+        &cfg,
+    )
+    .map_err(mount_err)?;
     let mut unmounter = session.unmount_callable();
     // Before the other threads: if it cannot start, nothing is left running.
     let committer = commit::Committer::start(&shared, opts.commit_secs).map_err(mount_err)?;

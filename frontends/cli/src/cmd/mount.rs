@@ -17,7 +17,6 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::Duration;
 use vexfs_core::limits::{LOG_SEGMENT_BLOCKS_DEFAULT, LOG_SEGMENT_BLOCKS_MIN};
 use vexfs_fuse::{MountError, MountOptions};
 
@@ -129,8 +128,8 @@ pub fn run(args: Args) -> CliResult<ExitCode> {
     if args.background && !args.detached {
         return background(&args);
     }
-    announce_when_ready(&args);
-    vexfs_fuse::mount(&args.image, &args.mountpoint, &opts).map_err(mount_error)?;
+    let announce = announcement(&args);
+    vexfs_fuse::mount_then(&args.image, &args.mountpoint, &opts, announce).map_err(mount_error)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -144,35 +143,24 @@ fn ready_line(args: &Args) -> String {
     )
 }
 
-/// Starts a thread that waits until the mount answers (its `/.vexfs/stats` reads), then
-/// prints the ready line, or, detached, tells the starting process and silences stderr. The
-/// thread ends with the process if the mount never comes up.
-fn announce_when_ready(args: &Args) {
-    // Read, not only looked up: the kernel may still answer a lookup of a dead mount that was
-    // on the mountpoint from its cache, but a read must reach the server.
-    let marker = args.mountpoint.join(".vexfs/stats");
+/// What the mount does once it answers (the session received the kernel's INIT): print the ready
+/// line, or, detached, tell the starting process and silence stderr. Never a read of the mount
+/// by the mount process itself: such a request, in flight when the process is killed, would
+/// keep the process from ever exiting (see `vexfs_fuse::mount_then`).
+fn announcement(args: &Args) -> impl FnOnce() + Send + 'static {
     let line = ready_line(args);
     let detached = args.detached;
-    let spawned = std::thread::Builder::new()
-        .name("vexfs-ready".into())
-        .spawn(move || {
-            while std::fs::read(&marker).is_err() {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if detached {
-                let mut err = io::stderr().lock();
-                let _ = writeln!(err, "{READY_MARKER}");
-                let _ = err.flush();
-                silence_stderr();
-            } else {
-                let mut out = io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-            }
-        });
-    if spawned.is_err() {
-        // Only the announcement is lost; the mount itself does not need the thread.
-        eprintln!("vexfs: note: cannot say when the mount is ready (no thread)");
+    move || {
+        if detached {
+            let mut err = io::stderr().lock();
+            let _ = writeln!(err, "{READY_MARKER}");
+            let _ = err.flush();
+            silence_stderr();
+        } else {
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
     }
 }
 

@@ -208,6 +208,31 @@ impl Mounted {
         lazy_unmount(&self.root);
     }
 
+    /// Kills the mount process with SIGKILL and says whether it exited within `patience`. When
+    /// it did not, its FUSE connection is aborted (through fusectl) so that it can exit and the
+    /// test goes on; the mount is detached either way.
+    pub fn kill9_exits_within(mut self, patience: Duration) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata(&self.root).unwrap().dev();
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        let exited = wait_some(&mut child, patience).is_some();
+        if !exited {
+            let ctl = Path::new("/sys/fs/fuse/connections");
+            if std::fs::read_dir(ctl).map_or(true, |mut d| d.next().is_none()) {
+                let _ = Command::new("mount")
+                    .args(["-t", "fusectl", "none"])
+                    .arg(ctl)
+                    .status();
+            }
+            let abort = ctl.join(libc::minor(dev).to_string()).join("abort");
+            let _ = std::fs::write(abort, "1");
+            let _ = child.wait();
+        }
+        lazy_unmount(&self.root);
+        exited
+    }
+
     /// The `vexfs mount` process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()

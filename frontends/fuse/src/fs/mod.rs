@@ -108,15 +108,38 @@ fn set_time(t: TimeOrNow) -> SetTime {
     }
 }
 
+/// Called once, when the kernel's INIT reaches the session (see [`crate::mount_then`]).
+pub(crate) type OnInit = Box<dyn FnOnce() + Send>;
+
 /// The FUSE filesystem of one mount.
-#[derive(Debug)]
 pub(crate) struct VexFs {
     s: Arc<Shared>,
+    /// A mutex only so that the filesystem is `Sync`: `init` has `&mut self`.
+    on_init: std::sync::Mutex<Option<OnInit>>,
+}
+
+impl std::fmt::Debug for VexFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VexFs")
+            .field("s", &self.s)
+            .finish_non_exhaustive()
+    }
 }
 
 impl VexFs {
     pub(crate) fn new(s: Arc<Shared>) -> Self {
-        VexFs { s }
+        VexFs {
+            s,
+            on_init: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// As [`VexFs::new`], calling `on_init` when the session receives INIT.
+    pub(crate) fn with_on_init(s: Arc<Shared>, on_init: OnInit) -> Self {
+        VexFs {
+            s,
+            on_init: std::sync::Mutex::new(Some(on_init)),
+        }
     }
 
     /// `ino` if it is a virtual node: requests on it go to `virt`.
@@ -151,6 +174,12 @@ impl Filesystem for VexFs {
             InitFlags::FUSE_CACHE_SYMLINKS,
         ] {
             let _ = config.add_capabilities(cap);
+        }
+        // Requests the kernel receives from now on wait for this INIT's reply, so whoever is told
+        // here may use the mount at once.
+        let on_init = self.on_init.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = on_init.take() {
+            f();
         }
         Ok(())
     }
