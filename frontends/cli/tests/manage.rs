@@ -382,6 +382,53 @@ fn a_mount_killed_right_after_it_appears_exits() {
     );
 }
 
+/// The foreground mount sets its readahead window once the mount answers, finding the mount's
+/// device in mountinfo (never by a request to its own mount); a relative mountpoint too. As root
+/// the window is the default 1 MiB (the knob is root's: otherwise the kernel's stays).
+#[test]
+fn the_foreground_mount_sets_its_readahead_window() {
+    if !fuse_or_skip("the_foreground_mount_sets_its_readahead_window") {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    // The window is set beside the serving session, so it may show a moment after the mount.
+    let window = |mnt: &Path| {
+        let started = std::time::Instant::now();
+        loop {
+            let stats: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(mnt.join(".vexfs/stats")).unwrap()).unwrap();
+            let kib = stats["mount"]["readahead_kib"].as_u64();
+            if kib == Some(1024) || (!root && kib.is_some()) || started.elapsed() > Duration::from_secs(10) {
+                return kib;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // As root, the default 1 MiB; otherwise the knob is not ours and the kernel's window stays.
+    let check = |kib: Option<u64>| {
+        if root {
+            assert_eq!(kib, Some(1024));
+        } else {
+            assert!(kib.is_some_and(|k| k > 0), "{kib:?}");
+        }
+    };
+    let scratch = Scratch::new();
+    let m = scratch.mount();
+    check(window(&m.root));
+    drop(m);
+    // A relative mountpoint, mounted in the background.
+    let out = Command::new(VEXFS)
+        .args(["mount", "-d", "image", "mnt"])
+        .current_dir(scratch.image.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kib = window(&scratch.mountpoint);
+    umount(&scratch.mountpoint);
+    check(kib);
+}
+
 /// Item 11: the foreground mount prints one line once it answers; `mount -d` returns once the
 /// mount answers and leaves it serving; a background mount that fails says why and exits 1.
 #[test]

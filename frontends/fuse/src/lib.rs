@@ -215,19 +215,22 @@ fn prepare(image: &Path, opts: &MountOptions) -> Result<(Arc<Shared>, Config), M
     Ok((shared, config(opts)))
 }
 
-/// Sets the readahead window of the filesystem mounted on `mountpoint` to `kib` (unless 0) and
-/// records the window in effect in `shared`. Best effort: unprivileged users cannot write the
-/// knob. It `stat`s the mountpoint, so the session must be serving.
+/// Sets the readahead window of the filesystem mounted on `mountpoint` (a canonical path) to
+/// `kib` (unless 0) and records the window in effect in `shared`. Best effort: unprivileged users
+/// cannot write the knob. Waits until the mount answers first: INIT's reply lowers the window to
+/// what the kernel offered in INIT (its 128 KiB), so the knob must be written after it. The
+/// mount's device number comes from `/proc/self/mountinfo`, not from a `stat` of the mountpoint:
+/// the server never makes a request to its own mount (see [`mount_then`]).
 fn apply_readahead(shared: &Shared, mountpoint: &Path, kib: u32) {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(dev) = std::fs::metadata(mountpoint).map(|m| m.dev()) else {
+    use std::os::unix::ffi::OsStrExt;
+    wait_until_answered(mountpoint);
+    let Some((major, minor)) = std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()
+        .and_then(|info| device_in_mountinfo(&info, mountpoint.as_os_str().as_bytes()))
+    else {
         return;
     };
-    let knob = format!(
-        "/sys/class/bdi/{}:{}/read_ahead_kb",
-        libc::major(dev),
-        libc::minor(dev)
-    );
+    let knob = format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb");
     if kib > 0 {
         let _ = std::fs::write(&knob, format!("{kib}\n"));
     }
@@ -237,6 +240,88 @@ fn apply_readahead(shared: &Shared, mountpoint: &Path, kib: u32) {
     {
         shared.readahead_kib.store(now, Ordering::Relaxed);
     }
+}
+
+/// Waits until the mount on `mountpoint` answers a `stat`, asked by a forked child that first
+/// closes every descriptor. Were the server killed while that request is in flight, the child
+/// holds no `/dev/fuse`, so the connection ends and its request fails; asked by a thread of the
+/// server, the request would be waited for forever by a process holding `/dev/fuse` open.
+fn wait_until_answered(mountpoint: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(mountpoint.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: between fork and _exit the child calls only async-signal-safe functions
+    // (close_range, stat, _exit) on memory allocated before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: see above; `st` is a local the child owns.
+        unsafe {
+            libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::stat(path.as_ptr(), &mut st);
+            libc::_exit(0);
+        }
+    }
+    if pid <= 0 {
+        return;
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above, writing only `status`.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
+}
+
+/// The `major:minor` of the topmost mount on `mountpoint` in a `/proc/PID/mountinfo` text
+/// (fields: mount id, parent id, `major:minor`, root, mount point with space, tab, newline and
+/// backslash written as `\ooo`, ...).
+fn device_in_mountinfo(info: &str, mountpoint: &[u8]) -> Option<(u32, u32)> {
+    let dev = info
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let dev = fields.nth(2)?;
+            let point = fields.nth(1)?;
+            (unescape_octal(point) == mountpoint).then_some(dev)
+        })
+        .next_back()?;
+    let (major, minor) = dev.split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// `s` with each `\ooo` (three octal digits) replaced by its byte.
+fn unescape_octal(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let code = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match code {
+            Some(d) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |v, c| v.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `mountpoint` as `/proc/self/mountinfo` will name it, resolved before anything is mounted on
+/// it (afterwards resolving it would ask the mount); as given when it cannot be resolved.
+fn canonical(mountpoint: &Path) -> PathBuf {
+    mountpoint
+        .canonicalize()
+        .unwrap_or_else(|_| mountpoint.to_path_buf())
 }
 
 /// Closes the engine once the session is over: a checkpoint, so the next open replays nothing.
@@ -303,16 +388,17 @@ pub fn mount_then(
     image: &Path,
     mountpoint: &Path,
     opts: &MountOptions,
-    on_ready: impl FnOnce() + Send + 'static,
+    on_ready: impl FnOnce() + Send + Sync + 'static,
 ) -> Result<(), MountError> {
     let (shared, cfg) = prepare(image, opts)?;
+    let canonical = canonical(mountpoint);
     let mount_err = |source| MountError::Mount {
         path: mountpoint.to_path_buf(),
         source,
     };
     let signals = SignalGuard::install().map_err(mount_err)?;
     let mut session = fuser::Session::new(
-        fs::VexFs::with_on_init(Arc::clone(&shared), Box::new(on_ready)),
+        fs::VexFs::new(Arc::clone(&shared), Some(Box::new(on_ready))),
         mountpoint,
         &cfg,
     )
@@ -341,12 +427,12 @@ pub fn mount_then(
             })
             .map_err(mount_err)?
     };
-    // Its `stat` of the mountpoint needs the workers, so it runs beside them.
+    // It waits until the mount answers, which needs the workers, so it runs beside them.
     let readahead = {
-        let (shared, path, kib) = (Arc::clone(&shared), mountpoint.to_path_buf(), opts.readahead_kib);
+        let (shared, kib) = (Arc::clone(&shared), opts.readahead_kib);
         std::thread::Builder::new()
             .name("vexfs-readahead".into())
-            .spawn(move || apply_readahead(&shared, &path, kib))
+            .spawn(move || apply_readahead(&shared, &canonical, kib))
             .map_err(mount_err)?
     };
     let served = session_ended(session.run());
@@ -365,14 +451,14 @@ pub fn mount_then(
 /// Mounts `image` on `mountpoint` in the background.
 pub fn spawn(image: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<Mounted, MountError> {
     let (shared, cfg) = prepare(image, opts)?;
-    let session =
-        fuser::spawn_mount(fs::VexFs::new(Arc::clone(&shared)), mountpoint, &cfg).map_err(|source| {
-            MountError::Mount {
-                path: mountpoint.to_path_buf(),
-                source,
-            }
-        })?;
-    apply_readahead(&shared, mountpoint, opts.readahead_kib);
+    let canonical = canonical(mountpoint);
+    let session = fuser::spawn_mount(fs::VexFs::new(Arc::clone(&shared), None), mountpoint, &cfg).map_err(
+        |source| MountError::Mount {
+            path: mountpoint.to_path_buf(),
+            source,
+        },
+    )?;
+    apply_readahead(&shared, &canonical, opts.readahead_kib);
     let committer =
         commit::Committer::start(&shared, opts.commit_secs).map_err(|source| MountError::Mount {
             path: mountpoint.to_path_buf(),
@@ -499,5 +585,32 @@ impl Drop for SignalGuard {
                 libc::sigaction(*sig, prev, std::ptr::null_mut());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{device_in_mountinfo, unescape_octal};
+
+    #[test]
+    fn mountinfo_names_the_topmost_mount_of_a_path() {
+        let info = "\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+36 22 0:41 / /tmp/a\\040b/mnt rw,nosuid - fuse vexfs rw,user_id=0
+37 22 0:42 / /tmp/a\\040b/mnt2 rw - fuse vexfs rw
+38 36 0:43 / /tmp/a\\040b/mnt rw - fuse vexfs rw
+";
+        assert_eq!(device_in_mountinfo(info, b"/tmp/a b/mnt"), Some((0, 43)));
+        assert_eq!(device_in_mountinfo(info, b"/tmp/a b/mnt2"), Some((0, 42)));
+        assert_eq!(device_in_mountinfo(info, b"/"), Some((254, 0)));
+        assert_eq!(device_in_mountinfo(info, b"/tmp/a\\040b/mnt"), None);
+        assert_eq!(device_in_mountinfo("garbage\n36 22 x:y / /m rw\n", b"/m"), None);
+    }
+
+    #[test]
+    fn octal_escapes_are_decoded_and_nothing_else() {
+        assert_eq!(unescape_octal("a\\011b\\012c\\134d\\040"), b"a\tb\nc\\d ");
+        assert_eq!(unescape_octal("\\09x\\1"), b"\\09x\\1");
+        assert_eq!(unescape_octal("plain"), b"plain");
     }
 }

@@ -147,7 +147,7 @@ fn ready_line(args: &Args) -> String {
 /// line, or, detached, tell the starting process and silence stderr. Never a read of the mount
 /// by the mount process itself: such a request, in flight when the process is killed, would
 /// keep the process from ever exiting (see `vexfs_fuse::mount_then`).
-fn announcement(args: &Args) -> impl FnOnce() + Send + 'static {
+fn announcement(args: &Args) -> impl FnOnce() + Send + Sync + 'static {
     let line = ready_line(args);
     let detached = args.detached;
     move || {

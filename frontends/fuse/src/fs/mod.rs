@@ -109,13 +109,12 @@ fn set_time(t: TimeOrNow) -> SetTime {
 }
 
 /// Called once, when the kernel's INIT reaches the session (see [`crate::mount_then`]).
-pub(crate) type OnInit = Box<dyn FnOnce() + Send>;
+pub(crate) type OnInit = Box<dyn FnOnce() + Send + Sync>;
 
 /// The FUSE filesystem of one mount.
 pub(crate) struct VexFs {
     s: Arc<Shared>,
-    /// A mutex only so that the filesystem is `Sync`: `init` has `&mut self`.
-    on_init: std::sync::Mutex<Option<OnInit>>,
+    on_init: Option<OnInit>,
 }
 
 impl std::fmt::Debug for VexFs {
@@ -127,19 +126,9 @@ impl std::fmt::Debug for VexFs {
 }
 
 impl VexFs {
-    pub(crate) fn new(s: Arc<Shared>) -> Self {
-        VexFs {
-            s,
-            on_init: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// As [`VexFs::new`], calling `on_init` when the session receives INIT.
-    pub(crate) fn with_on_init(s: Arc<Shared>, on_init: OnInit) -> Self {
-        VexFs {
-            s,
-            on_init: std::sync::Mutex::new(Some(on_init)),
-        }
+    /// The filesystem of `s`, calling `on_init` (if any) when the session receives INIT.
+    pub(crate) fn new(s: Arc<Shared>, on_init: Option<OnInit>) -> Self {
+        VexFs { s, on_init }
     }
 
     /// `ino` if it is a virtual node: requests on it go to `virt`.
@@ -177,8 +166,7 @@ impl Filesystem for VexFs {
         }
         // Requests the kernel receives from now on wait for this INIT's reply, so whoever is told
         // here may use the mount at once.
-        let on_init = self.on_init.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = on_init.take() {
+        if let Some(f) = self.on_init.take() {
             f();
         }
         Ok(())
