@@ -65,11 +65,11 @@ fn point(i: u64, dim: usize) -> Vec<u8> {
         .collect()
 }
 
-fn index(n: u64, remove_every: u64, quant: Quantization) -> Hnsw {
+fn index(n: u64, remove_every: u64, quant: Quantization, dim: usize) -> Hnsw {
     let p = IndexParams {
         elem: ElemType::F32,
         metric: Metric::L2,
-        dim: 16,
+        dim: dim as u32,
         m: 8,
         ef_construction: 64,
         seed: 3,
@@ -77,7 +77,7 @@ fn index(n: u64, remove_every: u64, quant: Quantization) -> Hnsw {
     };
     let mut h = Hnsw::new(p);
     for i in 0..n {
-        h.insert(i, &point(i, 16));
+        h.insert(i, &point(i, dim));
     }
     if remove_every > 0 {
         for i in (0..n).step_by(remove_every as usize) {
@@ -89,19 +89,22 @@ fn index(n: u64, remove_every: u64, quant: Quantization) -> Hnsw {
 
 #[test]
 fn warmed_up_search_allocates_nothing() {
-    for (n, remove_every, quant) in [
-        (3000u64, 0u64, Quantization::None),
-        (3000, 9, Quantization::None),
-        (3000, 0, Quantization::Sq8),
-        (3000, 9, Quantization::Sq8),
+    // 16-d vectors, and 256-d ones whose nodes carry sketches (`SKETCH_VECTOR_BYTES_MIN`).
+    for (n, remove_every, quant, dim) in [
+        (3000u64, 0u64, Quantization::None, 16),
+        (3000, 9, Quantization::None, 16),
+        (3000, 0, Quantization::Sq8, 16),
+        (3000, 9, Quantization::Sq8, 16),
+        (1500, 0, Quantization::None, 256),
+        (1500, 9, Quantization::None, 256),
     ] {
-        let h = index(n, remove_every, quant);
+        let h = index(n, remove_every, quant, dim);
         assert_eq!(
             h.sq8().is_some_and(|q| q.is_trained()),
             quant == Quantization::Sq8
         );
         assert_eq!(h.deleted() > 0, remove_every > 0);
-        let queries: Vec<Vec<u8>> = (0..64).map(|i| point(1_000_000 + i, 16)).collect();
+        let queries: Vec<Vec<u8>> = (0..64).map(|i| point(1_000_000 + i, dim)).collect();
         let mut scratch = SearchScratch::new();
         let mut out = Vec::new();
         // One warm-up search, unfiltered, at the largest k and ef used below.
@@ -122,7 +125,7 @@ fn warmed_up_search_allocates_nothing() {
             let mut rare = |l: u64| l % 100 == 1;
             h.search(q, k, ef, Some(&mut rare), &mut scratch, &mut out);
             results += out.len();
-            let mut few = |l: u64| l == 5 || l == 2000;
+            let mut few = |l: u64| l == 5 || l == 1000;
             h.search(q, k, ef, Some(&mut few), &mut scratch, &mut out);
             assert_eq!(out.len(), k.min(2));
         }
@@ -131,7 +134,7 @@ fn warmed_up_search_allocates_nothing() {
         assert_eq!(
             after - before,
             0,
-            "warmed-up searches allocated (n={n}, remove_every={remove_every}, {quant:?})"
+            "warmed-up searches allocated (n={n}, remove_every={remove_every}, {quant:?}, dim {dim})"
         );
     }
 }

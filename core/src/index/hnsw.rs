@@ -9,7 +9,8 @@
 //! Nodes have dense `u32` ids (slots). Per node, in flat arrays indexed by id:
 //! - `nodes`: ONE contiguous block of fixed-size records, as in hnswlib: the level-0 list
 //!   (`count`, then `2m + TREE_SLOTS` slots; unused slots are always zero), for `f32`/`f16`
-//!   cosine the vector's squared norm (an `f64` in two words, see below), for `sq8` the code
+//!   cosine the vector's squared norm (an `f64` in two words, see below), for vectors of at
+//!   least [`SKETCH_VECTOR_BYTES_MIN`] bytes the vector's 1-bit sketch (see below), for `sq8` the code
 //!   region (the vector's statistic, an `f32` word, then its 8-bit code padded to whole words;
 //!   see [`super::sq8`]), then the raw vector bytes (padded with zeros to whole `u32`s). Interleaving measured faster than two separate
 //!   blocks: the list of a node whose distance was just computed is usually already in cache
@@ -30,6 +31,16 @@
 //! from them are what the fused kernel gives; the stored vector bytes are untouched. The norm is
 //! derived state: set with the vector, checked by [`Hnsw::check`], recomputed when a checkpoint
 //! is decoded (the checkpoint does not hold it).
+//!
+//! # Sketches
+//! Unquantized `f32`/`f16` indexes under `l2`, `cosine` and `dot` whose vectors are at least
+//! [`SKETCH_VECTOR_BYTES_MIN`] bytes keep a 1-bit RaBitQ sketch of each vector in its record,
+//! right after the list ([`super::sketch`]). Once the beam's result set is full, a gathered
+//! neighbour whose sketch bound puts it farther than the set's worst is skipped without reading
+//! its vector (which it would have been dropped for anyway, had the bound held), in searches and
+//! in construction beams alike; distances that are computed are exact. Sketches are derived
+//! state like the norms: set with the vector, checked by [`Hnsw::check`], recomputed when a
+//! checkpoint is decoded.
 //!
 //! # Quantized collections (`sq8`)
 //! The graph is built with exact distances (construction is what it is without quantization);
@@ -92,11 +103,13 @@ mod update;
 
 pub use scratch::SearchScratch;
 
+use super::sketch::{self, Sketcher};
 use super::sq8::{self, Sq8};
 use super::{IndexParams, Quantization};
 use crate::error::Result;
 use crate::limits::{
-    HNSW_LEVEL_MAX, HNSW_M_MAX, HNSW_M_MIN, TOMBSTONE_COMPACT_MIN, TOMBSTONE_COMPACT_PERCENT,
+    HNSW_LEVEL_MAX, HNSW_M_MAX, HNSW_M_MIN, SKETCH_VECTOR_BYTES_MIN, TOMBSTONE_COMPACT_MIN,
+    TOMBSTONE_COMPACT_PERCENT,
 };
 use crate::vector::{self, CodeDotFn, CosineSplit, DistanceFn};
 use heap::{key, key_dist, key_id};
@@ -143,6 +156,8 @@ pub(crate) const NORM_WORDS: usize = 2;
 pub(crate) struct Query<'a> {
     pub(crate) v: &'a [u8],
     pub(crate) aa: f64,
+    /// The query prepared for sketch bounds, when the walk skips by them.
+    pub(crate) sk: Option<&'a sketch::SketchQuery>,
 }
 
 /// An index over the vectors of one collection.
@@ -164,8 +179,11 @@ pub struct Hnsw {
     stride0: usize,
     /// `1 + m`.
     stride_up: usize,
-    /// Where a record's code region starts (sq8): `stride0`, plus [`NORM_WORDS`] with split
-    /// cosine.
+    /// Where a record's sketch starts: `stride0`, plus [`NORM_WORDS`] with split cosine.
+    soff: usize,
+    /// Words of the sketch: 0, or [`sketch::words`] of the dimension.
+    swords: usize,
+    /// Where a record's code region starts (sq8): `soff + swords`.
     coff: usize,
     /// Words of the code region: 0, or for sq8 one statistic word and the code's words.
     cwords: usize,
@@ -198,6 +216,10 @@ pub struct Hnsw {
     sq: Option<Box<Sq8>>,
     /// The code kernel (sq8).
     code_dot: CodeDotFn,
+    /// The sketches' rotation (see [`super::sketch`]; boxed like `sq`).
+    sk: Option<Box<Sketcher>>,
+    /// The rotation's buffer while sketching a stored vector.
+    sk_buf: Vec<f32>,
     /// Candidates a quantized search re-scores exactly (the collection's `rerank`).
     rerank: usize,
 }
@@ -218,7 +240,7 @@ impl std::fmt::Debug for Hnsw {
 
 /// SplitMix64's output function.
 #[inline]
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -257,8 +279,18 @@ impl Hnsw {
             vector::Metric::Cosine => vector::cosine_split(params.elem),
             _ => None,
         };
-        let coff = 1 + 2 * m + TREE_SLOTS + if cos.is_some() { NORM_WORDS } else { 0 };
+        let soff = 1 + 2 * m + TREE_SLOTS + if cos.is_some() { NORM_WORDS } else { 0 };
         let is_sq8 = params.quant == Quantization::Sq8;
+        let sketched = !is_sq8
+            && sketch::supported(params.elem, params.metric)
+            && params.dim >= 2
+            && vbytes >= SKETCH_VECTOR_BYTES_MIN;
+        let swords = if sketched {
+            sketch::words(params.dim as usize)
+        } else {
+            0
+        };
+        let coff = soff + swords;
         let cwords = if is_sq8 {
             1 + (params.dim as usize).div_ceil(4)
         } else {
@@ -271,6 +303,8 @@ impl Hnsw {
             cos,
             vbytes,
             vwords,
+            soff,
+            swords,
             coff,
             cwords,
             voff,
@@ -295,6 +329,15 @@ impl Hnsw {
             scratch: SearchScratch::new(),
             sq: is_sq8.then(|| Box::new(Sq8::new(params.elem, params.metric, params.dim as usize))),
             code_dot: vector::code_dot(),
+            sk: sketched.then(|| {
+                Box::new(Sketcher::new(
+                    params.elem,
+                    params.metric,
+                    params.dim as usize,
+                    params.seed,
+                ))
+            }),
+            sk_buf: Vec::new(),
             rerank: crate::limits::RERANK_DEFAULT as usize,
         }
     }
@@ -442,6 +485,26 @@ impl Hnsw {
             let region = &mut self.nodes[s..s + self.cwords];
             encode_region(sq, vector, region);
         }
+        if let Some(sk) = &self.sk {
+            let s = id as usize * self.rec + self.soff;
+            sk.encode(vector, &mut self.nodes[s..s + self.swords], &mut self.sk_buf);
+        }
+    }
+
+    /// Sketches every node's vector (see [`super::sketch`]; nothing for an index without
+    /// sketches).
+    fn sketch_all(&mut self) {
+        let Some(sk) = &self.sk else { return };
+        let (soff, swords, voff, vbytes) = (self.soff, self.swords, self.voff, self.vbytes);
+        let buf = &mut self.sk_buf;
+        for r in self.nodes.chunks_exact_mut(self.rec) {
+            let (head, v) = r.split_at_mut(voff);
+            sk.encode(
+                &bytemuck::cast_slice::<u32, u8>(v)[..vbytes],
+                &mut head[soff..soff + swords],
+                buf,
+            );
+        }
     }
 
     /// Re-encodes every node's code with the current training (sq8; nothing otherwise).
@@ -493,6 +556,7 @@ impl Hnsw {
         Query {
             v: q,
             aa: self.cos.map_or(0.0, |c| (c.norm)(q)),
+            sk: None,
         }
     }
 
@@ -502,6 +566,7 @@ impl Hnsw {
         Query {
             v: self.vec_of(id),
             aa: self.norm_of(id),
+            sk: None,
         }
     }
 

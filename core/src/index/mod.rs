@@ -9,6 +9,7 @@
 //! is reachable from the entry point.
 
 pub mod hnsw;
+pub mod sketch;
 pub mod sq8;
 
 pub use hnsw::{Hnsw, SearchScratch};

@@ -233,7 +233,7 @@ pub fn kernel(ty: ElemType, metric: Metric) -> DistanceFn {
     simd::kernel(ty, metric)
 }
 
-pub use simd::{CODE_BLOCK_ELEMS, CodeDotFn, CosineSplit, code_dot};
+pub use simd::{CODE_BLOCK_ELEMS, CodeDotFn, CosineSplit, SignSumFn, code_dot, sign_sum};
 
 /// The cosine kernel of `ty` in two halves (one inner product per distance, given each vector's
 /// squared norm), returning exactly the bits of `kernel(ty, Metric::Cosine)`; `None` where the

@@ -65,6 +65,20 @@ impl Hnsw {
         })
     }
 
+    /// The first node whose sketch differs from what its vector gives (a frame of its own,
+    /// like [`Hnsw::first_bad_code`]).
+    #[inline(never)]
+    fn first_bad_sketch(&self) -> Option<u32> {
+        let sk = self.sk.as_deref()?;
+        let mut region = vec![0u32; self.swords];
+        let mut buf = Vec::new();
+        (0..self.labels.len() as u32).find(|&id| {
+            sk.encode(self.vec_of(id), &mut region, &mut buf);
+            let s = id as usize * self.rec + self.soff;
+            self.nodes[s..s + self.swords] != region[..]
+        })
+    }
+
     /// Checks everything; with `bfs`, also walks level 0 from the entry point (implied by a
     /// valid spanning tree, which is always checked, so decoding skips the walk). One step per
     /// group of invariants, in the order of the module documentation, so the first violation
@@ -202,6 +216,15 @@ impl Hnsw {
         if bfs && let Some(id) = self.first_bad_code() {
             return Err(bad(
                 "hnsw nodes: stored sq8 code is not the vector's",
+                Nodes,
+                Some(id),
+            ));
+        }
+        // Sketches: exactly what the rotation gives the stored vector (decoding computes them
+        // itself, so only the full check looks).
+        if bfs && let Some(id) = self.first_bad_sketch() {
+            return Err(bad(
+                "hnsw nodes: stored sketch is not the vector's",
                 Nodes,
                 Some(id),
             ));

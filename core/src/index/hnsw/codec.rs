@@ -307,6 +307,7 @@ pub(super) fn decode_into(h: &mut Hnsw, bytes: &[u8]) -> Result<()> {
     }
     h.by_label = by_label;
     h.encode_all_codes();
+    h.sketch_all();
 
     if let Err(v) = h.check_structure(false) {
         let at = v.at.map_or(0, |a| a as usize);

@@ -9,6 +9,7 @@
 //! the `search` module) sees the true match rate.
 
 use super::{Hnsw, Query, TOMB};
+use crate::index::sketch::SketchQuery;
 use crate::index::sq8::Sq8Query;
 use crate::limits::{FILTER_RATE_MIN_INV, FILTER_SAMPLE_MIN};
 
@@ -21,6 +22,11 @@ pub(crate) trait Scorer {
     unsafe fn score(&self, h: &Hnsw, id: u32) -> f32;
     /// Hints the CPU to fetch what [`Scorer::score`] reads of node `id` (up to `bytes` of it).
     fn prefetch(&self, h: &Hnsw, id: u32, bytes: usize);
+    /// The query prepared for sketch bounds, when the walk may skip neighbours by them.
+    #[inline(always)]
+    fn sketch(&self) -> Option<&SketchQuery> {
+        None
+    }
 }
 
 impl Scorer for Query<'_> {
@@ -32,6 +38,10 @@ impl Scorer for Query<'_> {
     #[inline(always)]
     fn prefetch(&self, h: &Hnsw, id: u32, bytes: usize) {
         h.prefetch_vector(id, bytes);
+    }
+    #[inline(always)]
+    fn sketch(&self) -> Option<&SketchQuery> {
+        self.sk
     }
 }
 

@@ -11,6 +11,7 @@
 use super::Hnsw;
 use super::heap::Heap;
 use crate::index::Neighbor;
+use crate::index::sketch::SketchQuery;
 use crate::index::sq8::Sq8Query;
 
 /// Largest epoch tag (the filter memo stores `tag << 1 | passed` in a `u16`).
@@ -58,8 +59,10 @@ pub struct SearchScratch {
     /// Distances by node for `search_exact` (`NAN` = not a candidate).
     pub(crate) exact: Vec<f32>,
     pub(crate) build: BuildBufs,
-    /// The query prepared for scoring sq8 codes.
-    pub(crate) sq: Sq8Query,
+    /// The query prepared for scoring sq8 codes (boxed, like `sk`).
+    pub(crate) sq: Box<Sq8Query>,
+    /// The query prepared for sketch bounds (boxed: the scratch itself stays small).
+    pub(crate) sk: Box<SketchQuery>,
 }
 
 impl std::fmt::Debug for SearchScratch {
@@ -100,6 +103,7 @@ impl SearchScratch {
             + (self.build.sel.capacity() + self.build.list.capacity()) * 4
             + self.build.shrink_sel.capacity() * 4
             + self.sq.heap_bytes()
+            + self.sk.heap_bytes()
     }
 
     /// Sizes every buffer for searches of `h` with breadth up to `ef` (allocates only when

@@ -11,6 +11,13 @@
 //! are dropped, then if needed the farthest half, so the heap never outgrows the capacity
 //! reserved for it. Keys are `(distance, node id)` packed in a `u64`, so ties are deterministic.
 //!
+//! # Sketch bounds
+//! With sketches (see [`super::sketch`]) and `W` full, a node's unvisited neighbours are gathered
+//! with their sketches prefetched instead of their vectors, and those whose lower bound exceeds
+//! `W`'s worst distance (plus [`SKETCH_MARGIN`]) are dropped before any vector is read: they are
+//! marked visited, as a measured neighbour that failed the same test is. The rest are measured
+//! exactly as without sketches.
+//!
 //! # Filtered search and its fallback
 //! The filter is evaluated during the walk, lazily (only for nodes that would enter `W`) and
 //! memoized per search in an epoch-tagged array. The walk is abandoned for an exact filtered
@@ -45,6 +52,10 @@ const PREFETCH_NEXT: usize = usize::MAX;
 /// graph far larger than the cache) 7-30 % more queries/s than 1, equal on `real-mpnet-20k` and
 /// `gauss100k`; 4 was no better than 2 (`vexfs-bench ann --index`, builds alternated).
 const PREFETCH_AHEAD: usize = 2;
+
+/// Relative slack on `W`'s worst distance before a sketch bound above it skips a neighbour: the
+/// exact kernels' own rounding (`simd::FLOAT_REL_TOLERANCE`) with a margin of ten.
+const SKETCH_MARGIN: f64 = 1e-4;
 
 impl Hnsw {
     /// Greedy descent from `ep` through levels `max_level` down to `to_level` (inclusive):
@@ -144,6 +155,9 @@ impl Hnsw {
                 self.links(id, level)
             };
             st.buf.clear();
+            // With sketches and `W` full, the gather fetches each neighbour's sketch (what the
+            // bound reads first) instead of its vector's first line.
+            let bounded = q.sketch().is_some() && st.res.len() >= ef;
             for &n in links {
                 debug_assert!((n as usize) < n_nodes);
                 // SAFETY: every link target is a node id below `n_nodes` (a structural
@@ -152,11 +166,32 @@ impl Hnsw {
                 let v = unsafe { st.visited.get_unchecked_mut(n as usize) };
                 if *v != tag {
                     *v = tag;
-                    q.prefetch(self, n, PREFETCH_GATHER);
+                    if bounded {
+                        self.prefetch_sketch(n);
+                    } else {
+                        q.prefetch(self, n, PREFETCH_GATHER);
+                    }
                     // Never reallocates: lists hold at most `slots0` links, the capacity `prepare`
                     // reserved.
                     st.buf.push(n);
                 }
+            }
+            if bounded && let (Some(sk), Some(top)) = (q.sketch(), st.res.peek()) {
+                // Keep only the neighbours whose sketch bound does not prove them farther than
+                // `W`'s worst (which only improves while they are measured).
+                let tau = f64::from(key_dist(top));
+                let tau = tau + SKETCH_MARGIN * (1.0 + tau.abs());
+                let mut kept = 0;
+                for i in 0..st.buf.len() {
+                    // SAFETY: `i < buf.len()`; `kept <= i`.
+                    let n = unsafe { *st.buf.get_unchecked(i) };
+                    // SAFETY: `n < n_nodes` (see above).
+                    if super::super::sketch::lower_bound(sk, unsafe { self.sketch_unchecked(n) }) <= tau {
+                        unsafe { *st.buf.get_unchecked_mut(kept) = n };
+                        kept += 1;
+                    }
+                }
+                st.buf.truncate(kept);
             }
             let cnt = st.buf.len();
             for &n in &st.buf[..cnt.min(PREFETCH_AHEAD)] {
@@ -207,6 +242,31 @@ impl Hnsw {
         let words = unsafe { self.nodes.get_unchecked(s..s + self.vwords) };
         // SAFETY: `vbytes <= 4 * vwords`.
         unsafe { bytemuck::cast_slice::<u32, u8>(words).get_unchecked(..self.vbytes) }
+    }
+
+    /// Node `id`'s sketch without bounds checks.
+    ///
+    /// # Safety
+    /// `id` must be below the node count, and the index sketched.
+    #[inline(always)]
+    pub(super) unsafe fn sketch_unchecked(&self, id: u32) -> &[u32] {
+        let s = id as usize * self.rec + self.soff;
+        debug_assert!(self.swords > 0 && s + self.swords <= self.nodes.len());
+        // SAFETY: `id < n` and `nodes` holds `n` records, whose sketch is
+        // `[soff, soff + swords)`.
+        unsafe { self.nodes.get_unchecked(s..s + self.swords) }
+    }
+
+    /// Hints the CPU to fetch node `n`'s sketch.
+    #[inline(always)]
+    fn prefetch_sketch(&self, n: u32) {
+        let off = n as usize * self.rec;
+        if off + self.rec <= self.nodes.len() {
+            // SAFETY: the record `[off, off + rec)` is in bounds of `nodes`, and the sketch is
+            // `[soff, soff + swords)` of it.
+            let p = unsafe { self.nodes.as_ptr().add(off + self.soff) }.cast::<u8>();
+            prefetch_lines(p, self.swords * 4);
+        }
     }
 
     /// Node `id`'s sq8 code and statistic without bounds checks.
@@ -311,14 +371,22 @@ impl Hnsw {
         scratch.begin();
         let e = self.entry;
         debug_assert_ne!(e, NONE);
+        let bytes = query;
         let query = self.query(query);
         let (ep, epd) = self.greedy_descent(&query, e, self.dist(query, e), 1);
+        if let Some(sk) = &self.sk {
+            sk.prepare(bytes, &mut scratch.sk);
+        }
+        let sketched = Query {
+            sk: self.sk.is_some().then_some(&scratch.sk),
+            ..query
+        };
         match filter {
             None => {
                 if self.free.is_empty() {
-                    self.beam::<_, _, true>(&query, ep, epd, 0, ef, &mut AnyNode, &mut scratch.beam);
+                    self.beam::<_, _, true>(&sketched, ep, epd, 0, ef, &mut AnyNode, &mut scratch.beam);
                 } else {
-                    self.beam::<_, _, true>(&query, ep, epd, 0, ef, &mut LiveNode, &mut scratch.beam);
+                    self.beam::<_, _, true>(&sketched, ep, epd, 0, ef, &mut LiveNode, &mut scratch.beam);
                 }
                 if scratch.beam.res.len() < k.min(self.by_label.len()) {
                     self.exact_top_k(query, k, None, scratch, out);
@@ -329,7 +397,7 @@ impl Hnsw {
             Some(f) => {
                 let SearchScratch { beam, memo, .. } = scratch;
                 let mut gate = FilterGate::of_search(self, &mut *f, memo, beam.tag, ef);
-                let finished = self.beam::<_, _, true>(&query, ep, epd, 0, ef, &mut gate, beam);
+                let finished = self.beam::<_, _, true>(&sketched, ep, epd, 0, ef, &mut gate, beam);
                 if !finished || scratch.beam.res.len() < k {
                     self.exact_top_k(query, k, Some(f), scratch, out);
                 } else {

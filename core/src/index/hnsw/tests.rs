@@ -551,3 +551,4 @@ fn decode_rejects_forged_counts_without_allocating() {
 
 mod mutations;
 mod quantized;
+mod sketched;

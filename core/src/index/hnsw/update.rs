@@ -167,10 +167,16 @@ impl Hnsw {
             let d = self.dist(q, e);
             self.greedy_descent(&q, e, d, level + 1)
         };
+        if let Some(sk) = &self.sk {
+            sk.prepare(self.vec_of(id), &mut bs.sk);
+        }
         let top = level.min(usize::from(self.max_level));
         for l in (0..=top).rev() {
             bs.begin();
-            let q = self.node_query(id);
+            let q = Query {
+                sk: self.sk.is_some().then_some(&bs.sk),
+                ..self.node_query(id)
+            };
             self.beam_build(q, ep, epd, l, ef, id, &mut bs.beam);
             bs.build.cands.clear();
             bs.build.cands.extend_from_slice(bs.beam.res.as_slice());

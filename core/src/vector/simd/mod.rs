@@ -139,6 +139,33 @@ pub fn code_dot() -> CodeDotFn {
     portable::code_dot
 }
 
+/// The kernel of 1-bit sketch bounds (`index::sketch`): `sum(w[i])` over the set bits `i` of
+/// `bits` (bit `i % 32` of word `i / 32`), for `i` below `min(32 * bits.len(), w.len())`,
+/// computed exactly (every implementation returns the same `i64`). Weights are at most `2^15`
+/// in magnitude, so 32-bit lanes cannot overflow below `2^16` weights per lane.
+pub type SignSumFn = fn(&[u32], &[i32]) -> i64;
+
+/// The fastest [`SignSumFn`] on this CPU (AVX-512F masked adds or AVX2 on x86-64, the portable
+/// loop otherwise). Chosen once per index.
+pub fn sign_sum() -> SignSumFn {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = x86::sign_sum() {
+        return k;
+    }
+    portable::sign_sum
+}
+
+/// Every [`SignSumFn`] this CPU runs, named (for the tests).
+#[cfg(test)]
+pub(crate) fn sign_sum_variants() -> Vec<(&'static str, SignSumFn)> {
+    #[cfg(target_arch = "x86_64")]
+    let mut v = x86::sign_sum_variants();
+    #[cfg(not(target_arch = "x86_64"))]
+    let mut v = Vec::new();
+    v.push(("portable::sign_sum", portable::sign_sum as SignSumFn));
+    v
+}
+
 /// `tail` (shorter than `N` bytes) copied into the front of a zeroed `N`-byte buffer.
 #[inline]
 fn padded<const N: usize>(tail: &[u8]) -> [u8; N] {

@@ -470,3 +470,17 @@ pub fn code_dot(codes: &[u8], weights: &[i16]) -> i64 {
     }
     total
 }
+
+/// `sum(w[i])` over the set bits `i` of `bits` (see `SignSumFn`): each weight masked by its
+/// bit, branch-free, summed exactly in `i64`.
+pub fn sign_sum(bits: &[u32], w: &[i32]) -> i64 {
+    let mut total = 0i64;
+    for (&word, wc) in bits.iter().zip(w.chunks(32)) {
+        let mut acc = 0i32;
+        for (j, &x) in wc.iter().enumerate() {
+            acc += x & (((word >> j) & 1) as i32).wrapping_neg();
+        }
+        total += i64::from(acc);
+    }
+    total
+}

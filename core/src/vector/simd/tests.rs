@@ -567,3 +567,38 @@ fn code_dot_is_exact_everywhere() {
         assert_eq!(code_dot()(&big, &neg), -(255 * 32768) * len as i64);
     }
 }
+
+/// Every sign-sum kernel returns the reference's exact sum, whatever the lengths (weights
+/// shorter or longer than the bits, tails of every size) and the weights' extremes.
+#[test]
+fn sign_sum_is_exact_everywhere() {
+    let mut state = 0x51_6e5u64;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for words in [0usize, 1, 2, 3, 12, 24, 48] {
+        for extra in [-33i64, -17, -1, 0, 5, 40] {
+            let n = (words as i64 * 32 + extra).max(0) as usize;
+            let bits: Vec<u32> = (0..words).map(|_| next() as u32).collect();
+            let w: Vec<i32> = (0..n)
+                .map(|i| match i % 7 {
+                    0 => 32767,
+                    1 => -32767,
+                    _ => (next() % 65535) as i32 - 32767,
+                })
+                .collect();
+            let want: i64 = (0..n.min(32 * words))
+                .filter(|&i| bits[i / 32] >> (i % 32) & 1 == 1)
+                .map(|i| i64::from(w[i]))
+                .sum();
+            for (name, k) in super::sign_sum_variants() {
+                assert_eq!(k(&bits, &w), want, "{name}: {words} words, {n} weights");
+            }
+            assert_eq!(super::sign_sum()(&bits, &w), want);
+        }
+    }
+}

@@ -31,7 +31,7 @@ mod bits;
 mod float;
 mod int;
 
-use bits::{code_dot_avx2, hamming_avx2, hamming_popcnt};
+use bits::{code_dot_avx2, hamming_avx2, hamming_popcnt, sign_sum_avx2, sign_sum_avx512};
 use float::{
     cos_dot_f16, cos_dot_f32, cos_norm_f16, cos_norm_f32, cosine_f16, cosine_f32, dot_f16, dot_f32, l1_f16,
     l1_f32, l2_f16, l2_f32,
@@ -39,7 +39,9 @@ use float::{
 use int::{cosine_i8, cosine_i16, dot_i8, dot_i16, l1_i8, l1_i16, l2_i8, l2_i16};
 
 use super::super::{DistanceFn, ElemType, Metric, scalar};
-use super::{CODE_BLOCK_ELEMS, CodeDotFn, CosineSplit, FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, cosine_parts_ok};
+use super::{
+    CODE_BLOCK_ELEMS, CodeDotFn, CosineSplit, FLOAT_BLOCK_ELEMS, INT_BLOCK_ELEMS, SignSumFn, cosine_parts_ok,
+};
 
 /// Whether the CPU can run the float kernels over `ty` (`f32` or `f16`).
 fn has_float(f16: bool) -> bool {
@@ -83,6 +85,30 @@ pub(super) fn cosine_split(ty: ElemType) -> Option<CosineSplit> {
 /// The AVX2 code kernel, if this CPU has AVX2.
 pub(super) fn code_dot() -> Option<CodeDotFn> {
     is_x86_feature_detected!("avx2").then_some(checked::code_dot as CodeDotFn)
+}
+
+/// The fastest sign-sum kernel this CPU runs (AVX-512F masked adds, else AVX2), if any.
+pub(super) fn sign_sum() -> Option<SignSumFn> {
+    if is_x86_feature_detected!("avx512f") {
+        Some(checked::sign_sum_avx512 as SignSumFn)
+    } else if is_x86_feature_detected!("avx2") {
+        Some(checked::sign_sum_avx2 as SignSumFn)
+    } else {
+        None
+    }
+}
+
+/// Every x86 sign-sum kernel this CPU can run, named, for the tests.
+#[cfg(test)]
+pub(super) fn sign_sum_variants() -> Vec<(&'static str, SignSumFn)> {
+    let mut v = Vec::new();
+    if is_x86_feature_detected!("avx512f") {
+        v.push(("x86::sign_sum_avx512", checked::sign_sum_avx512 as SignSumFn));
+    }
+    if is_x86_feature_detected!("avx2") {
+        v.push(("x86::sign_sum_avx2", checked::sign_sum_avx2 as SignSumFn));
+    }
+    v
 }
 
 /// Every x86 kernel this CPU can run for the pair, named, so tests can check each one (not only
@@ -140,6 +166,16 @@ mod checked {
         hamming_avx2,
     );
 
+    pub(super) fn sign_sum_avx512(bits: &[u32], w: &[i32]) -> i64 {
+        // SAFETY: only reachable through `sign_sum`/`sign_sum_variants`, after AVX-512F was
+        // detected.
+        unsafe { super::sign_sum_avx512(bits, w) }
+    }
+    pub(super) fn sign_sum_avx2(bits: &[u32], w: &[i32]) -> i64 {
+        // SAFETY: only reachable through `sign_sum`/`sign_sum_variants`, after AVX2 was
+        // detected.
+        unsafe { super::sign_sum_avx2(bits, w) }
+    }
     pub(super) fn code_dot(codes: &[u8], weights: &[i16]) -> i64 {
         // SAFETY: only reachable through `code_dot`, after AVX2 was detected.
         unsafe { super::code_dot_avx2(codes, weights) }

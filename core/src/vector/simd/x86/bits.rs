@@ -122,3 +122,56 @@ pub(super) fn code_dot_avx2(codes: &[u8], weights: &[i16]) -> i64 {
     }
     total
 }
+
+/// `sum(w[i] for each set bit i of bits)`, exact: 16 weights per step added under the mask of
+/// the next 16 bits into 16 `i32` lanes (no lane can overflow: at most `bits.len() * 2` steps of
+/// `|w| <= 2^15` each, see `SignSumFn`); the weights past the last whole 16 one at a time.
+#[target_feature(enable = "avx512f")]
+pub(super) fn sign_sum_avx512(bits: &[u32], w: &[i32]) -> i64 {
+    let n = (bits.len() * 32).min(w.len());
+    let full = n / 16 * 16;
+    let mut acc = _mm512_setzero_si512();
+    let mut i = 0;
+    while i < full {
+        let k = (bits[i / 32] >> (i % 32)) as u16;
+        // SAFETY: `i + 16 <= full <= w.len()`: 16 readable `i32`s.
+        let x = unsafe { _mm512_loadu_si512(w.as_ptr().add(i).cast()) };
+        acc = _mm512_mask_add_epi32(acc, k, acc, x);
+        i += 16;
+    }
+    let mut total = i64::from(_mm512_reduce_add_epi32(acc));
+    for (j, &x) in w[full..n].iter().enumerate() {
+        let b = full + j;
+        if bits[b / 32] >> (b % 32) & 1 == 1 {
+            total += i64::from(x);
+        }
+    }
+    total
+}
+
+/// [`sign_sum_avx512`] on AVX2: each byte of bits is broadcast to 8 lanes, tested against the
+/// lane's bit, and the matching weights added.
+#[target_feature(enable = "avx2")]
+pub(super) fn sign_sum_avx2(bits: &[u32], w: &[i32]) -> i64 {
+    let n = (bits.len() * 32).min(w.len());
+    let full = n / 8 * 8;
+    let lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    while i < full {
+        let byte = (bits[i / 32] >> (i % 32)) as i32 & 0xff;
+        let m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(byte), lane_bits), lane_bits);
+        // SAFETY: `i + 8 <= full <= w.len()`: 8 readable `i32`s (32 bytes).
+        let x = unsafe { load_256(w.as_ptr().add(i).cast()) };
+        acc = _mm256_add_epi32(acc, _mm256_and_si256(m, x));
+        i += 8;
+    }
+    let mut total = hsum_epi32(acc);
+    for (j, &x) in w[full..n].iter().enumerate() {
+        let b = full + j;
+        if bits[b / 32] >> (b % 32) & 1 == 1 {
+            total += i64::from(x);
+        }
+    }
+    total
+}
