@@ -1,0 +1,103 @@
+//! A collection whose vectors are large enough for 1-bit sketches (384-d `f32` cosine, the
+//! shape of MiniLM sentence embeddings; see `index::sketch` and `SKETCH_VECTOR_BYTES_MIN`)
+//! through the mount: searches through `/.vexfs/search` against exact search (recall, and
+//! every returned distance the exact one), removed files never returned, a replaced vector
+//! found under its new value, vectors read back exactly, and identical results after a
+//! remount (which rebuilds every sketch from the image).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+const N: usize = 600;
+const DIM: usize = 384;
+
+fn lines(root: &Path, q: &str) -> Vec<String> {
+    search(root, q).unwrap_or_else(|(e, t)| panic!("search failed ({e}): {t}"))
+}
+
+/// (path, distance) of result lines.
+fn hits(lines: &[String]) -> Vec<(String, f64)> {
+    lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["path"].as_str().unwrap().to_owned(),
+                v["distance"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn searches(root: &Path, data: &[Vec<f32>]) -> Vec<Vec<String>> {
+    data.iter()
+        .take(30)
+        .map(|q| lines(root, &query("/e", q, 10, "")))
+        .collect()
+}
+
+#[test]
+fn sketched_collection_through_the_mount() {
+    assert!(
+        4 * DIM >= vexfs_core::limits::SKETCH_VECTOR_BYTES_MIN,
+        "{DIM}-d f32 vectors would not be sketched"
+    );
+    let data = clustered(N + 30, DIM, 12, 29);
+    let s = Scratch::new("sketched");
+    let opts = vexfs_fuse::MountOptions::default();
+    let mut before = Vec::new();
+    let ran = s.with_mount(&opts, |root| {
+        let e = root.join("e");
+        std::fs::create_dir(&e).unwrap();
+        setxattr(&e, b"user.vexfs.index", b"dim=384 metric=cosine", 0).unwrap();
+        for (i, v) in data[..N].iter().enumerate() {
+            let f = e.join(format!("v{i:04}"));
+            std::fs::write(&f, b"x").unwrap();
+            setxattr(&f, b"user.vexfs.vector", &vec_bytes(v), 0).unwrap();
+        }
+        // Every tenth file removed, and one vector replaced by a query's.
+        for i in (0..N).step_by(10) {
+            std::fs::remove_file(e.join(format!("v{i:04}"))).unwrap();
+        }
+        setxattr(&e.join("v0001"), b"user.vexfs.vector", &vec_bytes(&data[N]), 0).unwrap();
+        let (mut got, mut want) = (0usize, 0usize);
+        for v in &data[N..] {
+            let approx = hits(&lines(root, &query("/e", v, 10, "")));
+            let exact = hits(&lines(root, &query("/e", v, 10, ",\"exact\":true")));
+            assert_eq!(approx.len(), 10);
+            want += exact.len();
+            for (p, d) in &approx {
+                let i: usize = p.trim_start_matches("/e/v").parse().unwrap();
+                assert_ne!(i % 10, 0, "{p} was removed");
+                if let Some((_, de)) = exact.iter().find(|(pe, _)| pe == p) {
+                    got += 1;
+                    assert_eq!(d, de, "{p}: distance is not the exact one");
+                }
+            }
+        }
+        let recall = got as f64 / want as f64;
+        assert!(recall >= 0.95, "recall@10 {recall}");
+        let first = hits(&lines(root, &query("/e", &data[N], 1, "")));
+        assert_eq!(first[0].0, "/e/v0001", "the replaced vector is found");
+        assert!(first[0].1.abs() < 1e-6, "{:?}", first[0]);
+        assert_eq!(
+            getxattr(&e.join("v0007"), b"user.vexfs.vector").unwrap(),
+            vec_bytes(&data[7])
+        );
+        before = searches(root, &data[N..]);
+    });
+    if !ran {
+        return;
+    }
+    s.with_mount(&opts, |root| {
+        assert_eq!(
+            searches(root, &data[N..]),
+            before,
+            "results differ after a remount"
+        );
+    });
+}
