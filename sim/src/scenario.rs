@@ -392,7 +392,8 @@ fn random_shape(r: &mut Rng) -> CollectionShape {
     let dim = if elem == ElemType::Bin {
         8 * *r.pick(&[1u32, 2, 4, 8])
     } else {
-        *r.pick(&[1u32, 2, 3, 4, 8, 17])
+        // 300: `f32` vectors of 1,200 bytes, whose nodes carry sketches (`SKETCH_VECTOR_BYTES_MIN`).
+        *r.pick(&[1u32, 2, 3, 4, 8, 17, 300])
     };
     let metric = if elem == ElemType::Bin {
         Metric::Hamming

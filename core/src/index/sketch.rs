@@ -216,6 +216,7 @@ impl Sketcher {
 
     /// Writes `v`'s sketch into `out` ([`words`] words; the bits past `dim` stay zero), using
     /// `buf` for the rotation.
+    #[inline(never)] // its own frame: callers sit on deep insert and replay paths
     pub fn encode(&self, v: &[u8], out: &mut [u32], buf: &mut Vec<f32>) {
         debug_assert_eq!(out.len(), words(self.dim));
         self.load(v, buf);
@@ -243,6 +244,7 @@ impl Sketcher {
     }
 
     /// Prepares `q` (a vector of the index's type) for [`Sketcher::lower_bound`].
+    #[inline(never)] // its own frame: callers sit on deep insert and replay paths
     pub fn prepare(&self, q: &[u8], out: &mut SketchQuery) {
         let mut rot = std::mem::take(&mut out.rot);
         self.load(q, &mut rot);
