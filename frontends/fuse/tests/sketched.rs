@@ -14,6 +14,8 @@ use std::path::Path;
 
 const N: usize = 600;
 const DIM: usize = 384;
+// The collection is sketched: its f32 vectors reach the size that gets sketches.
+const _: () = assert!(4 * DIM >= vexfs_core::limits::SKETCH_VECTOR_BYTES_MIN);
 
 fn lines(root: &Path, q: &str) -> Vec<String> {
     search(root, q).unwrap_or_else(|(e, t)| panic!("search failed ({e}): {t}"))
@@ -42,10 +44,6 @@ fn searches(root: &Path, data: &[Vec<f32>]) -> Vec<Vec<String>> {
 
 #[test]
 fn sketched_collection_through_the_mount() {
-    assert!(
-        4 * DIM >= vexfs_core::limits::SKETCH_VECTOR_BYTES_MIN,
-        "{DIM}-d f32 vectors would not be sketched"
-    );
     let data = clustered(N + 30, DIM, 12, 29);
     let s = Scratch::new("sketched");
     let opts = vexfs_fuse::MountOptions::default();
