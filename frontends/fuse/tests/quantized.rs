@@ -9,35 +9,9 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 
 const N: usize = 600;
 const DIM: usize = 32;
-
-fn lines(root: &Path, q: &str) -> Vec<String> {
-    search(root, q).unwrap_or_else(|(e, t)| panic!("search failed ({e}): {t}"))
-}
-
-/// (path, distance) of result lines.
-fn hits(lines: &[String]) -> Vec<(String, f64)> {
-    lines
-        .iter()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["path"].as_str().unwrap().to_owned(),
-                v["distance"].as_f64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn searches(root: &Path, data: &[Vec<f32>]) -> Vec<Vec<String>> {
-    data.iter()
-        .take(30)
-        .map(|q| lines(root, &query("/q", q, 10, "")))
-        .collect()
-}
 
 #[test]
 fn sq8_collection_through_the_mount() {
@@ -76,8 +50,8 @@ fn sq8_collection_through_the_mount() {
         // Recall against exact search, and every returned distance is the exact one.
         let (mut got, mut want) = (0usize, 0usize);
         for v in &data[N..] {
-            let approx = hits(&lines(root, &query("/q", v, 10, "")));
-            let exact = hits(&lines(root, &query("/q", v, 10, ",\"exact\":true")));
+            let approx = hits(&search_ok(root, &query("/q", v, 10, "")));
+            let exact = hits(&search_ok(root, &query("/q", v, 10, ",\"exact\":true")));
             assert_eq!(approx.len(), 10);
             want += exact.len();
             for (p, d) in &approx {
@@ -102,14 +76,14 @@ fn sq8_collection_through_the_mount() {
             getxattr(&q.join("v0007"), b"user.vexfs.vector").unwrap(),
             vec_bytes(&data[7])
         );
-        before = searches(root, &data[N..]);
+        before = top10_of_each(root, "/q", &data[N..]);
     });
     if !ran {
         return;
     }
     s.with_mount(&opts, |root| {
         assert_eq!(
-            searches(root, &data[N..]),
+            top10_of_each(root, "/q", &data[N..]),
             before,
             "results differ after a remount"
         );

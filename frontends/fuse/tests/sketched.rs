@@ -10,37 +10,11 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 
 const N: usize = 600;
 const DIM: usize = 384;
 // The collection is sketched: its f32 vectors reach the size that gets sketches.
 const _: () = assert!(4 * DIM >= vexfs_core::limits::SKETCH_VECTOR_BYTES_MIN);
-
-fn lines(root: &Path, q: &str) -> Vec<String> {
-    search(root, q).unwrap_or_else(|(e, t)| panic!("search failed ({e}): {t}"))
-}
-
-/// (path, distance) of result lines.
-fn hits(lines: &[String]) -> Vec<(String, f64)> {
-    lines
-        .iter()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["path"].as_str().unwrap().to_owned(),
-                v["distance"].as_f64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn searches(root: &Path, data: &[Vec<f32>]) -> Vec<Vec<String>> {
-    data.iter()
-        .take(30)
-        .map(|q| lines(root, &query("/e", q, 10, "")))
-        .collect()
-}
 
 #[test]
 fn sketched_collection_through_the_mount() {
@@ -64,8 +38,8 @@ fn sketched_collection_through_the_mount() {
         setxattr(&e.join("v0001"), b"user.vexfs.vector", &vec_bytes(&data[N]), 0).unwrap();
         let (mut got, mut want) = (0usize, 0usize);
         for v in &data[N..] {
-            let approx = hits(&lines(root, &query("/e", v, 10, "")));
-            let exact = hits(&lines(root, &query("/e", v, 10, ",\"exact\":true")));
+            let approx = hits(&search_ok(root, &query("/e", v, 10, "")));
+            let exact = hits(&search_ok(root, &query("/e", v, 10, ",\"exact\":true")));
             assert_eq!(approx.len(), 10);
             want += exact.len();
             for (p, d) in &approx {
@@ -79,21 +53,21 @@ fn sketched_collection_through_the_mount() {
         }
         let recall = got as f64 / want as f64;
         assert!(recall >= 0.95, "recall@10 {recall}");
-        let first = hits(&lines(root, &query("/e", &data[N], 1, "")));
+        let first = hits(&search_ok(root, &query("/e", &data[N], 1, "")));
         assert_eq!(first[0].0, "/e/v0001", "the replaced vector is found");
         assert!(first[0].1.abs() < 1e-6, "{:?}", first[0]);
         assert_eq!(
             getxattr(&e.join("v0007"), b"user.vexfs.vector").unwrap(),
             vec_bytes(&data[7])
         );
-        before = searches(root, &data[N..]);
+        before = top10_of_each(root, "/e", &data[N..]);
     });
     if !ran {
         return;
     }
     s.with_mount(&opts, |root| {
         assert_eq!(
-            searches(root, &data[N..]),
+            top10_of_each(root, "/e", &data[N..]),
             before,
             "results differ after a remount"
         );

@@ -9,7 +9,6 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 
 const FILES: usize = 40;
 /// Dimension of the numeric collections; `bin` collections have `BIN_BITS` bits.
@@ -106,21 +105,6 @@ fn query_json(dir: &str, v: &[f64], extra: &str) -> String {
         "{{\"dir\":\"{dir}\",\"vector\":[{}],\"k\":{K}{extra}}}",
         values.join(",")
     )
-}
-
-/// (path, distance) of each result line.
-fn results(root: &Path, q: &str) -> Vec<(String, f64)> {
-    search(root, q)
-        .unwrap_or_else(|e| panic!("query failed: {e:?}\n{q}"))
-        .iter()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["path"].as_str().unwrap().to_owned(),
-                v["distance"].as_f64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// Checks one search's results against the expected distances: K results, each distance the

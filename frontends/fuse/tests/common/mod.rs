@@ -216,6 +216,40 @@ pub fn transact(f: &mut File, query: &str) -> Result<Vec<String>, (i32, String)>
     }
 }
 
+/// One query that must succeed: its result lines (panics with the errno and error line).
+pub fn search_ok(root: &Path, query: &str) -> Vec<String> {
+    search(root, query).unwrap_or_else(|(e, t)| panic!("search failed ({e}): {t}\n{query}"))
+}
+
+/// (path, distance) of result lines.
+pub fn hits(lines: &[String]) -> Vec<(String, f64)> {
+    lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["path"].as_str().unwrap().to_owned(),
+                v["distance"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The top-10 result lines in collection `dir` of each of the first 30 `queries` (what tests
+/// compare before and after a remount).
+pub fn top10_of_each(root: &Path, dir: &str, queries: &[Vec<f32>]) -> Vec<Vec<String>> {
+    queries
+        .iter()
+        .take(30)
+        .map(|q| search_ok(root, &query(dir, q, 10, "")))
+        .collect()
+}
+
+/// (path, distance) of each result of one query that must succeed.
+pub fn results(root: &Path, query: &str) -> Vec<(String, f64)> {
+    hits(&search_ok(root, query))
+}
+
 /// The paths of result lines.
 pub fn paths(lines: &[String]) -> Vec<String> {
     lines
