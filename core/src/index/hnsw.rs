@@ -146,7 +146,7 @@ enum Prune {
 /// `child → parent` direction, so the `parent → child` links were the cost).
 pub(crate) const TREE_SLOTS: usize = 2;
 /// SplitMix64's increment.
-const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+pub(crate) const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 /// Words of a record holding the vector's squared norm (split cosine only).
 pub(crate) const NORM_WORDS: usize = 2;
 

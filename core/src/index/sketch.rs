@@ -50,6 +50,7 @@
 //! only (verified by `Hnsw::check`, recomputed when a checkpoint is decoded); the query tables
 //! are sized once per index dimension, so preparing a query does not allocate in steady state.
 
+use super::hnsw::{GAMMA, splitmix64};
 use super::sq8::component;
 use crate::vector::{self, ElemType, Metric, SignSumFn};
 
@@ -66,8 +67,6 @@ const EPS0: f64 = 1.0;
 const WEIGHT_MAX: f64 = 32767.0;
 /// Words of a sketch before its bits: `A`, `B` and `N` as `f32`.
 pub(crate) const SKETCH_HEAD: usize = 3;
-/// SplitMix64's increment.
-const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Whether vectors of `elem` measured by `metric` get sketches: `f32` and `f16` (the types whose
 /// vectors are many times their sketch) under `l2`, `cosine` and `dot` (functions of one inner
@@ -173,7 +172,7 @@ impl Sketcher {
             .map(|i| {
                 if i % 64 == 0 {
                     state = state.wrapping_add(GAMMA);
-                    word = super::hnsw::splitmix64(state);
+                    word = splitmix64(state);
                 }
                 if word >> (i % 64) & 1 == 1 { -1.0 } else { 1.0 }
             })
@@ -308,7 +307,7 @@ mod tests {
             let mut s = 0.0;
             for _ in 0..4 {
                 self.0 = self.0.wrapping_add(GAMMA);
-                s += (super::super::hnsw::splitmix64(self.0) >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                s += (splitmix64(self.0) >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
             }
             s * 1.7
         }

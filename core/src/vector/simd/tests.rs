@@ -572,14 +572,8 @@ fn code_dot_is_exact_everywhere() {
 /// shorter or longer than the bits, tails of every size) and the weights' extremes.
 #[test]
 fn sign_sum_is_exact_everywhere() {
-    let mut state = 0x51_6e5u64;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut rng = Rng(0x51_6e5);
+    let mut next = move || rng.next();
     for words in [0usize, 1, 2, 3, 12, 24, 48] {
         for extra in [-33i64, -17, -1, 0, 5, 40] {
             let n = (words as i64 * 32 + extra).max(0) as usize;
