@@ -3,7 +3,7 @@
 //! through the mount: searches through `/.vexfs/search` against exact search (recall, and
 //! every returned distance the exact one), removed files never returned, a replaced vector
 //! found under its new value, vectors read back exactly, and identical results after a
-//! remount (which rebuilds every sketch from the image).
+//! remount and on a read-only mount (each rebuilds every sketch from the image).
 
 #![allow(clippy::unwrap_used)]
 
@@ -70,6 +70,28 @@ fn sketched_collection_through_the_mount() {
             top10_of_each(root, "/e", &data[N..]),
             before,
             "results differ after a remount"
+        );
+    });
+    // Read-only: the image is opened without writing, the sketches are rebuilt all the same,
+    // and nothing can change.
+    let ro = vexfs_fuse::MountOptions {
+        read_only: true,
+        ..vexfs_fuse::MountOptions::default()
+    };
+    s.with_mount(&ro, |root| {
+        assert_eq!(
+            top10_of_each(root, "/e", &data[N..]),
+            before,
+            "results differ on a read-only mount"
+        );
+        assert_eq!(
+            setxattr(
+                &root.join("e/v0002"),
+                b"user.vexfs.vector",
+                &vec_bytes(&data[3]),
+                0
+            ),
+            Err(libc::EROFS)
         );
     });
 }
